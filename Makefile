@@ -1,0 +1,34 @@
+# The README's two commands: `make study` (the whole study on SynthFACS) and `make test`.
+# Both create .venv and install what they need on a fresh machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PROFILE ?= default
+ARCH    := $(shell uname -m)
+# torch/torchvision pairs that install from wheels known to work here (CUDA build on x86_64).
+ifeq ($(ARCH),aarch64)
+TORCH := torch==2.9.1 torchvision==0.24.1
+else
+TORCH := torch==2.14.1 torchvision==0.29.1
+endif
+
+.PHONY: study test install smoke clean-outputs
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e ".[notebooks,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(BIN)/.installed
+
+## Run the whole study (profile from params.yaml: PROFILE=smoke|default|paper) and render reports/.
+study: install
+	$(BIN)/python -m ssfer_core.cli profile $(PROFILE)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
+
+## Run the test suite (unit tests + smoke end-to-end).
+test: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 --durations=15 tests

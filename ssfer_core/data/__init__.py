@@ -1,0 +1,1 @@
+"""Datasets: the SynthFACS generator, real-dataset readers, splits and augmented views."""

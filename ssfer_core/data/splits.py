@@ -1,0 +1,104 @@
+"""Seeded labeled/unlabeled splits of a training set, saved to CSV with a content hash.
+
+Protocols:
+* ``per_class``: ``labels_per_class`` labeled images of every class (the SynthFACS study default).
+* ``fraction``: a stratified fraction of each class (LEAF's 10% / 25% settings).
+* ``adacm``: Ada-CM's RAF-DB protocol, ``n_labeled`` in {100, 400, 1000, 2000, 4000}: fear gets
+  10/40/100/200/250 and every other class 15/60/150/300/625.
+* ``sitfer_code``: the official SIT-FER code's rule: disgust gets 57 and each other class
+  floor((n_labeled - 57) / 6), capped at the class size.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ssfer_core.data.readers import DatasetError, Record
+from ssfer_core.labels import CLASS_NAMES
+
+ADACM = {100: (10, 15), 400: (40, 60), 1000: (100, 150), 2000: (200, 300), 4000: (250, 625)}
+
+
+def per_class_counts(labels: np.ndarray, num_classes: int, protocol: str, labels_per_class: int = 0,
+                     fraction: float = 0.0, n_labeled: int = 0) -> np.ndarray:
+    sizes = np.bincount(labels, minlength=num_classes)
+    if protocol == "per_class":
+        want = np.full(num_classes, labels_per_class)
+    elif protocol == "fraction":
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        want = np.maximum(1, np.round(sizes * fraction)).astype(int)
+    elif protocol == "adacm":
+        if n_labeled not in ADACM:
+            raise ValueError(f"adacm protocol needs n_labeled in {sorted(ADACM)}, got {n_labeled}")
+        fear, other = ADACM[n_labeled]
+        want = np.full(num_classes, other)
+        want[1] = fear
+    elif protocol == "sitfer_code":
+        want = np.minimum(np.full(num_classes, (n_labeled - 57) // 6), sizes)
+        want[2] = 57
+    else:
+        raise ValueError(f"unknown split protocol {protocol!r}")
+    for c in range(num_classes):
+        if want[c] > sizes[c]:
+            raise DatasetError(
+                f"the split asks for {want[c]} labeled images of class {c} ({CLASS_NAMES[c]}) but the "
+                f"training set has only {sizes[c]}; lower labels_per_class (at most {sizes.min()} "
+                "fits every class) or use protocol='fraction'")
+    return want
+
+
+def make_split(records: list[Record], num_classes: int, seed: int, protocol: str = "per_class",
+               **kw) -> dict[str, str]:
+    """Return {key: "labeled" | "unlabeled"} for the training records; seeded, order-independent."""
+    recs = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
+    labels = np.array([r.label for r in recs])
+    want = per_class_counts(labels, num_classes, protocol, **kw)
+    rng = np.random.default_rng(seed)
+    roles = np.full(len(recs), "unlabeled", dtype=object)
+    for c in range(num_classes):
+        idx = np.flatnonzero(labels == c)
+        roles[rng.permutation(idx)[: want[c]]] = "labeled"
+    return {r.key: role for r, role in zip(recs, roles)}
+
+
+def split_csv_text(split: dict[str, str]) -> str:
+    buf = io.StringIO()
+    buf.write("key,role\n")
+    for k in sorted(split):
+        buf.write(f"{k},{split[k]}\n")
+    return buf.getvalue()
+
+
+def save_or_load_split(path: str | Path, records: list[Record], num_classes: int, seed: int,
+                       protocol: str = "per_class", **kw) -> tuple[dict[str, str], str]:
+    """Load the split at ``path`` if present (verifying its hash), else make and save it.
+
+    The file is ``<path>`` (CSV) plus ``<path>.sha256``; returns (split, hash).
+    """
+    path = Path(path)
+    sha_path = path.with_suffix(path.suffix + ".sha256")
+    if path.exists():
+        text = path.read_text()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if sha_path.exists() and sha_path.read_text().strip() != digest:
+            raise DatasetError(f"{path} does not match its hash in {sha_path}; it was edited. "
+                               "Delete both files to regenerate the split.")
+        split = dict(line.split(",") for line in text.splitlines()[1:] if line)
+        keys = {r.key for r in records if r.split == "train"}
+        if set(split) != keys:
+            raise DatasetError(f"{path} lists {len(split)} keys but the dataset has {len(keys)} "
+                               "training images; delete the split file to regenerate it")
+        return split, digest
+    split = make_split(records, num_classes, seed, protocol, **kw)
+    text = split_csv_text(split)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    sha_path.write_text(digest + "\n")
+    return split, digest

@@ -1,0 +1,74 @@
+"""Load records into one in-memory ``uint8 [N, 3, S, S]`` tensor (PIL, RGB), with a disk cache.
+
+Missing or corrupt images are skipped with a warning naming them and a count
+(``on_bad="skip"``) or raise :class:`DatasetError` (``on_bad="error"``).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ssfer_core.data.readers import DatasetError, Record
+
+log = logging.getLogger(__name__)
+
+
+def load_image(rec: Record, size: int, bgr: bool = False) -> np.ndarray:
+    """One record as ``uint8 [S, S, 3]`` RGB (or BGR for checkpoints trained on cv2 input)."""
+    if rec.pixels is not None:
+        img = Image.fromarray(rec.pixels)
+    else:
+        img = Image.open(rec.path)
+        img.load()  # decode now so a truncated file fails here, not later
+    img = img.convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., ::-1].copy() if bgr else arr
+
+
+def load_images(records: list[Record], size: int, cache_dir: str | Path | None = None,
+                on_bad: str = "skip", bgr: bool = False, progress: bool = False
+                ) -> tuple[torch.Tensor, list[Record]]:
+    """Return (images ``uint8 [N, 3, S, S]``, the records that loaded)."""
+    if on_bad not in ("skip", "error"):
+        raise ValueError("on_bad must be 'skip' or 'error'")
+    cache = None
+    if cache_dir is not None:
+        h = hashlib.sha256(("\n".join(r.key for r in records) + f"|{size}|{bgr}").encode()).hexdigest()[:16]
+        cache = Path(cache_dir) / f"images_{size}px_{h}.npz"
+        if cache.exists():
+            z = np.load(cache)
+            keep = set(z["keys"].tolist())
+            return torch.from_numpy(z["images"]), [r for r in records if r.key in keep]
+    from tqdm.auto import tqdm
+
+    arrays, kept, bad = [], [], []
+    for rec in tqdm(records, desc="loading images", unit="img", disable=not progress):
+        try:
+            arrays.append(load_image(rec, size, bgr))
+            kept.append(rec)
+        except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError) as e:
+            if on_bad == "error":
+                raise DatasetError(f"cannot read image {rec.path}: {e}. Replace or delete the file, "
+                                   "or load with on_bad='skip'.") from None
+            bad.append((rec.path, e))
+    if bad:
+        shown = "; ".join(f"{p} ({type(e).__name__})" for p, e in bad[:5])
+        log.warning("skipped %d unreadable image(s) of %d: %s%s", len(bad), len(records), shown,
+                    " ..." if len(bad) > 5 else "")
+    if not arrays:
+        raise DatasetError("no image could be read; check the dataset path")
+    images = np.stack(arrays).transpose(0, 3, 1, 2).copy()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, images=images, keys=np.array([r.key for r in kept]))
+        os.replace(tmp, cache)
+    return torch.from_numpy(images), kept
