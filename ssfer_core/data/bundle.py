@@ -1,0 +1,74 @@
+"""Everything training needs from a dataset, in memory: images, labels, the labeled/unlabeled split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssfer_core.config import DataConfig
+from ssfer_core.data import readers
+from ssfer_core.data.readers import DatasetError
+from ssfer_core.data.splits import save_or_load_split
+from ssfer_core.data.store import load_images
+
+
+@dataclass
+class FERData:
+    train_images: torch.Tensor  # uint8 [N, 3, S, S]
+    train_labels: torch.Tensor  # annotated labels (hidden from methods for unlabeled samples)
+    labeled_idx: torch.Tensor   # positions in train_* of the labeled samples
+    unlabeled_idx: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    train_keys: list[str]
+    test_keys: list[str]
+    split_hash: str
+    num_classes: int
+
+
+def read_records(cfg: DataConfig) -> list[readers.Record]:
+    root = Path(cfg.root)
+    if cfg.dataset in ("synthfacs", "rafdb"):
+        return readers.read_rafdb(root)
+    if cfg.dataset == "ferplus":
+        return readers.read_ferplus(root / "fer2013new.csv", root / "fer2013.csv", cfg.num_classes)
+    if cfg.dataset == "fer2013":
+        return readers.read_fer2013(root / "fer2013.csv")
+    if cfg.dataset == "affectnet":
+        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes)
+                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes))
+    if cfg.dataset == "sfew":
+        return readers.read_sfew(root)
+    if cfg.dataset == "imagefolder":
+        return (readers.read_image_folder(root / "train", "train", cfg.num_classes)
+                + readers.read_image_folder(root / "test", "test", cfg.num_classes))
+    raise DatasetError(f"unknown dataset {cfg.dataset!r}; known: {sorted(readers.READERS)}")
+
+
+def split_path(cfg: DataConfig) -> Path:
+    amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
+              "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
+    return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}_seed{cfg.split_seed}.csv"
+
+
+def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
+    records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
+    split, digest = save_or_load_split(
+        split_path(cfg), records, cfg.num_classes, cfg.split_seed, cfg.split_protocol,
+        labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction, n_labeled=cfg.n_labeled)
+    train = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
+    test = sorted((r for r in records if r.split != "train"), key=lambda r: r.key)
+    if not test:
+        raise DatasetError(f"{cfg.root}: no test images found")
+    tr_img, train = load_images(train, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
+    te_img, test = load_images(test, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
+    roles = np.array([split[r.key] for r in train])
+    return FERData(
+        train_images=tr_img, train_labels=torch.tensor([r.label for r in train]),
+        labeled_idx=torch.from_numpy(np.flatnonzero(roles == "labeled")),
+        unlabeled_idx=torch.from_numpy(np.flatnonzero(roles == "unlabeled")),
+        test_images=te_img, test_labels=torch.tensor([r.label for r in test]),
+        train_keys=[r.key for r in train], test_keys=[r.key for r in test],
+        split_hash=digest, num_classes=cfg.num_classes)

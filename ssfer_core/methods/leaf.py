@@ -1,0 +1,92 @@
+"""LEAF (Zhang et al., CVIU 2025): hierarchical expression-aware aggregation.
+
+* semantic and instance levels: mixtures of experts in the network (models/leaf_blocks.py),
+  fused by learnable (noisy top-k or dense) gates; load-balancing loss added (``net.balance_coef``);
+* category level: the mean of two weak views' softmaxes is split into a positive set and a
+  negative set; the strong view is trained so that every positive class outscores every negative
+  one, weighted by how clear the split is, rescaled to the hard-label CE and masked by confidence;
+* a contrastive term on the two weak views of the samples the mask rejects.
+
+    L = 0.5 * CE(labeled) + L_u(category) + 0.1 * L_con + balance
+
+Thresholds (``leaf.threshold='adaptive'``): Ada-CM's per-class rule, max(0.8, 0.97 * mean
+confidence of correctly-predicted labeled samples of the class / (1 + e^-epoch)). The official code
+measures that confidence with the EMA model over the whole labeled set after each epoch; here it
+is accumulated from the live model's labeled batches during the epoch (no extra pass; a
+documented deviation).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ssfer_core import pseudo
+from ssfer_core.methods.base import SSLMethod, pseudo_label_stats
+from ssfer_core.methods.fixmatch import _leaf_kwargs
+
+
+class Leaf(SSLMethod):
+    unlabeled_views = ("weak", "weak2", "strong")
+
+    def __init__(self, cfg, model, info):
+        super().__init__(cfg, model, info)
+        c, k = cfg.leaf, info.num_classes
+        self.register_buffer("thresholds", torch.full((k,), c.fixed_threshold))
+        self.register_buffer("conf_sum", torch.zeros(k))
+        self.register_buffer("conf_count", torch.zeros(k))
+
+    @staticmethod
+    def net_defaults(cfg) -> dict:
+        return {"dropout": 0.5, "l2_normalize": True,
+                "semantic_moe": "pooled" if cfg.leaf.semantic else "off",
+                "instance_moe": bool(cfg.leaf.instance)}
+
+    @torch.no_grad()
+    def update_thresholds(self, logits_l: torch.Tensor, y: torch.Tensor, step: int) -> None:
+        c = self.cfg.leaf
+        if c.threshold == "fixed":
+            return
+        probs = logits_l.float().softmax(-1)
+        conf, pred = probs.max(-1)
+        ok = pred == y
+        self.conf_sum.index_add_(0, y[ok], conf[ok])
+        self.conf_count.index_add_(0, y[ok], torch.ones_like(conf[ok]))
+        if (step + 1) % self.info.steps_per_epoch == 0:
+            epoch = (step + 1) // self.info.steps_per_epoch
+            seen = self.conf_count > 0
+            mean = torch.where(seen, self.conf_sum / self.conf_count.clamp_min(1), self.thresholds)
+            self.thresholds.copy_(pseudo.adaptive_thresholds(mean, epoch, c.fixed_threshold))
+            self.conf_sum.zero_()
+            self.conf_count.zero_()
+
+    def train_step(self, labeled, unlabeled, step):
+        c = self.cfg.leaf
+        (out_l, out_w1, out_w2, out_s), balance = self.forward_views(
+            [labeled["x"], unlabeled["weak"], unlabeled["weak2"], unlabeled["strong"]])
+        y = labeled["y"]
+        loss_x = F.cross_entropy(out_l["logits"], y)
+        self.update_thresholds(out_l["logits"].detach(), y, step)
+        with torch.no_grad():
+            probs = (out_w1["logits"].float().softmax(-1) + out_w2["logits"].float().softmax(-1)) / 2
+            mask, _, hard = pseudo.threshold_mask(probs, self.thresholds)
+        logs = {}
+        if c.category:
+            loss_u, info = pseudo.category_level_loss(out_s["logits"], probs, mask, **_leaf_kwargs(self.cfg))
+            logs["positive_set_size"] = info["positive_set_size"]
+            y_true = unlabeled.get("y_true")
+            if y_true is not None:  # is the true class inside the positive set?
+                hit = info["positive"].gather(1, y_true.unsqueeze(1)).float().squeeze(1)
+                logs["pl_positive_recall"] = hit.mean().item()
+        else:
+            loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, "batch")
+        loss_con = out_l["logits"].new_zeros(())
+        rejected = mask == 0
+        if c.contrastive_weight > 0 and rejected.sum() >= 2:
+            loss_con = pseudo.supcon_loss(out_w1["feature"][rejected], out_w2["feature"][rejected],
+                                          c.contrastive_temperature)
+        loss = c.labeled_weight * loss_x + loss_u + c.contrastive_weight * loss_con + self.balance_term(balance)
+        logs.update({"loss_s": loss_x.item(), "loss_u": loss_u.item(), "loss_con": loss_con.item(),
+                     "balance": balance.item(), "mask_rate": mask.mean().item(),
+                     "threshold_mean": self.thresholds.mean().item()})
+        logs.update(pseudo_label_stats("pl_", probs, mask, unlabeled.get("y_true")))
+        return loss, logs

@@ -1,0 +1,136 @@
+"""SIT-FER (Ding et al. 2025): pseudo-labels fused from semantic-, text- and instance-level
+probabilities; text embeddings co-supervise the labeled data.
+
+    L = w_s L_s + w_t L_t + w_u L_u          (code weights 0.4 / 0.4 / 0.2 = paper lambda1=1, lambda2=0.5)
+
+* semantic level: the classifier's logits on the weak view;
+* text level: cosine between the projected image feature and fixed class-prompt embeddings,
+  divided by tau_t (tau_t = 1 reproduces the code's raw cosines);
+* instance level: per-class max cosine to the Instance Memory Buffer (labeled features), divided
+  by tau_i under ``paper_mean``; switched on after ``instance_warmup`` of training.
+
+Switches (the paper's ablation, our reading of the spec):
+* ``mssl`` -- Multimodal Supervision of Labeled data: the text co-supervision term L_t.
+* ``mipg`` -- Multi-level Pseudo-label Generation: text + instance levels added to the semantic one.
+  Off: pseudo-labels are semantic only. ``use_semantic|use_text|use_instance`` pick single levels.
+
+Projection (a choice, documented): our image feature (256-d for synth_cnn) and the MiniLM text
+space (384-d) differ, so a learned ``Linear`` maps the normalised image feature into the text space
+(re-normalised); the official code has none because its 512-d ResNet feature meets a 512-d text
+vector. With equal dims the projection is the identity, as in the code.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ssfer_core import pseudo
+from ssfer_core.distributed import gather_cat
+from ssfer_core.memory import InstanceMemory
+from ssfer_core.methods.base import SSLMethod, pseudo_label_stats
+from ssfer_core.methods.fixmatch import _leaf_kwargs
+from ssfer_core.models.text import class_prompts, text_embeddings
+
+
+class SitFer(SSLMethod):
+    unlabeled_views = ("weak", "strong")
+
+    def __init__(self, cfg, model, info, leaf_plugin: bool = False):
+        super().__init__(cfg, model, info)
+        c = cfg.sitfer
+        self.leaf_plugin = leaf_plugin
+        prompts = class_prompts(info.num_classes, c.prompt, c.descriptions)
+        self.register_buffer("text", text_embeddings(c.text_encoder, prompts, info.cache_dir, seed=cfg.seed))
+        dim, tdim = model.feat_dim, self.text.shape[1]
+        self.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
+        pseudo_slots = info.n_labeled if c.buffer_pseudo else 0
+        self.memory = InstanceMemory(info.n_labeled, dim, info.num_classes, pseudo_slots)
+
+    @staticmethod
+    def net_defaults(cfg, leaf_plugin: bool = False) -> dict:
+        d = {"dropout": 0.5, "l2_normalize": True, "semantic_moe": "off", "instance_moe": False}
+        if leaf_plugin:
+            d.update(semantic_moe="pooled", instance_moe=True)
+        return d
+
+    def text_scores(self, feature: torch.Tensor) -> torch.Tensor:
+        """Cosines to the class prompts, ``[N, C]`` (before the temperature)."""
+        return F.normalize(self.text_proj(feature), dim=1) @ self.text.T
+
+    def levels(self, out: dict, instance_on: bool) -> dict[str, torch.Tensor]:
+        """Raw scores of each enabled level for a weak-view output."""
+        c = self.cfg.sitfer
+        use = {"semantic": c.use_semantic, "text": c.use_text and c.mipg,
+               "instance": c.use_instance and c.mipg and instance_on}
+        if not c.mipg:
+            use["semantic"] = True
+        scores = {}
+        if use["semantic"]:
+            scores["semantic"] = out["logits"].float()
+        if use["text"]:
+            scores["text"] = self.text_scores(out["feature"]).float() / c.text_temperature
+        if use["instance"]:
+            ins = self.memory.class_scores(out["feature"], c.instance_score, c.instance_topk)
+            scores["instance"] = ins / (c.instance_temperature if c.fusion == "paper_mean" else 1.0)
+        if not scores:  # e.g. instance-only before its warm-up: fall back to the classifier
+            scores["semantic"] = out["logits"].float()
+        return scores
+
+    def fuse(self, scores: dict[str, torch.Tensor], instance_on: bool) -> torch.Tensor:
+        c = self.cfg.sitfer
+        if c.fusion == "paper_mean":
+            return pseudo.fuse_paper_mean([s.softmax(-1) for s in scores.values()])
+        if c.fusion != "code_logits":
+            raise ValueError(f"fusion must be code_logits or paper_mean, got {c.fusion!r}")
+        w = c.weights if instance_on else (*c.weights_warmup, 0.0)
+        return pseudo.fuse_code_logits(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
+
+    def train_step(self, labeled, unlabeled, step):
+        c = self.cfg.sitfer
+        instance_on = step >= c.instance_warmup * self.info.steps
+        (out_l, out_w, out_s), balance = self.forward_views(
+            [labeled["x"], unlabeled["weak"], unlabeled["strong"]])
+        y = labeled["y"]
+        loss_s = F.cross_entropy(out_l["logits"], y)
+        loss_t = (F.cross_entropy(self.text_scores(out_l["feature"]) / c.text_temperature, y)
+                  if c.mssl else loss_s.new_zeros(()))
+        # Under DDP every rank's buffer gets every rank's labeled features (same buffer everywhere).
+        self.memory.write_labeled(gather_cat(labeled["idx"]), gather_cat(out_l["feature"].detach()), gather_cat(y))
+        with torch.no_grad():
+            scores = self.levels({k: v.detach() for k, v in out_w.items()}, instance_on)
+            p_hat = self.fuse(scores, instance_on)
+            mask, _, hard = pseudo.threshold_mask(p_hat, c.threshold)
+        if self.leaf_plugin:
+            loss_u, _ = pseudo.category_level_loss(out_s["logits"], p_hat, mask, **_leaf_kwargs(self.cfg))
+        else:
+            loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, c.mask_mean)
+        if c.buffer_pseudo and mask.any():
+            self.memory.write_pseudo(out_w["feature"][mask.bool()], hard[mask.bool()])
+        w_s, w_t, w_u = c.loss_weights
+        loss = w_s * loss_s + w_t * loss_t + w_u * loss_u + self.balance_term(balance)
+        logs = {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
+                "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
+        y_true = unlabeled.get("y_true")
+        logs.update(pseudo_label_stats("pl_", p_hat, mask, y_true))
+        for name, s in scores.items():  # per-level quality at the same threshold
+            p = s.softmax(-1)
+            logs.update(pseudo_label_stats(f"pl_{name}_", p, (p.max(-1).values >= c.threshold).float(), y_true))
+        return loss, logs
+
+    @torch.no_grad()
+    def predict(self, model, x):
+        """Official protocol: weighted mix of the level softmaxes (instance level from the buffer
+        built during training); ``predict='semantic'``: classifier only."""
+        c = self.cfg.sitfer
+        out = model(x)
+        p_sem = out["logits"].float().softmax(-1)
+        if c.predict == "semantic" or not c.mipg:
+            return p_sem
+        scores = self.levels(out, instance_on=bool(self.memory.filled.any()))
+        probs = {k: v.softmax(-1) for k, v in scores.items()}
+        if c.fusion == "paper_mean":
+            return pseudo.fuse_paper_mean(list(probs.values()))
+        w = dict(zip(("semantic", "text", "instance"), c.weights))
+        total = sum(w[k] * p for k, p in probs.items())
+        return total / sum(w[k] for k in probs)

@@ -1,0 +1,16 @@
+"""Supervised baseline: cross-entropy on the labeled weak view only; unlabeled data unused."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from ssfer_core.methods.base import SSLMethod
+
+
+class Supervised(SSLMethod):
+    unlabeled_views = ()
+
+    def train_step(self, labeled, unlabeled, step):
+        (out,), balance = self.forward_views([labeled["x"]])
+        loss_s = F.cross_entropy(out["logits"], labeled["y"])
+        loss = loss_s + self.balance_term(balance)
+        return loss, {"loss_s": loss_s.item()}

@@ -1,0 +1,1 @@
+"""Image backbones, text embeddings, LEAF's experts and gates, and the FER network."""
