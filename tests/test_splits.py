@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from ssfer_core.data.readers import DatasetError, Record
+from ssfer_core.data.splits import make_split, per_class_counts, save_or_load_split
+
+
+def _records(counts):
+    recs, n = [], 0
+    for label, c in enumerate(counts):
+        for _ in range(c):
+            recs.append(Record(key=f"train_{n:05d}", label=label, split="train"))
+            n += 1
+    return recs + [Record(key="test_0001", label=0, split="test")]
+
+
+def test_per_class_split_is_seeded_and_exact():
+    recs = _records([30, 12, 20, 50, 25, 15, 40])
+    a = make_split(recs, 7, seed=1, labels_per_class=5)
+    b = make_split(list(reversed(recs)), 7, seed=1, labels_per_class=5)
+    c = make_split(recs, 7, seed=2, labels_per_class=5)
+    assert a == b and a != c
+    lab = [r.label for r in recs if a.get(r.key) == "labeled"]
+    assert np.bincount(lab).tolist() == [5] * 7
+    assert "test_0001" not in a
+
+
+def test_labels_per_class_larger_than_class_names_class_and_fix():
+    recs = _records([30, 3, 20, 50, 25, 15, 40])
+    with pytest.raises(DatasetError, match=r"4 labeled images of class 1 \(fear\).*only 3.*at most 3"):
+        make_split(recs, 7, seed=0, labels_per_class=4)
+
+
+def test_protocols():
+    sizes = np.array([1290, 281, 717, 4772, 1982, 705, 2524])
+    labels = np.repeat(np.arange(7), sizes)
+    assert per_class_counts(labels, 7, "adacm", n_labeled=100).tolist() == [15, 10, 15, 15, 15, 15, 15]
+    assert per_class_counts(labels, 7, "sitfer_code", n_labeled=5000).tolist() == [823, 281, 57, 823, 823, 705, 823]
+    assert per_class_counts(labels, 7, "fraction", fraction=0.1).tolist() == [129, 28, 72, 477, 198, 70, 252]
+
+
+def test_split_saved_hashed_reused_and_tamper_detected(tmp_path):
+    recs = _records([10] * 7)
+    path = tmp_path / "s.csv"
+    a, h1 = save_or_load_split(path, recs, 7, seed=0, labels_per_class=2)
+    b, h2 = save_or_load_split(path, recs, 7, seed=99, labels_per_class=2)  # reused, seed ignored
+    assert a == b and h1 == h2 and (tmp_path / "s.csv.sha256").exists()
+    path.write_text(path.read_text().replace("labeled", "unlabeled", 1))
+    with pytest.raises(DatasetError, match="does not match its hash"):
+        save_or_load_split(path, recs, 7, seed=0, labels_per_class=2)
