@@ -18,13 +18,19 @@ import yaml
 from ssfer_core.config import TrainConfig, apply_overrides, from_dict, to_dict
 
 
+PARAMS_HEADER = """# Study parameters. Edit `profiles:`; `ssfer profile NAME` (run by `make study PROFILE=NAME`)
+# copies that profile into `active:` (with its run list expanded), which DVC stages read.
+"""
+
+
 def load_config(config: str | None, profile: str | None, overrides: list[str]) -> TrainConfig:
     """params.yaml layout: ``train:`` (base TrainConfig fields) and ``profiles: {name: {train: ...}}``."""
     cfg = TrainConfig()
     if config:
         params = yaml.safe_load(Path(config).read_text()) or {}
+        if profile is None and "active" in params:  # what `ssfer profile NAME` activated
+            return apply_overrides(from_dict(params["active"].get("train", {}), cfg), overrides)
         cfg = from_dict(params.get("train", {}), cfg)
-        profile = profile or params.get("profile")
         if profile:
             profiles = params.get("profiles", {})
             if profile not in profiles:
@@ -63,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("name")
     pr.add_argument("--config", default="params.yaml")
 
+    sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled split and cache images")
+    sp.add_argument("--config", default="params.yaml")
+
     a = p.parse_args(argv)
     if a.cmd == "synth":
         from ssfer_core.data.synthetic import SynthConfig, contact_sheet, generate
@@ -91,16 +100,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
                       f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
     elif a.cmd == "profile":
-        params = yaml.safe_load(Path(a.config).read_text())
-        if a.name not in params.get("profiles", {}):
-            raise SystemExit(f"unknown profile {a.name!r}; known: {sorted(params.get('profiles', {}))}")
-        if params.get("profile") != a.name:
-            text = Path(a.config).read_text()
-            import re
+        from ssfer_core.study import activate
 
-            text = re.sub(r"(?m)^profile:.*$", f"profile: {a.name}", text)
-            Path(a.config).write_text(text)
-        print(f"profile: {a.name}")
+        params = yaml.safe_load(Path(a.config).read_text())
+        new = activate(params, a.name)
+        if new != params:  # rewrite only on change, so a second `dvc repro` does nothing
+            Path(a.config).write_text(PARAMS_HEADER + yaml.safe_dump(new, sort_keys=False, width=120))
+        print(f"profile: {a.name} ({len(new['active']['runs'])} runs)")
+    elif a.cmd == "split":
+        from ssfer_core.data.bundle import load_data
+
+        cfg = load_config(a.config, None, [])
+        d = load_data(cfg.data, progress=True)
+        print(f"split {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, {len(d.unlabeled_idx)} unlabeled, "
+              f"{len(d.test_labels)} test")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""Feature extraction, decoupling probes, gate statistics and UMAP embeddings for trained runs.
+
+On SynthFACS every expression-agnostic factor (identity, pose, occluder) and every AU intensity is
+known, so we can measure how much of each a feature carries: a linear probe (logistic regression
+for categorical factors, ridge regression R^2 for continuous ones) fitted on half the test images
+and scored on the other half.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ssfer_core.config import from_dict
+from ssfer_core.data.bundle import FERData
+from ssfer_core.data.views import normalize, test_view
+from ssfer_core.methods import build
+from ssfer_core.methods.base import DataInfo
+
+
+def load_run(run_dir: str | Path, data: FERData, use_ema: bool = True):
+    """Rebuild a trained method from ``run_dir/checkpoint.pt``; returns (method, model)."""
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    cfg = from_dict(state["config"])
+    info = DataInfo(data.num_classes, len(data.labeled_idx), cfg.steps, cfg.steps_per_epoch, cfg.data.cache_dir)
+    method = build(cfg, info)
+    method.load_state_dict(state["method"])
+    model = method.model
+    if use_ema and state.get("ema") is not None:
+        model.load_state_dict(state["ema"])
+    return method.eval(), model.eval()
+
+
+@torch.no_grad()
+def extract(model, images: torch.Tensor, batch: int = 512) -> dict[str, np.ndarray]:
+    """Every per-sample tensor the network returns, concatenated over ``images``."""
+    parts: dict[str, list] = {}
+    for i in range(0, images.shape[0], batch):
+        out = model(normalize(test_view(images[i : i + batch])))
+        for k, v in out.items():
+            if v.dim() and v.shape[0] == min(batch, images.shape[0] - i):
+                parts.setdefault(k, []).append(v.float().cpu())
+    return {k: torch.cat(v).numpy() for k, v in parts.items()}
+
+
+def probe(features: np.ndarray, target: np.ndarray, kind: str, seed: int = 0) -> float:
+    """Held-out linear decodability: accuracy (categorical) or R^2 (continuous)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(target))
+    tr, te = idx[: len(idx) // 2], idx[len(idx) // 2 :]
+    x = StandardScaler().fit(features[tr]).transform(features)
+    if kind == "categorical":
+        clf = LogisticRegression(max_iter=300, C=0.5).fit(x[tr], target[tr])
+        return float(clf.score(x[te], target[te]))
+    reg = Ridge(alpha=10.0).fit(x[tr], target[tr])
+    return float(reg.score(x[te], target[te]))
+
+
+PROBE_TARGETS = {"expression": ("label", "categorical"), "identity (top-20 ids)": ("identity", "categorical"),
+                 "occluder": ("occluder", "categorical"), "yaw": ("yaw", "continuous"),
+                 "roll": ("roll", "continuous"), "intensity": ("intensity", "continuous")}
+
+
+def decoupling_probes(feats: dict[str, np.ndarray], meta: pd.DataFrame, components: list[str]) -> pd.DataFrame:
+    """Rows: factors; columns: components (e.g. pooled, relevant_instance, agnostic_instance)."""
+    rows = []
+    for name, (col, kind) in PROBE_TARGETS.items():
+        target = meta[col].to_numpy()
+        sel = np.ones(len(meta), bool)
+        if col == "identity":  # 600 ids are too many for a half split: use the 20 most frequent
+            top = meta[col].value_counts().index[:20]
+            sel = meta[col].isin(top).to_numpy()
+        row = {"factor": name, "metric": "accuracy" if kind == "categorical" else "R^2"}
+        for c in components:
+            row[c] = probe(feats[c][sel], target[sel], kind)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gate_table(feats: dict[str, np.ndarray], meta: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Per image: the expert the gate picked at ``level`` plus the factors to correlate it with."""
+    g = feats[f"gates_{level}"]
+    if g.ndim == 4:  # map variant: average the per-location gates
+        g = g.mean((1, 2))
+    df = meta[["label", "intensity", "yaw", "roll", "occluder"]].copy()
+    df["expert"] = g.argmax(1)
+    for e in range(g.shape[1]):
+        df[f"gate_{e}"] = g[:, e]
+    return df
+
+
+def gate_associations(df: pd.DataFrame) -> pd.DataFrame:
+    """How much the chosen expert tells about each factor: normalised mutual information."""
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    out = {"expression": nmi(df["label"], df["expert"]), "occluder": nmi(df["occluder"], df["expert"]),
+           "|yaw| quartile": nmi(pd.qcut(df["yaw"].abs(), 4, labels=False, duplicates="drop"), df["expert"]),
+           "intensity quartile": nmi(pd.qcut(df["intensity"], 4, labels=False, duplicates="drop"), df["expert"])}
+    return pd.DataFrame({"factor": list(out), "NMI(expert, factor)": list(out.values())})
+
+
+def umap_embed(x: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    import umap
+
+    return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(x)

@@ -1,0 +1,141 @@
+"""Every figure of the study, one function each; notebooks call these and save the results."""
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ssfer_core.labels import class_names
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def class_distribution(meta: pd.DataFrame, num_classes: int = 7):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = class_names(num_classes)
+    for i, split in enumerate(("train", "test")):
+        counts = np.bincount(meta.loc[meta.split == split, "label"], minlength=num_classes)
+        ax.bar(np.arange(num_classes) + 0.4 * i, counts / counts.sum(), width=0.4, label=split)
+    ax.set_xticks(np.arange(num_classes) + 0.2, names, rotation=30)
+    ax.set_ylabel("fraction")
+    ax.legend()
+    ax.set_title("SynthFACS annotated class distribution")
+    fig.tight_layout()
+    return fig
+
+
+def factor_histograms(meta: pd.DataFrame, columns=("intensity", "yaw", "roll", "light_strength", "noise", "blur")):
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.3 * len(columns), 2.3))
+    for ax, c in zip(axes, columns):
+        ax.hist(meta[c], bins=30, color="steelblue")
+        ax.set_title(c)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_curves(curves: dict[str, list[dict]], key: str = "ema_acc"):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, rows in curves.items():
+        ax.plot([r["step"] for r in rows], [r.get(key, np.nan) for r in rows], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"test accuracy ({key.split('_')[0]})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str):
+    """``series``: name -> DataFrame with columns step, value (e.g. per-level pseudo-label accuracy)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, df in series.items():
+        ax.plot(df["step"], df["value"], label=name)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def umap_grid(emb: dict[str, np.ndarray], meta: pd.DataFrame, colour_by=("label", "identity", "yaw", "occluder")):
+    """Rows: components; columns: what the points are coloured by."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(emb), len(colour_by), figsize=(3 * len(colour_by), 3 * len(emb)), squeeze=False)
+    for r, (name, xy) in enumerate(emb.items()):
+        for c, col in enumerate(colour_by):
+            vals = meta[col]
+            if not pd.api.types.is_numeric_dtype(vals):
+                vals = pd.Categorical(vals).codes
+            ax = axes[r, c]
+            ax.scatter(xy[:, 0], xy[:, 1], c=vals, s=3, cmap="tab10" if col in ("label", "occluder") else "viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(col)
+            if c == 0:
+                ax.set_ylabel(name)
+    fig.tight_layout()
+    return fig
+
+
+def gate_usage(df: pd.DataFrame, num_classes: int = 7, title: str = ""):
+    """Heatmap: fraction of each class routed to each expert."""
+    plt = _plt()
+    import seaborn as sns
+
+    table = pd.crosstab(df["label"], df["expert"], normalize="index")
+    table.index = [class_names(num_classes)[i] for i in table.index]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sns.heatmap(table, annot=True, fmt=".2f", cmap="Blues", ax=ax, cbar=False)
+    ax.set_xlabel("expert chosen by the gate")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _thumb(img: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: str | Path, title: str,
+                  num_classes: int = 7) -> Path:
+    """Standalone offline HTML (bokeh, inline JS): hover a point to see the face and its labels."""
+    from bokeh.embed import file_html
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.palettes import Category10
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    names = class_names(num_classes)
+    src = ColumnDataSource({
+        "x": xy[:, 0], "y": xy[:, 1], "img": [_thumb(im) for im in images],
+        "label": [names[i] for i in meta["label"]], "identity": meta["identity"].astype(str).tolist(),
+        "occluder": meta["occluder"].tolist(), "intensity": meta["intensity"].round(2).tolist(),
+        "yaw": meta["yaw"].round(2).tolist(),
+        "colour": [Category10[10][i] for i in meta["label"]]})
+    hover = HoverTool(tooltips="""<div><img src="@img" width="96" height="96"></div>
+        <div><b>@label</b> | id @identity | @occluder | intensity @intensity | yaw @yaw</div>""")
+    p = figure(title=title, width=760, height=640, tools=[hover, "pan", "wheel_zoom", "box_zoom", "reset"])
+    p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="label")
+    p.legend.location = "top_left"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(file_html(p, INLINE, title))
+    return path

@@ -1,0 +1,61 @@
+"""Render the executed notebooks to HTML without code and write ``reports/README.md``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+NOTEBOOKS = {"data_tour": "reports/data_tour/data_tour.ipynb", "results": "reports/results/results.ipynb",
+             "analysis": "reports/analysis/analysis.ipynb"}
+
+
+def render(out_dir: str | Path = "reports/html") -> list[Path]:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, src in NOTEBOOKS.items():
+        if Path(src).exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(src, as_version=4))
+            (out / f"{name}.html").write_text(body)
+            written.append(out / f"{name}.html")
+    return written
+
+
+def index(reports: str | Path = "reports") -> Path:
+    reports = Path(reports)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    profile = params.get("profile", "?")
+    lines = ["# ssfer study report", "",
+             f"Dataset: **SynthFACS** (embedded synthetic faces, not a real FER dataset). Profile: **{profile}**. "
+             "Regenerate with `make study` (`dvc repro`).", "",
+             "Accuracies in %; mean ± std over seeds; `ema`/`raw` = evaluation model; `last` = end of training, "
+             "`best` = best test accuracy seen (the papers' protocol, optimistic).", ""]
+    for name, title in (("main", "Main table"), ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
+                        ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods")):
+        md = reports / "results" / f"{name}.md"
+        if md.exists():
+            lines += [f"## {title}", "", md.read_text().split("\n", 2)[-1], ""]
+    probes = reports / "analysis" / "decoupling_probes.md"
+    if probes.exists():
+        lines += ["## Decoupling probes (LEAF, seed 0)", "", probes.read_text().split("\n", 2)[-1], ""]
+    lines += ["## Figures", "", "![contact sheet](figures/contact_sheet.png)", ""]
+    for fig in ("data_tour/class_distribution.png", "results/accuracy_curves.png", "results/sitfer_pl_levels.png",
+                "results/leaf_pl.png", "analysis/umap_components.png", "analysis/gates_semantic.png",
+                "analysis/gates_instance.png"):
+        if (reports / fig).exists():
+            lines += [f"![{fig}]({fig})", ""]
+    lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
+              "- [analysis](html/analysis.html)", "- [interactive UMAP explorer](analysis/umap_explorer.html)", ""]
+    path = reports / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+if __name__ == "__main__":
+    render()
+    print(index())
