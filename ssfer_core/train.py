@@ -82,7 +82,11 @@ def make_schedule(cfg: TrainConfig, opt) -> torch.optim.lr_scheduler.LambdaLR:
 
 
 @torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int | None = None) -> None:
+    """EMA of parameters (buffers copied). With ``step``, the decay warms up as
+    min(decay, (1 + step) / (10 + step)) so short runs are not dominated by the random init."""
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
     for e, p in zip(ema.parameters(), model.parameters()):
         e.mul_(decay).add_(p.detach(), alpha=1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
@@ -184,7 +188,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
         scaler.update()
         sched.step()
         if ema_model is not None:
-            ema_update(ema_model, method.model, cfg.ema)
+            ema_update(ema_model, method.model, cfg.ema, step)
         step += 1
         logs["loss"] = loss.item()
         logs["lr"] = sched.get_last_lr()[0]

@@ -74,6 +74,9 @@ class SynthConfig:
     """Output side in pixels (square RGB)."""
     supersample: int = 4
     """Draw at ``image_size * supersample`` and downsample, for anti-aliased edges."""
+    face_scale: float = 0.46
+    """Head half-width as a fraction of the image side. 0.46 gives a tight crop like RAF-DB's
+    aligned faces (face fills the frame); 0.34 shows the whole head, hair and background."""
     num_classes: int = 7
     """7 basic classes, or 8 with contempt."""
     class_priors: tuple[float, ...] | None = None
@@ -204,9 +207,10 @@ class _Canvas:
     def __init__(self, img: Image.Image, nz: dict, ident: dict):
         self.draw = ImageDraw.Draw(img)
         s = img.size[0]
-        self.radius = 0.34 * s * nz["scale"]
+        self.radius = ident.get("_face_scale", 0.34) * s * nz["scale"]
         self.cx = s / 2 + nz["tx"] * s
-        self.cy = s / 2 + nz["ty"] * s + 0.02 * s
+        # eyes sit a little above the middle, as in aligned face crops
+        self.cy = s / 2 + nz["ty"] * s + 0.06 * self.radius
         a = math.radians(nz["roll"])
         self.cos, self.sin = math.cos(a), math.sin(a)
         self.yaw, self.pitch = nz["yaw"], nz["pitch"]
@@ -438,7 +442,7 @@ def render_sample(cfg: SynthConfig, split: str, index: int, priors: np.ndarray |
     priors = cfg.priors() if priors is None else priors
     r = np.random.default_rng([cfg.seed, SPLIT_CODES[split], index])
     identity = int(r.integers(0, cfg.n_identities))
-    ident = sample_identity(cfg.seed, identity)
+    ident = sample_identity(cfg.seed, identity) | {"_face_scale": cfg.face_scale}
     expr = sample_expression(r, cfg, priors)
     nz = sample_nuisance(r, cfg)
     big = draw_face(ident, expr["au"], nz, cfg.image_size * cfg.supersample)
@@ -526,7 +530,7 @@ def contact_sheet(cfg: SynthConfig, per_class: int = 6, seed_offset: int = 0) ->
     for k in range(len(names)):
         for j in range(per_class):
             r = np.random.default_rng([cfg.seed, 77, seed_offset, k, j])
-            ident = sample_identity(cfg.seed, j * 7 + 3)
+            ident = sample_identity(cfg.seed, j * 7 + 3) | {"_face_scale": cfg.face_scale}
             au = np.zeros(len(AUS))
             for name, v in PROTOTYPES[k].items():
                 au[AUS.index(name)] = v * r.uniform(0.8, 1.0)

@@ -1,0 +1,71 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssfer_core.memory import InstanceMemory
+from ssfer_core.models.leaf_blocks import MapMixtureOfExperts, MixtureOfExperts
+
+
+def test_instance_scores_by_hand():
+    mem = InstanceMemory(n_labeled=3, dim=2, num_classes=3)
+    mem.write_labeled(torch.tensor([0, 1, 2]), torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), torch.tensor([0, 1, 1]))
+    q = torch.tensor([[0.8, 0.6], [-1.0, 0.0]])
+    s = mem.class_scores(q)
+    # class 0: cos to (1,0) = .8 ; class 1: max(cos to (0,1)=.6, (.6,.8)=.96) ; class 2: empty -> 0
+    assert torch.allclose(s[0], torch.tensor([0.8, 0.96, 0.0]))
+    assert torch.allclose(s[1], torch.zeros(3))  # negative cosines are floored at 0
+    topk = mem.class_scores(q, "mean_topk", topk=2)
+    assert topk[0, 1].item() == pytest.approx((0.6 + 0.96) / 2)
+
+
+def test_memory_overwrites_slots_and_fifo_pseudo_region():
+    mem = InstanceMemory(n_labeled=2, dim=2, num_classes=2, pseudo_slots=2)
+    mem.write_labeled(torch.tensor([1]), torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    mem.write_labeled(torch.tensor([1]), torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    assert mem.filled.tolist() == [False, True, False, False] and mem.labels[1] == 0
+    mem.write_pseudo(torch.eye(2)[[0, 1, 0]], torch.tensor([0, 1, 0]))  # 3 items into 2 slots
+    # only the last 2 fit; the labeled slot 0 was never seen and stays empty
+    assert mem.filled.tolist() == [False, True, True, True]
+    assert mem.labels[2:].tolist() == [1, 0] and int(mem.cursor) == 0
+    mem.write_pseudo(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))  # FIFO: overwrites slot 2
+    assert mem.labels[2:].tolist() == [1, 0] and int(mem.cursor) == 1
+
+
+@pytest.mark.parametrize("gating,k", [("topk", 1), ("topk", 2), ("dense", 1)])
+def test_moe_shapes_gates_and_gradients(gating, k):
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(16, 12, num_experts=4, k=k, gating=gating)
+    moe.w_gate.data.normal_()  # break the zero init so gates differ per input
+    x = torch.randn(10, 16, requires_grad=True)
+    r = moe(x)
+    assert r["out"].shape == (10, 12) and r["agnostic"].shape == (10, 12) and r["gates"].shape == (10, 4)
+    assert torch.allclose(r["gates"].sum(1), torch.ones(10), atol=1e-5)
+    nonzero = (r["gates"] > 0).sum(1)
+    assert (nonzero == (k if gating == "topk" else 4)).all()
+    (r["out"].sum() + r["balance"]).backward()
+    assert x.grad.abs().sum() > 0 and moe.weight.grad.abs().sum() > 0
+    assert moe.w_gate.grad is not None and moe.w_gate.grad.abs().sum() > 0
+
+
+def test_top1_output_is_the_selected_expert():
+    torch.manual_seed(1)
+    moe = MixtureOfExperts(6, 5, num_experts=3, k=1).eval()
+    moe.w_gate.data.normal_()
+    x = torch.randn(4, 6)
+    r = moe(x)
+    e = r["gates"].argmax(1)
+    expected = torch.stack([x[i] @ moe.weight[e[i]] + moe.bias[e[i]] for i in range(4)])
+    assert torch.allclose(r["out"], expected, atol=1e-5)
+
+
+def test_map_variant_gates_every_location():
+    moe = MapMixtureOfExperts(8, num_experts=4, k=1).eval()
+    r = moe(torch.randn(2, 8, 3, 3))
+    assert r["out"].shape == (2, 8, 3, 3) and r["gates"].shape == (2, 3, 3, 4)
+
+
+def test_bad_gating_config():
+    with pytest.raises(ValueError, match="top_k"):
+        MixtureOfExperts(4, 4, num_experts=2, k=3)
+    with pytest.raises(ValueError, match="gating"):
+        MixtureOfExperts(4, 4, gating="soft")

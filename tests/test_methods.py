@@ -1,0 +1,112 @@
+"""Every registered method on a fixed tiny batch: the loss falls; each switch changes only its part."""
+import copy
+
+import pytest
+import torch
+
+from ssfer_core.config import apply_overrides
+from ssfer_core.data.bundle import load_data
+from ssfer_core.data.views import normalize, strong_view, weak_view
+from ssfer_core.methods import METHODS, build
+from ssfer_core.methods.base import DataInfo
+
+
+def _setup(cfg, overrides=()):
+    cfg = apply_overrides(copy.deepcopy(cfg), list(overrides))
+    data = load_data(cfg.data)
+    torch.manual_seed(0)
+    method = build(cfg, DataInfo(7, len(data.labeled_idx), 40, 10, cfg.data.cache_dir))
+    g = torch.Generator().manual_seed(0)
+    li = torch.arange(14)
+    labeled = {"x": normalize(weak_view(data.train_images[data.labeled_idx[li]], g)),
+               "y": data.train_labels[data.labeled_idx[li]], "idx": li}
+    xu = data.train_images[data.unlabeled_idx[:28]]
+    unlabeled = {"weak": normalize(weak_view(xu, g)), "weak2": normalize(weak_view(xu, g)),
+                 "strong": normalize(strong_view(xu, g)), "y_true": data.train_labels[data.unlabeled_idx[:28]]}
+    return method, labeled, unlabeled
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
+    tiny_cfg.method = name
+    method, labeled, unlabeled = _setup(tiny_cfg, ["fixmatch.threshold=0.5", "sitfer.threshold=0.3", "sitfer.instance_warmup=0"])
+    opt = torch.optim.Adam(method.parameters(), lr=3e-3)
+    losses, sup = [], []
+    method.train()
+    for step in range(30):
+        loss, logs = method.train_step(labeled, unlabeled, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        sup.append(logs["loss_s"])
+        assert torch.isfinite(loss)
+    assert sum(sup[-5:]) / 5 < 0.5 * sum(sup[:5]) / 5
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
+
+
+def _first_step_logs(cfg, overrides):
+    method, labeled, unlabeled = _setup(cfg, overrides)
+    method.train()
+    torch.manual_seed(1)
+    loss, logs = method.train_step(labeled, unlabeled, step=100)
+    loss.backward()
+    return method, logs
+
+
+def test_sitfer_mssl_switch_removes_only_the_text_loss(tiny_cfg):
+    tiny_cfg.method = "sitfer"
+    base = ["sitfer.instance_warmup=0"]
+    on, logs_on = _first_step_logs(tiny_cfg, base)
+    off, logs_off = _first_step_logs(tiny_cfg, base + ["sitfer.mssl=false"])
+    assert logs_on["loss_t"] > 0 and logs_off["loss_t"] == 0
+    for k in ("loss_s", "loss_u", "mask_rate", "pl_acc"):
+        assert logs_on[k] == pytest.approx(logs_off[k])
+    assert on.text_proj.weight.grad.abs().sum() > 0 and off.text_proj.weight.grad is None
+
+
+def test_sitfer_level_switches(tiny_cfg):
+    tiny_cfg.method = "sitfer"
+    _, all_levels = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0"])
+    assert {"pl_semantic_acc", "pl_text_acc", "pl_instance_acc"} <= set(all_levels)
+    _, no_mipg = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "sitfer.mipg=false"])
+    assert "pl_semantic_acc" in no_mipg and "pl_text_acc" not in no_mipg and "pl_instance_acc" not in no_mipg
+    assert no_mipg["pl_acc"] == pytest.approx(no_mipg["pl_semantic_acc"])  # fused == semantic
+    _, text_only = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "sitfer.use_semantic=false", "sitfer.use_instance=false"])
+    assert set(k for k in text_only if k.startswith("pl_") and k.endswith("_acc")) == {"pl_text_acc"}
+    _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=1.0"])  # before warm-up: no instance level
+    assert "pl_instance_acc" not in warm and warm["instance_on"] == 0.0
+    for k in ("loss_s", "loss_t"):  # the pseudo-label levels do not touch the labeled losses
+        assert all_levels[k] == pytest.approx(no_mipg[k]) == pytest.approx(warm[k])
+
+
+def test_leaf_switches_change_only_their_part(tiny_cfg):
+    tiny_cfg.method = "leaf"
+    full, logs = _first_step_logs(tiny_cfg, [])
+    assert full.model.semantic is not None and full.model.instance is not None and "positive_set_size" in logs
+    no_cat, logs_nc = _first_step_logs(tiny_cfg, ["leaf.category=false"])
+    assert "positive_set_size" not in logs_nc
+    assert logs_nc["loss_s"] == pytest.approx(logs["loss_s"]) and logs_nc["mask_rate"] == pytest.approx(logs["mask_rate"])
+    no_sem, _ = _first_step_logs(tiny_cfg, ["leaf.semantic=false"])
+    assert no_sem.model.semantic is None and no_sem.model.instance is not None
+    no_ins, _ = _first_step_logs(tiny_cfg, ["leaf.instance=false"])
+    assert no_ins.model.instance is None and no_ins.model.semantic is not None
+    dense, _ = _first_step_logs(tiny_cfg, ["net.gating=dense"])
+    x = torch.randn(3, 3, 32, 32)
+    assert (dense.model.eval()(x)["gates_instance"] > 0).all()
+    assert ((full.model.eval()(x)["gates_instance"] > 0).sum(1) == 1).all()
+
+
+def test_plugins_carry_leaf_blocks(tiny_cfg):
+    for name in ("leaf+fixmatch", "leaf+sitfer"):
+        tiny_cfg.method = name
+        m, logs = _first_step_logs(tiny_cfg, [])
+        assert m.model.semantic is not None and m.model.instance is not None and m.leaf_plugin
+
+
+def test_unknown_method_and_key(tiny_cfg):
+    tiny_cfg.method = "mixmatch"
+    with pytest.raises(KeyError, match="unknown method 'mixmatch'"):
+        build(tiny_cfg, DataInfo(7, 28, 10, 5))
+    with pytest.raises(KeyError, match="unknown config key 'fixmatch.thresh'"):
+        apply_overrides(tiny_cfg, ["fixmatch.thresh=0.9"])
