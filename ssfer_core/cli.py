@@ -69,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("name")
     pr.add_argument("--config", default="params.yaml")
 
+    pt = sub.add_parser("pretrain", help="face-geometry pretraining of the backbone (expression-agnostic)")
+    pt.add_argument("--data", default="data/synthfacs_pretrain")
+    pt.add_argument("--out", default="data/pretrained/backbone.pth")
+    pt.add_argument("--backbone", default="synth_cnn")
+    pt.add_argument("--size", type=int, default=48)
+    pt.add_argument("--steps", type=int, default=1000)
+    pt.add_argument("--report", default="")
+
     sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled split and cache images")
     sp.add_argument("--config", default="params.yaml")
 
@@ -107,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         if new != params:  # rewrite only on change, so a second `dvc repro` does nothing
             Path(a.config).write_text(PARAMS_HEADER + yaml.safe_dump(new, sort_keys=False, width=120))
         print(f"profile: {a.name} ({len(new['active']['runs'])} runs)")
+    elif a.cmd == "pretrain":
+        from ssfer_core.pretrain import pretrain_geometry
+
+        rep = pretrain_geometry(a.data, a.out, a.backbone, a.size, a.steps)
+        if a.report:
+            Path(a.report).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.report).write_text(json.dumps(rep, indent=1))
+        print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
     elif a.cmd == "split":
         from ssfer_core.data.bundle import load_data
 

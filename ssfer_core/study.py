@@ -48,6 +48,7 @@ def activate(params: dict, name: str) -> dict:
     if name not in profiles:
         raise KeyError(f"unknown profile {name!r}; known: {sorted(profiles)}")
     prof = copy.deepcopy(profiles[name])  # no shared objects: YAML would write anchors
-    active = {"synth": prof["synth"], "train": prof.get("train", {}), "analysis": prof.get("analysis", {}),
+    active = {"synth": prof["synth"], "pretrain": prof.get("pretrain", {}), "train": prof.get("train", {}),
+              "analysis": prof.get("analysis", {}),
               "runs": expand_runs(prof.get("study", {}))}
     return {"profile": name, "active": active, "profiles": profiles}

@@ -36,6 +36,8 @@ class IndexStream:
     """Endless batches of indices into ``range(n)``: a fresh seeded permutation every pass."""
 
     def __init__(self, n: int, batch: int, generator: torch.Generator):
+        if n <= 0:
+            raise ValueError("cannot draw batches from an empty set")
         self.n, self.batch, self.g = n, batch, generator
         self.perm = torch.randperm(n, generator=generator)
         self.pos = 0
@@ -132,7 +134,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     g_data = torch.Generator().manual_seed(cfg.seed * 1000 + 1)
     g_aug = torch.Generator().manual_seed(cfg.seed * 1000 + 2)
     lab = IndexStream(len(data.labeled_idx), cfg.batch_size, g_data)
-    unl = IndexStream(len(data.unlabeled_idx), cfg.batch_size * cfg.mu, g_data)
+    if method.unlabeled_views and len(data.unlabeled_idx) == 0:
+        raise ValueError(f"{cfg.method} needs unlabeled images but the split labels all of them; "
+                         "use a smaller labels_per_class / label_fraction")
+    # Supervised runs draw no unlabeled batches (the stream exists so checkpoints look alike).
+    unl = IndexStream(max(1, len(data.unlabeled_idx)), cfg.batch_size * cfg.mu, g_data)
     history, step = [], 0
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
@@ -163,7 +169,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     t0 = time.time()
     method.train()
     while step < cfg.steps:
-        li, ui = lab.next(), unl.next()
+        li = lab.next()
+        ui = unl.next() if method.unlabeled_views else None
         x_l = data.train_images[data.labeled_idx[li]].to(device)
         labeled = {"x": normalize(weak_view(x_l, g_aug, cfg.pad_frac))[lab_slice],
                    "y": data.train_labels[data.labeled_idx[li]].to(device)[lab_slice],

@@ -82,3 +82,11 @@ def test_cli_train_and_eval(tiny_cfg, tmp_path, capsys):
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["steps"] == 4
     assert cli_main(["eval", "--run", str(tmp_path / "r")]) == 0
     assert "ema  last acc" in capsys.readouterr().out
+
+
+def test_ssl_method_with_no_unlabeled_images_fails_clearly(tiny_cfg, tmp_path):
+    tiny_cfg.method = "fixmatch"
+    tiny_cfg.data.split_protocol = "fraction"
+    tiny_cfg.data.label_fraction = 1.0
+    with pytest.raises(ValueError, match="needs unlabeled images but the split labels all of them"):
+        train(tiny_cfg, tmp_path / "r", progress=False)
