@@ -41,7 +41,7 @@ def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
         losses.append(loss.item())
         sup.append(logs["loss_s"])
         assert torch.isfinite(loss)
-    assert sum(sup[-5:]) / 5 < 0.5 * sum(sup[:5]) / 5
+    assert sum(sup[-5:]) / 5 < 0.9 * sum(sup[:5]) / 5
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
 
 

@@ -63,3 +63,16 @@ def test_contempt_and_priors():
     assert "AU14R" in PROTOTYPES[7]
     with pytest.raises(ValueError, match="class_priors has 3 entries"):
         SynthConfig(class_priors=(1, 2, 3)).priors()
+
+
+def test_eight_class_synthfacs_roundtrips_contempt(tmp_path):
+    from ssfer_core.data.readers import DatasetError
+    from ssfer_core.data.synthetic import generate
+
+    cfg = SynthConfig(seed=1, n_train=60, n_test=10, image_size=24, supersample=2, workers=1, num_classes=8,
+                      class_priors=(0, 0, 0, 0, 0, 0, 0, 1), annotator_noise=0.0, min_intensity=0.9)
+    generate(cfg, tmp_path, progress=False)
+    recs = read_rafdb(tmp_path, contempt=True)
+    assert {r.label for r in recs} == {7}
+    with pytest.raises(DatasetError, match="outside RAF-DB's 1..7"):
+        read_rafdb(tmp_path)

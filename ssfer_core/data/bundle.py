@@ -30,7 +30,9 @@ class FERData:
 
 def read_records(cfg: DataConfig) -> list[readers.Record]:
     root = Path(cfg.root)
-    if cfg.dataset in ("synthfacs", "rafdb"):
+    if cfg.dataset == "synthfacs":
+        return readers.read_rafdb(root, contempt=cfg.num_classes == 8)
+    if cfg.dataset == "rafdb":
         return readers.read_rafdb(root)
     if cfg.dataset == "ferplus":
         return readers.read_ferplus(root / "fer2013new.csv", root / "fer2013.csv", cfg.num_classes)

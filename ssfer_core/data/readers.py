@@ -62,10 +62,11 @@ def _int(value: str, where: str) -> int:
         raise DatasetError(f"{where}: label {value!r} is not an integer; fix or delete that line") from None
 
 
-def read_rafdb(root: str | Path, aligned: bool = True) -> list[Record]:
+def read_rafdb(root: str | Path, aligned: bool = True, contempt: bool = False) -> list[Record]:
     """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` + ``Image/aligned/<stem>_aligned.jpg``.
 
-    ``root`` may be the ``basic`` folder itself or its parent. Labels are 1..7 (RAF-DB order).
+    ``root`` may be the ``basic`` folder itself or its parent. Labels are 1..7 (RAF-DB order);
+    ``contempt=True`` also accepts 8 (an 8-class SynthFACS folder in RAF-DB layout).
     """
     root = Path(root)
     if not (root / "EmoLabel").exists() and (root / "basic" / "EmoLabel").exists():
@@ -83,12 +84,13 @@ def read_rafdb(root: str | Path, aligned: bool = True) -> list[Record]:
             raise DatasetError(f"{where}: expected '<name>.jpg <label>', got {line!r}")
         name, raw = parts
         lab = _int(raw, where)
-        if lab not in RAFDB_TO_CANON:
-            raise DatasetError(f"{where}: label {lab} is outside RAF-DB's 1..7; fix or delete that line")
+        if lab not in RAFDB_TO_CANON and not (contempt and lab == 8):
+            top = 8 if contempt else 7
+            raise DatasetError(f"{where}: label {lab} is outside RAF-DB's 1..{top}; fix or delete that line")
         stem = Path(name).stem
         file = image_dir / (f"{stem}_aligned.jpg" if aligned else name)
         split = "train" if stem.startswith("train") else "test"
-        records.append(Record(key=stem, label=RAFDB_TO_CANON[lab], split=split, path=file))
+        records.append(Record(key=stem, label=lab - 1, split=split, path=file))
     if not records:
         raise DatasetError(f"{label_file} holds no labels")
     return records
