@@ -210,18 +210,19 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def _set(obj, key: str, value: Any) -> None:
+def _set(obj, key: str, value: Any, full: str | None = None) -> None:
+    full = full or key
     head, _, rest = key.partition(".")
-    if not hasattr(obj, head):
-        raise KeyError(f"unknown config key {key!r} on {type(obj).__name__}; "
-                       f"fields: {[f.name for f in dataclasses.fields(obj)]}")
+    if not dataclasses.is_dataclass(obj) or not hasattr(obj, head):
+        fields = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+        raise KeyError(f"unknown config key {full!r}; {type(obj).__name__} has: {fields}")
     if rest:
-        _set(getattr(obj, head), rest, value)
+        _set(getattr(obj, head), rest, value, full)
         return
     current = getattr(obj, head)
     if dataclasses.is_dataclass(current) and isinstance(value, dict):
         for k, v in value.items():
-            _set(current, k, v)
+            _set(current, k, v, f"{full}.{k}")
         return
     if isinstance(current, tuple) and isinstance(value, list):
         value = tuple(value)

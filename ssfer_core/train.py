@@ -245,7 +245,11 @@ def _live(out: Path, resume: bool):
         from dvclive import Live
     except ImportError:
         return None
-    return Live(str(out / "dvclive"), resume=resume, save_dvc_exp=False, dvcyaml=None)
+    try:
+        return Live(str(out / "dvclive"), resume=resume, save_dvc_exp=False, dvcyaml=None)
+    except Exception as e:  # e.g. a git repo with no commit yet: train anyway, say what is lost
+        log.warning("dvclive disabled (%s); per-step metrics will not be logged", e)
+        return None
 
 
 def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:

@@ -33,7 +33,7 @@ def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
     opt = torch.optim.Adam(method.parameters(), lr=3e-3)
     losses, sup = [], []
     method.train()
-    for step in range(30):
+    for step in range(60):  # LEAF's noisy top-1 routing makes fitting one batch slower
         loss, logs = method.train_step(labeled, unlabeled, step)
         opt.zero_grad()
         loss.backward()
@@ -73,8 +73,9 @@ def test_sitfer_level_switches(tiny_cfg):
     assert "pl_semantic_acc" in no_mipg and "pl_text_acc" not in no_mipg and "pl_instance_acc" not in no_mipg
     assert no_mipg["pl_acc"] == pytest.approx(no_mipg["pl_semantic_acc"])  # fused == semantic
     _, text_only = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "sitfer.use_semantic=false", "sitfer.use_instance=false"])
-    assert set(k for k in text_only if k.startswith("pl_") and k.endswith("_acc")) == {"pl_text_acc"}
-    _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=1.0"])  # before warm-up: no instance level
+    levels = {k for k in text_only if k.startswith("pl_") and k.endswith("_acc") and k != "pl_acc"}
+    assert levels == {"pl_text_acc"}
+    _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=5.0"])  # step 100 < 5.0 * 40: still warming up
     assert "pl_instance_acc" not in warm and warm["instance_on"] == 0.0
     for k in ("loss_s", "loss_t"):  # the pseudo-label levels do not touch the labeled losses
         assert all_levels[k] == pytest.approx(no_mipg[k]) == pytest.approx(warm[k])

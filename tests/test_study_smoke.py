@@ -31,6 +31,8 @@ def test_smoke_study_end_to_end(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / item)
     _run(["git", "init", "-q"], proj)
     _run([str(BIN / "dvc"), "init", "-q"], proj)
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], proj)
     _run([str(BIN / "python"), "-m", "ssfer_core.cli", "profile", "smoke"], proj)
     _run([str(BIN / "dvc"), "repro"], proj)
     reports = proj / "reports"
