@@ -5,7 +5,7 @@
 For each method: labeled + unlabeled views per step, seconds per step and images/second, for the
 default CPU profile (synth_cnn, 48 px, batch 16, mu 3) and, with --resnet, ResNet-18 at 224 px.
 USB's ``semilearn==0.3.2`` FixMatch is timed side by side when it imports (it is not installed by
-this project: it pins old torch releases); otherwise the table says so.
+this project: its imports need scikit-image, torchaudio, wandb and aim); otherwise the table says so.
 """
 import argparse
 import os
@@ -68,7 +68,8 @@ def main():
 
         print("semilearn imported: see bench/README.md for the side-by-side run")
     except ImportError:
-        print("semilearn==0.3.2 is not importable here (it pins torch<2 era releases); no side-by-side timing")
+        print("semilearn==0.3.2 is not importable here: its imports need scikit-image, torchaudio, wandb and aim, "
+              "which this project does not install (no torchaudio build matches torch 2.14.1 here); no side-by-side timing")
 
 
 if __name__ == "__main__":
