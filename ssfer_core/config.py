@@ -61,6 +61,10 @@ class NetConfig:
     """LEAF semantic level: off | pooled (official code) | map (1x1-conv experts on the feature map)."""
     instance_moe: bool | None = None
     """LEAF instance level: a mixture of experts on the normalised feature."""
+    logit_scale: float = 1.0
+    """Multiplies the logits when the feature is L2-normalised (a cosine classifier's scale, as in
+    NormFace). 1.0 is the official code, whose logits stay near-uniform until the classifier
+    weights have grown over tens of thousands of steps; short budgets need ~16."""
     num_experts: int = 8
     """Experts per mixture (official: 8)."""
     top_k: int = 1

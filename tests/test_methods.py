@@ -111,3 +111,20 @@ def test_unknown_method_and_key(tiny_cfg):
         build(tiny_cfg, DataInfo(7, 28, 10, 5))
     with pytest.raises(KeyError, match="unknown config key 'fixmatch.thresh'"):
         apply_overrides(tiny_cfg, ["fixmatch.thresh=0.9"])
+
+
+def test_logit_scale_multiplies_only_normalised_heads(tiny_cfg):
+    from ssfer_core.config import NetConfig
+    from ssfer_core.models.heads import FERNet
+
+    x = torch.randn(4, 3, 32, 32)
+    torch.manual_seed(0)
+    base = FERNet(NetConfig(backbone="synth_cnn_tiny", l2_normalize=True), 7).eval()
+    torch.manual_seed(0)
+    scaled = FERNet(NetConfig(backbone="synth_cnn_tiny", l2_normalize=True, logit_scale=16.0), 7).eval()
+    torch.manual_seed(0)
+    plain = FERNet(NetConfig(backbone="synth_cnn_tiny", l2_normalize=False, logit_scale=16.0), 7).eval()
+    a, b = base(x), scaled(x)
+    assert torch.allclose(b["logits"], 16 * a["logits"], atol=1e-5)
+    assert torch.equal(a["feature"], b["feature"])
+    assert torch.allclose(plain(x)["logits"], plain.classifier(plain(x)["feature"]))

@@ -68,6 +68,7 @@ class FERNet(nn.Module):
             out["agnostic_instance"] = r["agnostic"]
             out["relevant_instance"] = h
             balance = balance + r["balance"]
-        out["logits"] = self.classifier(h)
+        logits = self.classifier(h)
+        out["logits"] = logits * self.cfg.logit_scale if self.cfg.l2_normalize else logits
         out["balance"] = balance
         return out
