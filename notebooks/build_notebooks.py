@@ -54,7 +54,7 @@ NOTEBOOKS = {
     ],
     "analysis": [
         ("md", "# Decoupled features and gates (LEAF)\nOn SynthFACS the identity, pose, occluder and expression intensity of every test face are known, so we can measure what the expression-relevant and expression-agnostic components carry (linear probes on held-out halves) and what the gates respond to."),
-        ("params", 'run = "leaf_s0"\nruns_dir = "runs"\nout_dir = "reports/analysis"\nmax_points = 1500'),
+        ("params", 'run = "leaf_s0"\nruns_dir = "runs"\nout_dir = "reports/analysis"\nmax_points = 1500\ninteractive = False  # True in JupyterLab: show the explorer inline'),
         ("code", SETUP),
         ("code", "from ssfer_core import analysis\nfrom ssfer_core.cli import load_config\nfrom ssfer_core.data.bundle import load_data\nfrom ssfer_core.data.readers import read_synthfacs_metadata\ncfg = load_config('params.yaml', None, [])\ndata = load_data(cfg.data)\nmeta = read_synthfacs_metadata(cfg.data.root).loc[data.test_keys]\nmethod, model = analysis.load_run(Path(runs_dir) / run, data)\nrng = np.random.default_rng(0)\nidx = np.sort(rng.permutation(len(meta))[:max_points])\nfeats = analysis.extract(model, data.test_images[idx])\nmeta = meta.iloc[idx]\nout_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)\nprint({k: v.shape for k, v in feats.items()})"),
         ("md", "## Decoupling probes\nColumns: the backbone's pooled feature, and the relevant / agnostic components of each LEAF level. Higher = more linearly decodable."),
@@ -64,7 +64,7 @@ NOTEBOOKS = {
         ("md", "## Gates: which expert fires, and what it responds to"),
         ("code", "for level in ('semantic', 'instance'):\n    if f'gates_{level}' in feats:\n        gt = analysis.gate_table(feats, meta, level)\n        fig = plots.gate_usage(gt, title=f'{level}-level gate'); fig.savefig(out_dir / f'gates_{level}.png', dpi=120)\n        assoc = analysis.gate_associations(gt); display(Markdown(f'**{level} level**')); display(assoc.round(3))\n        assoc.to_csv(out_dir / f'gates_{level}.csv', index=False)"),
         ("md", "## Interactive explorer\nA standalone offline HTML file: hover a point to see the face and its labels."),
-        ("code", "key = 'relevant_instance' if 'relevant_instance' in emb else 'pooled'\nthumbs = data.test_images[idx].permute(0, 2, 3, 1).numpy()\npath = plots.umap_explorer(emb[key], thumbs, meta, out_dir / 'umap_explorer.html', f'UMAP of {key} ({run}, SynthFACS test set)')\nprint(path)"),
+        ("code", "key = 'relevant_instance' if 'relevant_instance' in emb else 'pooled'\nthumbs = data.test_images[idx].permute(0, 2, 3, 1).numpy()\npath = plots.umap_explorer(emb[key], thumbs, meta, out_dir / 'umap_explorer.html', f'UMAP of {key} ({run}, SynthFACS test set)')\nprint(path)\nif interactive:\n    from bokeh.io import output_notebook, show\n    output_notebook()\n    show(plots.umap_explorer_figure(emb[key], thumbs, meta, f'UMAP of {key} ({run})'))"),
     ],
 }
 

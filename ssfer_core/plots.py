@@ -114,14 +114,11 @@ def _thumb(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: str | Path, title: str,
-                  num_classes: int = 7) -> Path:
-    """Standalone offline HTML (bokeh, inline JS): hover a point to see the face and its labels."""
-    from bokeh.embed import file_html
+def umap_explorer_figure(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, title: str, num_classes: int = 7):
+    """The bokeh figure of the explorer; in JupyterLab: ``bokeh.io.output_notebook(); show(fig)``."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.palettes import Category10
     from bokeh.plotting import figure
-    from bokeh.resources import INLINE
 
     names = class_names(num_classes)
     src = ColumnDataSource({
@@ -135,6 +132,16 @@ def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: 
     p = figure(title=title, width=760, height=640, tools=[hover, "pan", "wheel_zoom", "box_zoom", "reset"])
     p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="label")
     p.legend.location = "top_left"
+    return p
+
+
+def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: str | Path, title: str,
+                  num_classes: int = 7) -> Path:
+    """Standalone offline HTML (bokeh, inline JS): hover a point to see the face and its labels."""
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    p = umap_explorer_figure(xy, images, meta, title, num_classes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(file_html(p, INLINE, title))
