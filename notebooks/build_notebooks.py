@@ -81,6 +81,8 @@ def build() -> None:
                 if kind == "params":
                     cell.metadata["tags"] = ["parameters"]
                 nb.cells.append(cell)
+        for i, cell in enumerate(nb.cells):  # stable ids: rebuilding must not change the files
+            cell.id = f"{name}-{i:02d}"
         nbf.write(nb, HERE / f"{name}.ipynb")
 
 
