@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
                     live.log_metric(f"train/{k}", v)
                 live.step = step
                 live.next_step()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):  # only rank 0 records it
             row = {"step": step, "raw": _eval(method, method.model, data, cfg, device)}
             if ema_model is not None:
                 row["ema"] = _eval(method, ema_model, data, cfg, device)
@@ -269,7 +269,7 @@ def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: flo
             continue
         last = rows[-1][which]
         best = max(rows, key=lambda h: h[which]["acc"])
-        out[which] = {"last": {k: v for k, v in last.items()},
+        out[which] = {"last": dict(last),
                       "best": {k: v for k, v in best[which].items() if k != "confusion"} | {"step": best["step"]}}
     out["curve"] = [{"step": h["step"], **{f"{w}_acc": h[w]["acc"] for w in ("raw", "ema") if w in h}}
                     for h in history]

@@ -67,3 +67,10 @@ def pseudo_label_stats(prefix: str, probs: torch.Tensor, mask: torch.Tensor, y_t
         if mask.sum() > 0:
             logs[f"{prefix}acc_masked"] = (correct * mask).sum().item() / mask.sum().item()
     return logs
+
+
+def leaf_category_kwargs(cfg) -> dict:
+    """The ``leaf`` config fields that ``pseudo.category_level_loss`` takes (LEAF and its plug-ins)."""
+    l = cfg.leaf
+    return {"mass": l.mass, "max_positive": l.max_positive, "consistent": l.consistent_sets,
+            "weighting": l.weighting}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, pseudo_label_stats
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
 
 
 class FixMatch(SSLMethod):
@@ -36,7 +36,7 @@ class FixMatch(SSLMethod):
             probs = pseudo.sharpen(out_w["logits"].float().softmax(-1), c.temperature)
             mask, _, hard = pseudo.threshold_mask(probs, c.threshold)
         if self.leaf_plugin:
-            loss_u, _ = pseudo.category_level_loss(out_s["logits"], probs, mask, **_leaf_kwargs(self.cfg))
+            loss_u, _ = pseudo.category_level_loss(out_s["logits"], probs, mask, **leaf_category_kwargs(self.cfg))
         else:
             target = hard if c.hard_label else probs
             loss_u = pseudo.masked_cross_entropy(out_s["logits"], target, mask, "batch")
@@ -44,9 +44,3 @@ class FixMatch(SSLMethod):
         logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
         logs.update(pseudo_label_stats("pl_", probs, mask, unlabeled.get("y_true")))
         return loss, logs
-
-
-def _leaf_kwargs(cfg) -> dict:
-    l = cfg.leaf
-    return {"mass": l.mass, "max_positive": l.max_positive, "consistent": l.consistent_sets,
-            "weighting": l.weighting}

@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, pseudo_label_stats
-from ssfer_core.methods.fixmatch import _leaf_kwargs
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
 
 
 class Leaf(SSLMethod):
@@ -71,7 +70,7 @@ class Leaf(SSLMethod):
             mask, _, hard = pseudo.threshold_mask(probs, self.thresholds)
         logs = {}
         if c.category:
-            loss_u, info = pseudo.category_level_loss(out_s["logits"], probs, mask, **_leaf_kwargs(self.cfg))
+            loss_u, info = pseudo.category_level_loss(out_s["logits"], probs, mask, **leaf_category_kwargs(self.cfg))
             logs["positive_set_size"] = info["positive_set_size"]
             y_true = unlabeled.get("y_true")
             if y_true is not None:  # is the true class inside the positive set?

@@ -28,8 +28,7 @@ import torch.nn.functional as F
 from ssfer_core import pseudo
 from ssfer_core.distributed import gather_cat
 from ssfer_core.memory import InstanceMemory
-from ssfer_core.methods.base import SSLMethod, pseudo_label_stats
-from ssfer_core.methods.fixmatch import _leaf_kwargs
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
 from ssfer_core.models.text import class_prompts, text_embeddings
 
 
@@ -102,7 +101,7 @@ class SitFer(SSLMethod):
             p_hat = self.fuse(scores, instance_on)
             mask, _, hard = pseudo.threshold_mask(p_hat, c.threshold)
         if self.leaf_plugin:
-            loss_u, _ = pseudo.category_level_loss(out_s["logits"], p_hat, mask, **_leaf_kwargs(self.cfg))
+            loss_u, _ = pseudo.category_level_loss(out_s["logits"], p_hat, mask, **leaf_category_kwargs(self.cfg))
         else:
             loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, c.mask_mean)
         if c.buffer_pseudo and mask.any():
