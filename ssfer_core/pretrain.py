@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ssfer_core.data.readers import read_rafdb, read_synthfacs_metadata
 from ssfer_core.data.store import load_images
-from ssfer_core.data.views import normalize, weak_view
+from ssfer_core.atomic import torch_save
+from ssfer_core.data.views import normalize, test_view, weak_view
 from ssfer_core.models.backbones import create_backbone
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,12 @@ def pretrain_geometry(data_root: str | Path, out: str | Path, backbone: str = "s
         losses.append(loss.item())
     net.eval()
     with torch.no_grad():
-        pred = torch.cat([head(net(normalize(images[j : min(j + 256, n_val)].float() / 255)).mean((2, 3)))
+        pred = torch.cat([head(net(normalize(test_view(images[j : min(j + 256, n_val)]))).mean((2, 3)))
                           for j in range(0, n_val, 256)])
     r2 = 1 - ((pred - target[:n_val]) ** 2).mean(0) / target[:n_val].var(0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    torch.save(net.state_dict(), tmp)
-    tmp.replace(out)
+    torch_save(net.state_dict(), out)
     report = {"backbone": backbone, "steps": steps, "seconds": round(time.time() - t0, 1),
               "final_train_mse": float(np.mean(losses[-50:])),
               "heldout_r2": {k: round(float(v), 3) for k, v in zip(GEOMETRY, r2)}}

@@ -14,7 +14,6 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ssfer_core import distributed as ddp
+from ssfer_core.atomic import torch_save
 from ssfer_core.config import TrainConfig, to_dict
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
@@ -93,12 +93,6 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.mul_(decay).add_(p.detach(), alpha=1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
-
-
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def seed_everything(seed: int) -> None:
@@ -223,7 +217,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
                         live.log_metric(f"test/{which}_acc", row[which]["acc"], plot=False)
             method.train()
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or step == stop_after):
-            save_atomic({"method": method.state_dict(), "ema": ema_model.state_dict() if ema_model else None,
+            torch_save({"method": method.state_dict(), "ema": ema_model.state_dict() if ema_model else None,
                          "opt": opt.state_dict(), "sched": sched.state_dict(), "g_data": g_data.get_state(),
                          "g_aug": g_aug.get_state(), "lab": lab.state(), "unl": unl.state(),
                          "torch_rng": torch.get_rng_state(), "history": history, "step": step,

@@ -37,8 +37,7 @@ class Record:
     soft: np.ndarray | None = field(default=None, repr=False)  # per-class probabilities if known
 
 
-# RAF-DB basic: 1-based ids in its own order = canonical + 1.
-RAFDB_TO_CANON = {i + 1: i for i in range(7)}
+# RAF-DB basic: 1-based ids in its own order, so canonical id = RAF-DB id - 1.
 # FER2013: 0 Angry 1 Disgust 2 Fear 3 Happy 4 Sad 5 Surprise 6 Neutral.
 FER2013_TO_CANON = {0: 5, 1: 2, 2: 1, 3: 3, 4: 4, 5: 0, 6: 6}
 # FERPlus vote columns in fer2013new.csv order.
@@ -84,8 +83,8 @@ def read_rafdb(root: str | Path, aligned: bool = True, contempt: bool = False) -
             raise DatasetError(f"{where}: expected '<name>.jpg <label>', got {line!r}")
         name, raw = parts
         lab = _int(raw, where)
-        if lab not in RAFDB_TO_CANON and not (contempt and lab == 8):
-            top = 8 if contempt else 7
+        top = 8 if contempt else 7
+        if not 1 <= lab <= top:
             raise DatasetError(f"{where}: label {lab} is outside RAF-DB's 1..{top}; fix or delete that line")
         stem = Path(name).stem
         file = image_dir / (f"{stem}_aligned.jpg" if aligned else name)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssfer_core.atomic import write_text
 from ssfer_core.data.readers import DatasetError, Record
 from ssfer_core.labels import CLASS_NAMES
 
@@ -97,8 +98,6 @@ def save_or_load_split(path: str | Path, records: list[Record], num_classes: int
     text = split_csv_text(split)
     digest = hashlib.sha256(text.encode()).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(path, text)
     sha_path.write_text(digest + "\n")
     return split, digest

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ssfer_core.atomic import torch_save
 from ssfer_core.labels import PROMPT_WORDS
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,6 @@ def text_embeddings(encoder: str, prompts: list[str], cache_dir: str | Path | No
     emb = F.normalize(emb.float(), dim=1)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        torch.save(emb, tmp)
-        tmp.replace(cache)
+        torch_save(emb, cache)
         log.info("text embeddings (%s, %d prompts) cached at %s", encoder, len(prompts), cache)
     return emb
