@@ -1,8 +1,9 @@
-"""Command line: ``ssfer synth | train | eval | analyze | profile``.
+"""Command line: ``ssfer synth | realism | train | eval | profile | pretrain | split``.
 
     ssfer synth --out data/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
     ssfer train --config params.yaml --profile default -S method=fixmatch -S seed=1 --out runs/x
     ssfer eval --run runs/x
+    ssfer realism --data data/synthfacs   # a real-face FER2013 classifier's verdict on SynthFACS
     ssfer profile smoke      # writes the chosen profile's settings into params.yaml's 'active'
 """
 from __future__ import annotations
@@ -77,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     pt.add_argument("--steps", type=int, default=1000)
     pt.add_argument("--report", default="")
 
+    rl = sub.add_parser("realism", help="judge SynthFACS with a real-face FER2013 classifier")
+    rl.add_argument("--data", default="data/synthfacs", help="a SynthFACS folder (metadata.csv + RAF-DB layout)")
+    rl.add_argument("--split", default="test", choices=("train", "test"))
+    rl.add_argument("--out", default="reports/data_tour/realism.json")
+    rl.add_argument("--figure", default="reports/data_tour/realism.png")
+
     sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled split and cache images")
     sp.add_argument("--config", default="params.yaml")
 
@@ -123,6 +130,19 @@ def main(argv: list[str] | None = None) -> int:
             Path(a.report).parent.mkdir(parents=True, exist_ok=True)
             Path(a.report).write_text(json.dumps(rep, indent=1))
         print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
+    elif a.cmd == "realism":
+        from ssfer_core import realism
+
+        try:
+            rep = realism.judge_folder(a.data, a.split)
+        except realism.JudgeUnavailable as e:
+            # the rest of the study does not need the judge: say so, record why, go on
+            print(f"realism: the FER2013 judge is unavailable, SynthFACS realism not measured: {e}", file=sys.stderr)
+            rep = {"available": False, "reason": str(e)}
+        realism.write_report(rep, a.out, a.figure)
+        if rep["available"]:
+            print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
+                             {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
     elif a.cmd == "split":
         from ssfer_core.data.bundle import load_data
 

@@ -20,6 +20,15 @@ def _plt():
     return plt
 
 
+def text_figure(text: str):
+    """A figure that only says something (stands in for a figure that could not be made)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.0, 0.5, text, va="center", fontsize=9, wrap=True)
+    return fig
+
+
 def class_distribution(meta: pd.DataFrame, num_classes: int = 7):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -146,3 +155,36 @@ def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(file_html(p, INLINE, title))
     return path
+
+
+def realism_figure(rep: dict):
+    """The FER2013 judge on SynthFACS: confusion matrix (rows: SynthFACS label, normalised),
+    per-class recall, what the judge predicts, and agreement by expression intensity."""
+    plt = _plt()
+    import seaborn as sns
+
+    names = rep["classes"]
+    cm = np.asarray(rep["confusion"], dtype=float)
+    cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1.3, 1, 0.8]})
+    sns.heatmap(cm, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=axes[0],
+                xticklabels=names, yticklabels=names)
+    axes[0].set_xlabel("FER2013 judge's prediction")
+    axes[0].set_ylabel("SynthFACS label")
+    axes[0].set_title(f"agreement {rep['agreement']:.1%} (intensity ≥ 0.6: {rep['agreement_intensity_ge_0.6']:.1%})")
+    x = np.arange(len(names))
+    axes[1].bar(x - 0.2, [rep["recall"][n] or 0 for n in names], 0.4, label="recall")
+    axes[1].bar(x + 0.2, [rep["prediction_share"][n] for n in names], 0.4, label="share of predictions")
+    axes[1].axhline(0.4, color="grey", ls="--", lw=0.8)
+    axes[1].set_xticks(x, names, rotation=40)
+    axes[1].legend(fontsize=7)
+    axes[1].set_title("per class")
+    bands = rep["by_intensity"]
+    axes[2].bar(list(bands), [b["agreement"] or 0 for b in bands.values()], color="seagreen")
+    axes[2].axhline(rep["majority_baseline"], color="grey", ls="--", lw=0.8, label="majority class")
+    axes[2].set_ylim(0, 1)
+    axes[2].tick_params(axis="x", rotation=40)
+    axes[2].legend(fontsize=7)
+    axes[2].set_title("agreement by intensity")
+    fig.tight_layout()
+    return fig

@@ -310,10 +310,13 @@ def judge_folder(root: str | Path, split: str = "test", device: str = "cpu") -> 
 
 
 def write_report(rep: dict, out_json: str | Path, figure: str | Path | None = None) -> None:
+    """Write the report JSON and its figure (a note saying why, when the judge was unavailable)."""
     out_json = Path(out_json)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(rep, indent=1))
-    if figure and rep.get("available", True):
-        from ssfer_core.plots import realism_figure
+    if figure:
+        from ssfer_core.plots import realism_figure, text_figure
 
-        realism_figure(rep).savefig(figure, dpi=110, bbox_inches="tight")
+        fig = realism_figure(rep) if rep["available"] else text_figure(
+            f"SynthFACS realism not measured:\n{rep['reason']}")
+        fig.savefig(figure, dpi=110, bbox_inches="tight")

@@ -39,16 +39,19 @@ AUS: tuple[str, ...] = (
     "AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU16", "AU17",
     "AU20", "AU23", "AU25", "AU26", "AU12R", "AU14R",
 )
-# EMFACS prototypes (canonical class id -> AU intensities at full expression). AU25 (lips part)
-# is added where the jaw drops so the mouth opens visibly. Contempt is unilateral AU12 + AU14.
+# EMFACS prototypes (canonical class id -> AU intensities at full expression). Where EMFACS lists
+# variants, the one a real-face classifier reads best was chosen with the FER2013 judge
+# (``ssfer realism``): the open-mouthed anger (4+5+7+10+25+26), fear's stretched lips barely
+# parted (1+2+4+5+7+20+25), the open smile (6+12+25) and sadness with slightly tightened lids.
+# Contempt is unilateral AU12 + AU14.
 PROTOTYPES: dict[int, dict[str, float]] = {
     0: {"AU1": 1.0, "AU2": 1.0, "AU5": 0.8, "AU26": 1.0, "AU25": 1.0},                 # surprise
-    1: {"AU1": 1.0, "AU2": 0.6, "AU4": 0.7, "AU5": 1.0, "AU7": 0.5, "AU20": 1.0,
-        "AU26": 0.5, "AU25": 1.0},                                                     # fear
+    1: {"AU1": 1.0, "AU2": 0.2, "AU4": 0.7, "AU5": 1.0, "AU7": 0.5, "AU20": 1.0,
+        "AU25": 0.3},                                                                  # fear
     2: {"AU9": 1.0, "AU15": 0.6, "AU16": 0.8, "AU10": 0.6, "AU4": 0.3, "AU25": 0.4},   # disgust
-    3: {"AU6": 1.0, "AU12": 1.0, "AU25": 0.5},                                         # happiness
-    4: {"AU1": 1.0, "AU4": 0.7, "AU15": 1.0, "AU17": 0.4},                             # sadness
-    5: {"AU4": 1.0, "AU5": 0.6, "AU7": 1.0, "AU23": 1.0, "AU17": 0.4},                 # anger
+    3: {"AU6": 1.0, "AU12": 1.0, "AU25": 1.0},                                         # happiness
+    4: {"AU1": 1.0, "AU4": 0.7, "AU7": 0.3, "AU15": 1.0, "AU17": 0.4},                 # sadness
+    5: {"AU4": 1.0, "AU5": 0.5, "AU7": 1.0, "AU10": 1.0, "AU25": 1.0, "AU26": 0.7},    # anger
     6: {},                                                                             # neutral
     7: {"AU12R": 0.9, "AU14R": 1.0},                                                   # contempt
 }
@@ -246,7 +249,7 @@ def _mix(a, b, t):
 
 def draw_face(ident: dict, au: np.ndarray, nz: dict, size: int) -> Image.Image:
     """Render one face at ``size`` pixels (already supersampled by the caller)."""
-    A = dict(zip(AUS, au))
+    A = dict(zip(AUS, np.clip(au * 1.35, 0.0, 1.0)))  # visible change saturates before full intensity
     r = np.random.default_rng(nz["_noise_seed"])
     # Background: flat colour plus a low-frequency texture.
     tex = r.normal(0, 1, (6, 6, 1)) * nz["bg_texture"]
@@ -277,49 +280,18 @@ def draw_face(ident: dict, au: np.ndarray, nz: dict, size: int) -> Image.Image:
         c.poly(cap, fill=hair, inner=False)
 
     ey, es, ez = ident["eye_v"], ident["eye_sep"], ident["eye_size"]
+    _shade_face(img, c, A, ident, nz, skin)
     # Forehead wrinkles from raised brows (AU1/AU2) and glabella lines from AU4.
     lift = (A["AU1"] + A["AU2"]) / 2
     if lift > 0.25:
         for k in range(3):
-            v = ey - 0.42 - 0.09 * k
-            c.line([(-0.3, v + 0.02), (0, v), (0.3, v + 0.02)], _mix(skin, shade, lift), 0.012)
+            v = ey - 0.46 - 0.09 * k
+            c.line([(-0.3, v + 0.02), (0, v), (0.3, v + 0.02)], _mix(skin, shade, 0.6 * lift), 0.014)
     if A["AU4"] > 0.3:
         for s in (-1, 1):
-            c.line([(s * 0.05, ey - 0.2), (s * 0.04, ey - 0.08)], _mix(skin, shade, A["AU4"]), 0.014)
-
-    # Brows: AU1 raises the inner end, AU2 the outer end, AU4 lowers and draws them together.
-    brow_v = ey - 0.2
-    for s in (-1, 1):
-        inner_u = s * (es - 0.13 - 0.05 * A["AU4"])
-        outer_u = s * (es + 0.19)
-        inner_v = brow_v - 0.16 * A["AU1"] + 0.12 * A["AU4"]
-        outer_v = brow_v - 0.16 * A["AU2"] + 0.03 * A["AU4"]
-        mid_v = (inner_v + outer_v) / 2 - ident["brow_arch"] - 0.05 * A["AU2"]
-        c.line([(inner_u, inner_v), ((inner_u + outer_u) / 2, mid_v), (outer_u, outer_v)], hair,
-               ident["brow_thick"] * 1.2)
-
-    # Eyes: AU5 widens, AU7 tightens the lids, AU6 pushes the lower lid up (squint).
-    iris = [(60, 90, 140), (90, 60, 30), (50, 35, 25), (70, 110, 70)][ident["iris"]]
-    upper = 0.1 * ez * (1 + 1.1 * A["AU5"] - 0.45 * A["AU7"] - 0.35 * A["AU6"] - 0.2 * A["AU4"])
-    lower = 0.06 * ez * (1 - 0.75 * A["AU6"] - 0.5 * A["AU7"] + 0.5 * A["AU5"])
-    upper, lower = max(upper, 0.012), max(lower, 0.006)
-    ew = 0.17 * ez
-    for s in (-1, 1):
-        u0 = s * es
-        tt = np.linspace(0, math.pi, 14)
-        top = [(u0 - ew * math.cos(a), ey - upper * math.sin(a)) for a in tt]
-        bot = [(u0 + ew * math.cos(a), ey + lower * math.sin(a)) for a in tt]
-        c.poly(top + bot, fill=(245, 245, 240))
-        ir = min(0.065 * ez, (upper + lower) / 2)
-        c.ellipse(u0, ey + (lower - upper) * 0.15, 0.06 * ez, ir, fill=iris)
-        c.ellipse(u0, ey + (lower - upper) * 0.15, 0.025 * ez, min(0.025 * ez, ir), fill=(15, 10, 10))
-        c.line(top, (40, 25, 20), 0.022)
-        if A["AU6"] > 0.3:  # cheek raise: a lower-lid bulge and crow's feet
-            c.line([(u0 - ew * 0.8, ey + lower + 0.04), (u0, ey + lower + 0.06), (u0 + ew * 0.8, ey + lower + 0.04)],
-                   _mix(skin, shade, A["AU6"]), 0.012)
-            for k in (-1, 0, 1):
-                c.line([(u0 + s * (ew + 0.03), ey + 0.03 * k), (u0 + s * (ew + 0.1), ey + 0.06 * k)],
-                       _mix(skin, shade, A["AU6"]), 0.01)
+            c.line([(s * 0.06, ey - 0.2), (s * 0.04, ey - 0.06)], _mix(skin, shade, A["AU4"]), 0.018)
+    _draw_brows(c, A, ident)
+    _draw_eyes(c, A, ident, skin)
     # Cheeks rise with AU6 and AU12.
     cheek = max(A["AU6"], A["AU12"])
     for s in (-1, 1):
@@ -381,37 +353,124 @@ def draw_face(ident: dict, au: np.ndarray, nz: dict, size: int) -> Image.Image:
     return img
 
 
+def _shade_face(img: Image.Image, c: _Canvas, A: dict, ident: dict, nz: dict, skin) -> None:
+    """Soft shadows that make a drawn oval read as a face: eye sockets (deeper under lowered
+    brows, AU4), the cheek contour, the nose's side and the shadow under the lower lip."""
+    mask = Image.new("L", img.size, 0)
+    m = _Canvas(mask, nz, ident)
+    ey, es, fw = ident["eye_v"], ident["eye_sep"], ident["face_w"]
+    sock = int(np.clip(120 + 110 * A["AU4"] + 30 * A["AU7"] - 50 * A["AU5"] - 30 * A["AU1"], 0, 255))
+    for s in (-1, 1):
+        m.ellipse(s * es, ey - 0.06 + 0.04 * A["AU4"], 0.24, 0.15, fill=sock)
+        m.ellipse(s * fw * 0.93, 0.25, 0.16, 0.55, fill=130, inner=False)
+        m.ellipse(s * 0.09, ey + 0.22, 0.04, 0.14, fill=110)
+    m.ellipse(0, ident["mouth_v"] + 0.2, 0.2, 0.05, fill=120)
+    mask = mask.filter(ImageFilter.GaussianBlur(0.07 * c.radius))
+    dark = Image.new("RGB", img.size, _mix(skin, (30, 15, 10), 0.75))
+    img.paste(dark, (0, 0), mask)
+
+
+def _draw_brows(c: _Canvas, A: dict, ident: dict) -> None:
+    """AU1 raises the inner end, AU2 the outer end, AU4 lowers the brow and draws it inward."""
+    ey, es = ident["eye_v"], ident["eye_sep"]
+    brow_v = ey - 0.19
+    col = _mix(ident["_hair_rgb"], (20, 15, 10), 0.4)
+    for s in (-1, 1):
+        inner_u = s * (es - 0.15 - 0.08 * A["AU4"])
+        outer_u = s * (es + 0.2)
+        # with AU1 the brow lowerer mostly knits the brows instead of lowering them (fear, sadness)
+        inner_v = brow_v - 0.2 * A["AU1"] + 0.2 * A["AU4"] * (1 - 0.7 * A["AU1"])
+        outer_v = brow_v - 0.2 * A["AU2"] + 0.02 * A["AU4"] + 0.05 * A["AU1"] * (1 - A["AU2"])
+        mid_v = (inner_v + outer_v) / 2 - ident["brow_arch"] - 0.06 * A["AU2"]
+        c.line([(inner_u, inner_v), ((inner_u + outer_u) / 2, mid_v), (outer_u, outer_v)], col,
+               ident["brow_thick"] * (1.5 + 0.5 * A["AU4"]))
+
+
+def _draw_eyes(c: _Canvas, A: dict, ident: dict, skin) -> None:
+    """Almond eyes whose upper lid covers the top of the iris; only AU5 (upper lid raiser)
+    bares sclera above the iris, as in surprise and fear. AU7 and AU6 narrow the opening from
+    below (lid tightening, cheek raise); AU4 lowers the upper lid a little."""
+    ey, es, ez = ident["eye_v"], ident["eye_sep"], ident["eye_size"]
+    iris = [(60, 90, 140), (90, 60, 30), (50, 35, 25), (70, 110, 70)][ident["iris"]]
+    upper = 0.062 * ez * (1 + 1.6 * A["AU5"] - 0.35 * A["AU7"] - 0.35 * A["AU6"] - 0.3 * A["AU4"])
+    lower = 0.048 * ez * (1 - 0.7 * A["AU6"] - 0.55 * A["AU7"] + 0.45 * A["AU5"])
+    upper, lower = max(upper, 0.012), max(lower, 0.008)
+    ew, ir = 0.16 * ez, 0.066 * ez
+    tt = np.linspace(0, math.pi, 15)
+    for s in (-1, 1):
+        u0 = s * es
+        top = [(u0 - ew * math.cos(a), ey - upper * math.sin(a)) for a in tt]
+        bot = [(u0 + ew * math.cos(a), ey + lower * math.sin(a)) for a in tt]
+        c.poly(top + bot, fill=(225, 222, 215))
+        # iris and pupil, clipped to the lids so the upper lid hides the iris's top
+        ic = ey - 0.012
+        for rad, col in ((ir, iris), (0.4 * ir, (12, 8, 8))):
+            t = np.linspace(0, 2 * math.pi, 20, endpoint=False)
+            us = u0 + rad * np.cos(t)
+            rel = np.clip((us - u0) / ew, -1, 1)
+            lid_top = ey - upper * np.sqrt(1 - rel**2)
+            lid_bot = ey + lower * np.sqrt(1 - rel**2)
+            vs = np.clip(ic + rad * np.sin(t), lid_top, lid_bot)
+            c.poly(list(zip(us, vs)), fill=col)
+        c.line(top, (25, 15, 12), 0.03)  # upper lid and lashes
+        c.line(bot, _mix(skin, (60, 30, 20), 0.5), 0.012)
+        if A["AU7"] + A["AU6"] < 0.6:  # lid crease, hidden by a tightened or squinting eye
+            crease = [(u0 - ew * 0.9 * math.cos(a), ey - upper - 0.03 - 0.025 * math.sin(a)) for a in tt]
+            c.line(crease, _mix(skin, (60, 30, 20), 0.35), 0.012)
+        if A["AU6"] > 0.3:  # cheek raise: a lower-lid bulge and crow's feet
+            shade = _mix(skin, (60, 30, 20), 0.5 * A["AU6"])
+            c.line([(u0 - ew * 0.8, ey + lower + 0.04), (u0, ey + lower + 0.065), (u0 + ew * 0.8, ey + lower + 0.04)],
+                   shade, 0.014)
+            for k in (-1, 0, 1):
+                c.line([(u0 + s * (ew + 0.03), ey + 0.03 * k), (u0 + s * (ew + 0.11), ey + 0.07 * k)], shade, 0.012)
+
+
 def _draw_mouth(c: _Canvas, A: dict, ident: dict, skin) -> None:
-    """Lips from corner heights, opening and thickness, each driven by AUs."""
+    """Lips from corner heights, opening and thickness, each driven by AUs.
+
+    AU12 pulls the corners up and back (and, with AU25, opens a smile that bares the upper
+    teeth); AU15 pulls them down; AU20 stretches the mouth sideways; AU23 presses and narrows
+    the lips; AU17 pushes the lower lip up; AU26 drops the jaw (an O in surprise); AU10 raises the
+    upper lip; AU16 lowers the lower lip."""
     mv = ident["mouth_v"]
-    half_w = 0.27 * ident["mouth_w"] * (1 + 0.3 * A["AU20"] + 0.18 * A["AU12"] - 0.22 * A["AU23"]
-                                        - 0.08 * A["AU17"] - 0.3 * A["AU26"])
-    corner_l = -0.2 * A["AU12"] + 0.16 * A["AU15"] + 0.05 * A["AU20"]
-    corner_r = corner_l - 0.16 * A["AU12R"] - 0.03 * A["AU14R"]
-    thick = 0.05 * ident["lip_thick"] * (1 - 0.55 * A["AU23"])
-    gap_up = 0.012 * A["AU25"] + 0.04 * A["AU10"] + 0.03 * A["AU26"]
-    gap_low = 0.012 * A["AU25"] + 0.26 * A["AU26"] + 0.06 * A["AU16"] - 0.03 * A["AU17"]
+    half_w = 0.32 * ident["mouth_w"] * (1 + 0.35 * A["AU20"] + 0.25 * A["AU12"] - 0.25 * A["AU23"]
+                                        - 0.1 * A["AU17"] - 0.35 * A["AU26"] - 0.1 * A["AU15"])
+    corner_l = -0.24 * A["AU12"] + 0.22 * A["AU15"] + 0.12 * A["AU20"]
+    corner_r = corner_l - 0.2 * A["AU12R"] - 0.04 * A["AU14R"]
+    thick = 0.06 * ident["lip_thick"] * (1 - 0.6 * A["AU23"])
+    smile_open = A["AU12"] * A["AU25"]
+    gap_up = 0.015 * A["AU25"] + 0.07 * A["AU10"] + 0.03 * A["AU26"] + 0.03 * smile_open
+    gap_low = (0.015 * A["AU25"] + 0.3 * A["AU26"] + 0.07 * A["AU16"] + 0.12 * smile_open
+               + 0.06 * A["AU20"] * A["AU25"] + 0.04 * A["AU10"] * A["AU25"] - 0.03 * A["AU17"])
     gap_low = max(gap_low, 0.0)
-    open_ = gap_up + gap_low > 0.02
-    t = np.linspace(-1, 1, 21)
+    open_ = gap_up + gap_low > 0.025
+    t = np.linspace(-1, 1, 25)
     right_narrow = 1 - 0.12 * A["AU14R"]
     xs = np.where(t < 0, t * half_w, t * half_w * right_narrow)
     mid = mv + np.where(t < 0, corner_l, corner_r) * t**2
     bell = np.clip(1 - t**2, 0, 1)
+    flat = bell ** (1 - 0.7 * A["AU20"])  # a stretched (AU20) mouth opens as a wide rectangle
     upper_top = mid - thick * bell**0.6 - 0.02 * A["AU10"] * bell + 0.012 * np.exp(-(t / 0.12) ** 2)
-    upper_bot = mid - gap_up * bell
-    lower_top = mid + gap_low * bell - 0.015 * A["AU17"] * bell
-    lower_bot = lower_top + thick * 1.15 * bell**0.6 + 0.01 * bell
-    lip = _mix(skin, (170, 60, 70), 0.55)
+    upper_bot = mid - gap_up * flat
+    lower_top = mid + gap_low * flat - 0.015 * A["AU17"] * bell
+    lower_bot = lower_top + thick * 1.2 * bell**0.6 + 0.01 * bell
+    lip = _mix(skin, (120, 40, 50), 0.6)
     if open_:
-        c.poly(list(zip(xs, upper_bot)) + list(zip(xs[::-1], lower_top[::-1])), fill=(60, 20, 25))
-        teeth_h = min(0.045, 0.5 * (gap_up + gap_low))
-        if A["AU10"] + A["AU12"] + A["AU25"] > 0.4:
-            c.poly(list(zip(xs * 0.8, upper_bot)) + list(zip(xs[::-1] * 0.8, upper_bot[::-1] + teeth_h * bell[::-1])),
-                   fill=(240, 238, 225))
+        c.poly(list(zip(xs, upper_bot)) + list(zip(xs[::-1], lower_top[::-1])), fill=(45, 15, 18))
+        gap = upper_bot * 0 + (lower_top - upper_bot)
+        show = A["AU10"] + A["AU12"] + A["AU20"]
+        if show > 0.4:  # upper teeth fill the top of the opening; a wide smile shows most of it
+            teeth = upper_bot + np.minimum(gap * (0.35 + 0.4 * smile_open), 0.09) * bell**0.3
+            c.poly(list(zip(xs * 0.9, upper_bot)) + list(zip(xs[::-1] * 0.9, teeth[::-1])), fill=(235, 232, 220))
+        if A["AU10"] > 0.4:  # bared, clenched teeth (AU10 + AU25): lower teeth too
+            low = lower_top - np.minimum(gap * 0.4, 0.05) * bell**0.3
+            c.poly(list(zip(xs * 0.85, low)) + list(zip(xs[::-1] * 0.85, lower_top[::-1])), fill=(225, 222, 210))
     c.poly(list(zip(xs, upper_top)) + list(zip(xs[::-1], upper_bot[::-1])), fill=lip)
     c.poly(list(zip(xs, lower_top)) + list(zip(xs[::-1], lower_bot[::-1])), fill=lip)
-    c.line(list(zip(xs, (upper_bot + lower_top) / 2 if not open_ else upper_bot)), _mix(lip, (40, 10, 10), 0.5), 0.01)
+    c.line(list(zip(xs, (upper_bot + lower_top) / 2 if not open_ else upper_bot)), _mix(lip, (30, 8, 8), 0.6), 0.016)
+    for sgn, cv in ((-1, mid[0]), (1, mid[-1])):  # corner dimples make the corner direction visible
+        c.line([(xs[0 if sgn < 0 else -1] + sgn * 0.01, cv - 0.015), (xs[0 if sgn < 0 else -1] + sgn * 0.04, cv - 0.01)],
+               _mix(skin, (60, 30, 20), 0.45), 0.014)
     if A["AU17"] > 0.3:  # chin boss
         c.line([(-0.12, mv + 0.28), (0, mv + 0.25), (0.12, mv + 0.28)], _mix(skin, (60, 30, 20), 0.35 * A["AU17"]), 0.012)
 
