@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(a.config, None, [])
         d = load_data(cfg.data, progress=True)
         print(f"split {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, {len(d.unlabeled_idx)} unlabeled, "
-              f"{len(d.test_labels)} test")
+              f"{len(d.val_idx)} validation, {len(d.test_labels)} test")
     return 0
 
 

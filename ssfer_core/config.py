@@ -33,6 +33,9 @@ class DataConfig:
     """Total labels for the adacm / sitfer_code protocols."""
     split_seed: int = 0
     """Seed of the labeled/unlabeled split (kept apart from the training seed)."""
+    val_size: int = 0
+    """Training images carved out as a validation split (saved and hashed with the split); they
+    are neither labeled nor unlabeled. Defaults are chosen on it (``eval_on=val``)."""
     split_dir: str = "data/splits"
     """Where split CSVs (+ .sha256) are saved and reused."""
     cache_dir: str = "cache"
@@ -200,6 +203,9 @@ class TrainConfig:
     """Log training metrics every N steps."""
     ckpt_every: int = 200
     """Write an atomic checkpoint every N steps."""
+    eval_on: str = "test"
+    """test | val: the set evaluated during and after training. Choose settings with val (needs
+    data.val_size > 0); read test once, for the reported numbers."""
     eval_batch: int = 512
     """Evaluation batch size."""
     threads: int = 0

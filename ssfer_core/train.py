@@ -248,15 +248,16 @@ def _live(out: Path, resume: bool):
 
 def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     model.eval()
-    return evaluate(lambda x: method.predict(model, x), data.test_images, data.test_labels,
-                    data.num_classes, cfg.eval_batch, device)
+    images, labels = data.eval_set(cfg.eval_on)
+    return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 
 
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float) -> dict:
     """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset,
            "labels_per_class": cfg.data.labels_per_class, "split_hash": data.split_hash,
-           "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "train_seconds": round(seconds, 1)}
+           "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "eval_on": cfg.eval_on,
+           "train_seconds": round(seconds, 1)}
     for which in ("raw", "ema"):
         rows = [h for h in history if which in h]
         if not rows:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from ssfer_core.data.readers import DatasetError, Record
 from ssfer_core.data.splits import make_split, per_class_counts, save_or_load_split
@@ -48,3 +49,36 @@ def test_split_saved_hashed_reused_and_tamper_detected(tmp_path):
     path.write_text(path.read_text().replace("labeled", "unlabeled", 1))
     with pytest.raises(DatasetError, match="does not match its hash"):
         save_or_load_split(path, recs, 7, seed=0, labels_per_class=2)
+
+
+def test_validation_split_is_carved_apart_from_training():
+    recs = _records([300, 120, 200, 500, 250, 150, 400])
+    a = make_split(recs, 7, seed=1, val_size=200, labels_per_class=10)
+    roles = np.array(list(a.values()))
+    assert (roles == "val").sum() == 200 and (roles == "labeled").sum() == 70
+    assert a == make_split(list(reversed(recs)), 7, seed=1, val_size=200, labels_per_class=10)
+    # the labeled set is drawn from what validation left, so the two never share an image
+    val = {k for k, r in a.items() if r == "val"}
+    assert not val & {k for k, r in a.items() if r == "labeled"}
+    # validation follows the class priors (a uniform draw), not a per-class quota
+    lab_of = {r.key: r.label for r in recs}
+    counts = np.bincount([lab_of[k] for k in val], minlength=7)
+    assert counts[3] > counts[1]
+    with pytest.raises(ValueError, match="val_size"):
+        make_split(recs, 7, seed=1, val_size=len(recs) + 5, labels_per_class=1)
+
+
+def test_eval_on_val_uses_the_validation_images(tiny_cfg):
+    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.readers import DatasetError as DE
+
+    tiny_cfg.data.val_size = 50
+    d = load_data(tiny_cfg.data)
+    x, y = d.eval_set("val")
+    assert len(x) == 50 and torch.equal(x, d.train_images[d.val_idx]) and torch.equal(y, d.train_labels[d.val_idx])
+    val = set(d.val_idx.tolist())
+    assert not val & set(d.labeled_idx.tolist()) and not val & set(d.unlabeled_idx.tolist())
+    assert len(d.labeled_idx) + len(d.unlabeled_idx) + 50 == len(d.train_labels)
+    tiny_cfg.data.val_size = 0
+    with pytest.raises(DE, match="val_size"):
+        load_data(tiny_cfg.data).eval_set("val")

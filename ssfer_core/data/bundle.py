@@ -20,12 +20,23 @@ class FERData:
     train_labels: torch.Tensor  # annotated labels (hidden from methods for unlabeled samples)
     labeled_idx: torch.Tensor   # positions in train_* of the labeled samples
     unlabeled_idx: torch.Tensor
+    val_idx: torch.Tensor       # positions in train_* of the validation split (may be empty)
     test_images: torch.Tensor
     test_labels: torch.Tensor
     train_keys: list[str]
     test_keys: list[str]
     split_hash: str
     num_classes: int
+
+    def eval_set(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels to evaluate on: ``test``, or ``val`` (the split carved from train)."""
+        if which == "test":
+            return self.test_images, self.test_labels
+        if which == "val":
+            if len(self.val_idx) == 0:
+                raise DatasetError("eval_on=val needs a validation split: set data.val_size > 0")
+            return self.train_images[self.val_idx], self.train_labels[self.val_idx]
+        raise ValueError(f"eval_on must be test or val, got {which!r}")
 
 
 def read_records(cfg: DataConfig) -> list[readers.Record]:
@@ -52,14 +63,16 @@ def read_records(cfg: DataConfig) -> list[readers.Record]:
 def split_path(cfg: DataConfig) -> Path:
     amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
               "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
-    return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}_seed{cfg.split_seed}.csv"
+    val = f"_val{cfg.val_size}" if cfg.val_size else ""
+    return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"
 
 
 def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
     records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
     split, digest = save_or_load_split(
         split_path(cfg), records, cfg.num_classes, cfg.split_seed, cfg.split_protocol,
-        labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction, n_labeled=cfg.n_labeled)
+        val_size=cfg.val_size, labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction,
+        n_labeled=cfg.n_labeled)
     train = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
     test = sorted((r for r in records if r.split != "train"), key=lambda r: r.key)
     if not test:
@@ -71,6 +84,7 @@ def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
         train_images=tr_img, train_labels=torch.tensor([r.label for r in train]),
         labeled_idx=torch.from_numpy(np.flatnonzero(roles == "labeled")),
         unlabeled_idx=torch.from_numpy(np.flatnonzero(roles == "unlabeled")),
+        val_idx=torch.from_numpy(np.flatnonzero(roles == "val")),
         test_images=te_img, test_labels=torch.tensor([r.label for r in test]),
         train_keys=[r.key for r in train], test_keys=[r.key for r in test],
         split_hash=digest, num_classes=cfg.num_classes)

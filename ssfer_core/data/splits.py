@@ -53,15 +53,23 @@ def per_class_counts(labels: np.ndarray, num_classes: int, protocol: str, labels
 
 
 def make_split(records: list[Record], num_classes: int, seed: int, protocol: str = "per_class",
-               **kw) -> dict[str, str]:
-    """Return {key: "labeled" | "unlabeled"} for the training records; seeded, order-independent."""
+               val_size: int = 0, **kw) -> dict[str, str]:
+    """Return {key: "labeled" | "unlabeled" | "val"} for the training records; seeded and
+    order-independent. ``val_size`` images (a uniform random draw, so classes keep their
+    priors) are carved out first as the validation split on which defaults are chosen; they are
+    neither labeled nor unlabeled training data."""
     recs = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
     labels = np.array([r.label for r in recs])
-    want = per_class_counts(labels, num_classes, protocol, **kw)
     rng = np.random.default_rng(seed)
     roles = np.full(len(recs), "unlabeled", dtype=object)
+    if val_size:
+        if not 0 < val_size < len(recs):
+            raise ValueError(f"val_size must be in [0, {len(recs)}), got {val_size}")
+        roles[rng.permutation(len(recs))[:val_size]] = "val"
+    pool = roles != "val"
+    want = per_class_counts(labels[pool], num_classes, protocol, **kw)
     for c in range(num_classes):
-        idx = np.flatnonzero(labels == c)
+        idx = np.flatnonzero((labels == c) & pool)
         roles[rng.permutation(idx)[: want[c]]] = "labeled"
     return {r.key: role for r, role in zip(recs, roles)}
 
