@@ -27,7 +27,7 @@ from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
 from ssfer_core.evaluate import evaluate
 from ssfer_core.methods import build
-from ssfer_core.methods.base import DataInfo
+from ssfer_core.methods.base import DataInfo, pseudo_label_stats
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,109 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_view(name: str, x: torch.Tensor, g: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
+    """One named view of a uint8 batch, normalised. Methods list the names they need in
+    ``unlabeled_views``; a name not listed here is an error, never a silent weak view."""
+    if name == "strong":
+        return normalize(strong_view(x, g, cfg.randaugment_ops, cfg.pad_frac))
+    if name in ("weak", "weak2"):  # LEAF's second weak view is another independent draw
+        return normalize(weak_view(x, g, cfg.pad_frac))
+    raise ValueError(f"unknown view {name!r}; views are: {VIEW_NAMES}")
+
+
+VIEW_NAMES = ("weak", "weak2", "strong")
+
+
+def make_batch(data: FERData, li: torch.Tensor, ui: torch.Tensor | None, views: tuple[str, ...],
+               g_aug: torch.Generator, cfg: TrainConfig, device: str, lab_slice: slice, unl_slice: slice):
+    """Assemble this rank's slice of the global batch: ``(labeled, unlabeled, y_unlabeled)``.
+
+    ``y_unlabeled`` (the hidden labels of the unlabeled batch) stays with the trainer, which uses
+    it only to score the pseudo-labels a method returns; methods never see it."""
+    x_l = data.train_images[data.labeled_idx[li]].to(device)
+    labeled = {"x": make_view("weak", x_l, g_aug, cfg)[lab_slice],
+               "y": data.train_labels[data.labeled_idx[li]].to(device)[lab_slice],
+               "idx": li.to(device)[lab_slice]}
+    unlabeled, y_unlabeled = {}, None
+    if views:
+        x_u = data.train_images[data.unlabeled_idx[ui]].to(device)
+        unlabeled = {name: make_view(name, x_u, g_aug, cfg)[unl_slice] for name in views}
+        y_unlabeled = data.train_labels[data.unlabeled_idx[ui]].to(device)[unl_slice]
+    return labeled, unlabeled, y_unlabeled
+
+
+def score_pseudo_labels(logs: dict, y_true: torch.Tensor | None) -> dict:
+    """Replace what a method reports about its pseudo-labels (``logs['pseudo']``: prefix ->
+    (probs, mask); ``logs['positive_sets']``: LEAF's boolean positive sets) with numbers: coverage
+    and accuracy against the hidden true labels."""
+    out = {k: v for k, v in logs.items() if k not in ("pseudo", "positive_sets")}
+    for prefix, (probs, mask) in logs.get("pseudo", {}).items():
+        out.update(pseudo_label_stats(prefix, probs, mask, y_true))
+    positive = logs.get("positive_sets")
+    if positive is not None and y_true is not None:  # is the true class inside the positive set?
+        out["pl_positive_recall"] = positive.gather(1, y_true.unsqueeze(1)).float().mean().item()
+    return out
+
+
+class TrainState:
+    """Everything a resumed run needs; ``state_dict`` and ``load_state_dict`` mirror each other."""
+
+    def __init__(self, cfg: TrainConfig, method, data: FERData):
+        self.method = method
+        self.ema = copy.deepcopy(method.model).eval() if cfg.ema > 0 else None
+        self.opt = make_optimizer(cfg, method.named_parameters())
+        self.sched = make_schedule(cfg, self.opt)
+        self.g_data = torch.Generator().manual_seed(cfg.seed * 1000 + 1)
+        self.g_aug = torch.Generator().manual_seed(cfg.seed * 1000 + 2)
+        self.lab = IndexStream(len(data.labeled_idx), cfg.batch_size, self.g_data)
+        # Supervised runs draw no unlabeled batches (the stream exists so checkpoints look alike).
+        self.unl = IndexStream(max(1, len(data.unlabeled_idx)), cfg.batch_size * cfg.mu, self.g_data)
+        self.history: list[dict] = []
+        self.step = 0
+
+    def state_dict(self, cfg: TrainConfig) -> dict:
+        return {"method": self.method.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+                "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+                "g_data": self.g_data.get_state(), "g_aug": self.g_aug.get_state(),
+                "lab": self.lab.state(), "unl": self.unl.state(), "torch_rng": torch.get_rng_state(),
+                "history": self.history, "step": self.step, "config": to_dict(cfg)}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.method.load_state_dict(s["method"])
+        if self.ema is not None:
+            self.ema.load_state_dict(s["ema"])
+        self.opt.load_state_dict(s["opt"])
+        self.sched.load_state_dict(s["sched"])
+        self.g_data.set_state(s["g_data"])
+        self.g_aug.set_state(s["g_aug"])
+        self.lab.load(s["lab"])
+        self.unl.load(s["unl"])
+        torch.set_rng_state(s["torch_rng"])
+        self.history, self.step = s["history"], s["step"]
+
+
+class StepLogger:
+    """Means of the per-step logs over ``log_every`` steps, to the progress bar and dvclive."""
+
+    def __init__(self, live, bar):
+        self.live, self.bar, self.sums, self.n = live, bar, {}, 0
+
+    def add(self, logs: dict) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+
+    def flush(self, step: int) -> None:
+        means = {k: v / self.n for k, v in self.sums.items()}
+        self.sums, self.n = {}, 0
+        self.bar.set_postfix(loss=f"{means['loss']:.3f}", mask=f"{means.get('mask_rate', 0):.2f}")
+        if self.live is not None:
+            self.live.step = step  # label the row with the step it summarises
+            for k, v in means.items():
+                self.live.log_metric(f"train/{k}", v)
+            self.live.next_step()
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bool = True,
           progress: bool = True, data: FERData | None = None, stop_after: int | None = None) -> dict:
     """Train ``cfg.method``; write ``metrics.json``, ``checkpoint.pt`` and dvclive logs to ``out_dir``.
@@ -122,116 +225,82 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     info = DataInfo(num_classes=data.num_classes, n_labeled=len(data.labeled_idx), steps=cfg.steps,
                     steps_per_epoch=cfg.steps_per_epoch, cache_dir=cfg.data.cache_dir)
     method = build(cfg, info).to(device)
-    ema_model = copy.deepcopy(method.model).eval() if cfg.ema > 0 else None
-    opt = make_optimizer(cfg, method.named_parameters())
-    sched = make_schedule(cfg, opt)
-    g_data = torch.Generator().manual_seed(cfg.seed * 1000 + 1)
-    g_aug = torch.Generator().manual_seed(cfg.seed * 1000 + 2)
-    lab = IndexStream(len(data.labeled_idx), cfg.batch_size, g_data)
-    if method.unlabeled_views and len(data.unlabeled_idx) == 0:
+    views = tuple(method.unlabeled_views)
+    if views and len(data.unlabeled_idx) == 0:
         raise ValueError(f"{cfg.method} needs unlabeled images but the split labels all of them; "
                          "use a smaller labels_per_class / label_fraction")
-    # Supervised runs draw no unlabeled batches (the stream exists so checkpoints look alike).
-    unl = IndexStream(max(1, len(data.unlabeled_idx)), cfg.batch_size * cfg.mu, g_data)
-    history, step = [], 0
+    st = TrainState(cfg, method, data)
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        method.load_state_dict(state["method"])
-        if ema_model is not None:
-            ema_model.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        g_data.set_state(state["g_data"])
-        g_aug.set_state(state["g_aug"])
-        lab.load(state["lab"])
-        unl.load(state["unl"])
-        torch.set_rng_state(state["torch_rng"])
-        history, step = state["history"], state["step"]
+        st.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False))
         if rank == 0:
-            log.info("resumed %s at step %d", out, step)
+            log.info("resumed %s at step %d", out, st.step)
 
     use_amp = cfg.amp and device.startswith("cuda")
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    live = _live(out, resume and step > 0) if rank == 0 else None
-    sums: dict[str, float] = {}
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.method} s{cfg.seed}", unit="step",
+    bar = tqdm(total=cfg.steps, initial=st.step, desc=f"{cfg.method} s{cfg.seed}", unit="step",
                disable=not progress or rank != 0, dynamic_ncols=True)
+    logger = StepLogger(_live(out, resume and st.step > 0) if rank == 0 else None, bar)
     lab_slice = ddp.rank_slice(cfg.batch_size, rank, world)
     unl_slice = ddp.rank_slice(cfg.batch_size * cfg.mu, rank, world)
     t0 = time.time()
     method.train()
-    while step < cfg.steps:
-        li = lab.next()
-        ui = unl.next() if method.unlabeled_views else None
-        x_l = data.train_images[data.labeled_idx[li]].to(device)
-        labeled = {"x": normalize(weak_view(x_l, g_aug, cfg.pad_frac))[lab_slice],
-                   "y": data.train_labels[data.labeled_idx[li]].to(device)[lab_slice],
-                   "idx": li.to(device)[lab_slice]}
-        unlabeled = {}
-        if method.unlabeled_views:
-            x_u = data.train_images[data.unlabeled_idx[ui]].to(device)
-            for name in method.unlabeled_views:
-                view = (strong_view(x_u, g_aug, cfg.randaugment_ops, cfg.pad_frac) if name == "strong"
-                        else weak_view(x_u, g_aug, cfg.pad_frac))
-                unlabeled[name] = normalize(view)[unl_slice]
-            unlabeled["y_true"] = data.train_labels[data.unlabeled_idx[ui]].to(device)[unl_slice]
+    while st.step < cfg.steps:
+        labeled, unlabeled, y_unlabeled = make_batch(
+            data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg, device, lab_slice,
+            unl_slice)
         with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
-            loss, logs = method.train_step(labeled, unlabeled, step)
+            loss, logs = method.train_step(labeled, unlabeled, st.step)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the lr or disable amp")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        ddp.average_gradients(method.parameters())
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        if ema_model is not None:
-            ema_update(ema_model, method.model, cfg.ema, step)
-        step += 1
-        logs["loss"] = loss.item()
-        logs["lr"] = sched.get_last_lr()[0]
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + v
-        sums["_n"] = sums.get("_n", 0) + 1
+            raise FloatingPointError(f"loss became {loss.item()} at step {st.step}; lower the lr or disable amp")
+        optimizer_step(loss, st, scaler, cfg)
+        st.step += 1
+        logger.add(score_pseudo_labels(logs, y_unlabeled) | {"loss": loss.item(), "lr": st.sched.get_last_lr()[0]})
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            means = {k: v / sums["_n"] for k, v in sums.items() if k != "_n"}
-            sums = {}
-            bar.set_postfix(loss=f"{means['loss']:.3f}", mask=f"{means.get('mask_rate', 0):.2f}")
-            if live is not None:
-                for k, v in means.items():
-                    live.log_metric(f"train/{k}", v)
-                live.step = step
-                live.next_step()
-        if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):  # only rank 0 records it
-            row = {"step": step, "raw": _eval(method, method.model, data, cfg, device)}
-            if ema_model is not None:
-                row["ema"] = _eval(method, ema_model, data, cfg, device)
-            history.append(row)
-            if live is not None:
-                for which in ("raw", "ema"):
-                    if which in row:
-                        live.log_metric(f"test/{which}_acc", row[which]["acc"], plot=False)
-            method.train()
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps or step == stop_after):
-            torch_save({"method": method.state_dict(), "ema": ema_model.state_dict() if ema_model else None,
-                         "opt": opt.state_dict(), "sched": sched.state_dict(), "g_data": g_data.get_state(),
-                         "g_aug": g_aug.get_state(), "lab": lab.state(), "unl": unl.state(),
-                         "torch_rng": torch.get_rng_state(), "history": history, "step": step,
-                         "config": to_dict(cfg)}, ckpt)
-        if stop_after is not None and step >= stop_after:
+        if st.step % cfg.log_every == 0 or st.step == cfg.steps:
+            logger.flush(st.step)
+        if rank == 0 and (st.step % cfg.eval_every == 0 or st.step == cfg.steps):  # only rank 0 records it
+            st.history.append(evaluate_models(st, data, cfg, device, logger.live))
+        if rank == 0 and (st.step % cfg.ckpt_every == 0 or st.step == cfg.steps or st.step == stop_after):
+            torch_save(st.state_dict(cfg), ckpt)
+        if stop_after is not None and st.step >= stop_after:
             break
     bar.close()
-    metrics = summarize(history, cfg, data, time.time() - t0)
-    if rank == 0 and step >= cfg.steps:
+    metrics = summarize(st.history, cfg, data, time.time() - t0)
+    if rank == 0 and st.step >= cfg.steps:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    if live is not None:
-        live.end()
+    if logger.live is not None:
+        logger.live.end()
     ddp.cleanup()
     return metrics
+
+
+def optimizer_step(loss: torch.Tensor, st: TrainState, scaler, cfg: TrainConfig) -> None:
+    """Backward, average gradients across ranks, step the optimiser and schedule, update the EMA."""
+    st.opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(st.opt)
+    ddp.average_gradients(st.method.parameters())
+    scaler.step(st.opt)
+    scaler.update()
+    st.sched.step()
+    if st.ema is not None:
+        ema_update(st.ema, st.method.model, cfg.ema, st.step)
+
+
+def evaluate_models(st: TrainState, data: FERData, cfg: TrainConfig, device: str, live) -> dict:
+    """Evaluate the raw and EMA models on ``cfg.eval_on``; log the accuracies; back to train mode."""
+    row = {"step": st.step, "raw": _eval(st.method, st.method.model, data, cfg, device)}
+    if st.ema is not None:
+        row["ema"] = _eval(st.method, st.ema, data, cfg, device)
+    if live is not None:
+        live.step = st.step
+        for which in ("raw", "ema"):
+            if which in row:
+                live.log_metric(f"test/{which}_acc", row[which]["acc"], plot=False)
+    st.method.train()
+    return row
 
 
 def _live(out: Path, resume: bool):

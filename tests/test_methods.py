@@ -9,6 +9,7 @@ from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
 from ssfer_core.methods import METHODS, build
 from ssfer_core.methods.base import DataInfo
+from ssfer_core.train import make_batch, make_view, score_pseudo_labels
 
 
 def _setup(cfg, overrides=()):
@@ -22,14 +23,14 @@ def _setup(cfg, overrides=()):
                "y": data.train_labels[data.labeled_idx[li]], "idx": li}
     xu = data.train_images[data.unlabeled_idx[:28]]
     unlabeled = {"weak": normalize(weak_view(xu, g)), "weak2": normalize(weak_view(xu, g)),
-                 "strong": normalize(strong_view(xu, g)), "y_true": data.train_labels[data.unlabeled_idx[:28]]}
-    return method, labeled, unlabeled
+                 "strong": normalize(strong_view(xu, g))}
+    return method, labeled, unlabeled, data.train_labels[data.unlabeled_idx[:28]]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
     tiny_cfg.method = name
-    method, labeled, unlabeled = _setup(tiny_cfg, ["fixmatch.threshold=0.5", "sitfer.threshold=0.3", "sitfer.instance_warmup=0"])
+    method, labeled, unlabeled, _ = _setup(tiny_cfg, ["fixmatch.threshold=0.5", "sitfer.threshold=0.3", "sitfer.instance_warmup=0"])
     opt = torch.optim.Adam(method.parameters(), lr=3e-3)
     losses, sup = [], []
     method.train()
@@ -46,12 +47,13 @@ def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
 
 
 def _first_step_logs(cfg, overrides):
-    method, labeled, unlabeled = _setup(cfg, overrides)
+    """One step; the pseudo-labels the method returns are scored as the trainer scores them."""
+    method, labeled, unlabeled, y_true = _setup(cfg, overrides)
     method.train()
     torch.manual_seed(1)
     loss, logs = method.train_step(labeled, unlabeled, step=100)
     loss.backward()
-    return method, logs
+    return method, score_pseudo_labels(logs, y_true)
 
 
 def test_sitfer_mssl_switch_removes_only_the_text_loss(tiny_cfg):
@@ -128,3 +130,20 @@ def test_logit_scale_multiplies_only_normalised_heads(tiny_cfg):
     assert torch.allclose(b["logits"], 16 * a["logits"], atol=1e-5)
     assert torch.equal(a["feature"], b["feature"])
     assert torch.allclose(plain(x)["logits"], plain.classifier(plain(x)["feature"]))
+
+
+def test_methods_never_see_the_hidden_labels(tiny_cfg):
+    tiny_cfg.method = "leaf"
+    data = load_data(tiny_cfg.data)
+    g = torch.Generator().manual_seed(0)
+    views = ("weak", "weak2", "strong")
+    labeled, unlabeled, y_u = make_batch(data, torch.arange(4), torch.arange(6), views, g, tiny_cfg, "cpu",
+                                         slice(0, 4), slice(0, 6))
+    assert set(unlabeled) == set(views) and torch.equal(y_u, data.train_labels[data.unlabeled_idx[:6]])
+    _, logs = _first_step_logs(tiny_cfg, [])
+    assert 0 <= logs["pl_positive_recall"] <= 1 and "positive_sets" not in logs and "pseudo" not in logs
+
+
+def test_an_unknown_view_name_is_an_error(tiny_cfg):
+    with pytest.raises(ValueError, match="unknown view 'strnog'"):
+        make_view("strnog", torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.Generator(), tiny_cfg)

@@ -20,8 +20,9 @@ class SSLMethod(nn.Module):
     """Base class: subclasses define ``unlabeled_views``, ``net_defaults`` and ``train_step``.
 
     ``train_step(labeled, unlabeled, step)`` gets dicts of tensors (labeled: ``x``, ``y``, ``idx``;
-    unlabeled: one entry per view name, plus ``y_true`` used only for logged diagnostics) and
-    returns ``(loss, logs)``.
+    unlabeled: one entry per view name, never the hidden labels) and returns ``(loss, logs)``:
+    floats, plus ``logs['pseudo']`` = {prefix: (probs, mask)} for the pseudo-labels it made (and
+    LEAF's ``positive_sets``), which the trainer scores against the hidden labels.
     """
 
     unlabeled_views: tuple[str, ...] = ("weak", "strong")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
 
 
 class FixMatch(SSLMethod):
@@ -42,5 +42,5 @@ class FixMatch(SSLMethod):
             loss_u = pseudo.masked_cross_entropy(out_s["logits"], target, mask, "batch")
         loss = loss_s + c.lambda_u * loss_u + self.balance_term(balance)
         logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
-        logs.update(pseudo_label_stats("pl_", probs, mask, unlabeled.get("y_true")))
+        logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs

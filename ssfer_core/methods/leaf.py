@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
 
 
 class Leaf(SSLMethod):
@@ -72,10 +72,7 @@ class Leaf(SSLMethod):
         if c.category:
             loss_u, info = pseudo.category_level_loss(out_s["logits"], probs, mask, **leaf_category_kwargs(self.cfg))
             logs["positive_set_size"] = info["positive_set_size"]
-            y_true = unlabeled.get("y_true")
-            if y_true is not None:  # is the true class inside the positive set?
-                hit = info["positive"].gather(1, y_true.unsqueeze(1)).float().squeeze(1)
-                logs["pl_positive_recall"] = hit.mean().item()
+            logs["positive_sets"] = info["positive"]
         else:
             loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, "batch")
         loss_con = out_l["logits"].new_zeros(())
@@ -87,5 +84,5 @@ class Leaf(SSLMethod):
         logs.update({"loss_s": loss_x.item(), "loss_u": loss_u.item(), "loss_con": loss_con.item(),
                      "balance": balance.item(), "mask_rate": mask.mean().item(),
                      "threshold_mean": self.thresholds.mean().item()})
-        logs.update(pseudo_label_stats("pl_", probs, mask, unlabeled.get("y_true")))
+        logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ssfer_core import pseudo
 from ssfer_core.distributed import gather_cat
 from ssfer_core.memory import InstanceMemory
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs, pseudo_label_stats
+from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
 from ssfer_core.models.text import class_prompts, text_embeddings
 
 
@@ -110,11 +110,10 @@ class SitFer(SSLMethod):
         loss = w_s * loss_s + w_t * loss_t + w_u * loss_u + self.balance_term(balance)
         logs = {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
                 "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
-        y_true = unlabeled.get("y_true")
-        logs.update(pseudo_label_stats("pl_", p_hat, mask, y_true))
+        logs["pseudo"] = {"pl_": (p_hat, mask)}
         for name, s in scores.items():  # per-level quality at the same threshold
             p = s.softmax(-1)
-            logs.update(pseudo_label_stats(f"pl_{name}_", p, (p.max(-1).values >= c.threshold).float(), y_true))
+            logs["pseudo"][f"pl_{name}_"] = (p, (p.max(-1).values >= c.threshold).float())
         return loss, logs
 
     @torch.no_grad()
