@@ -197,6 +197,9 @@ class TrainConfig:
     """EMA decay of the evaluation model (0 disables)."""
     amp: bool = True
     """bfloat16/float16 autocast on CUDA (ignored on CPU)."""
+    channels_last: bool = False
+    """Keep the network and its inputs in channels-last memory format (faster convolutions on
+    recent GPUs and with some CPU kernels; results are the same up to float rounding)."""
     eval_every: int = 200
     """Evaluate raw and EMA models on the test set every N steps (and at the end)."""
     log_every: int = 20

@@ -225,6 +225,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     info = DataInfo(num_classes=data.num_classes, n_labeled=len(data.labeled_idx), steps=cfg.steps,
                     steps_per_epoch=cfg.steps_per_epoch, cache_dir=cfg.data.cache_dir)
     method = build(cfg, info).to(device)
+    if cfg.channels_last:
+        method.to(memory_format=torch.channels_last)
     views = tuple(method.unlabeled_views)
     if views and len(data.unlabeled_idx) == 0:
         raise ValueError(f"{cfg.method} needs unlabeled images but the split labels all of them; "

@@ -90,3 +90,15 @@ def test_ssl_method_with_no_unlabeled_images_fails_clearly(tiny_cfg, tmp_path):
     tiny_cfg.data.label_fraction = 1.0
     with pytest.raises(ValueError, match="needs unlabeled images but the split labels all of them"):
         train(tiny_cfg, tmp_path / "r", progress=False)
+
+
+def test_channels_last_gives_the_same_training(tiny_cfg, tmp_path):
+    tiny_cfg.method = "fixmatch"
+    a = train(tiny_cfg, tmp_path / "a", progress=False)
+    tiny_cfg.channels_last = True
+    b = train(tiny_cfg, tmp_path / "b", progress=False)
+    sa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["method"]
+    sb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["method"]
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-4), k
+    assert abs(a["raw"]["last"]["acc"] - b["raw"]["last"]["acc"]) <= 2 / 140  # at most two test images differ

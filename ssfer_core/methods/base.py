@@ -39,7 +39,10 @@ class SSLMethod(nn.Module):
         """One forward over the concatenated views (BN sees them together, as in FixMatch);
         returns per-view output dicts and the load-balancing loss of the whole batch."""
         sizes = [v.shape[0] for v in views]
-        out = self.model(torch.cat(views))
+        x = torch.cat(views)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.model(x)
         parts = [dict() for _ in views]
         for k, v in out.items():
             if v.dim() and v.shape[0] == sum(sizes):

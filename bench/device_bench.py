@@ -1,0 +1,100 @@
+"""FixMatch training-step speed on one device, with AMP and memory-format variants.
+
+    python bench/device_bench.py --device cuda [--backbone resnet18 --size 224 --batch 16 --mu 1]
+                                 [--steps 30 --warmup 5] [--variants fp32 bf16 bf16+cl fp32+cl]
+
+Each variant builds ssfer's FixMatch (``make_batch`` -> ``train_step`` -> ``optimizer_step``, the
+trainer's own functions) on random uint8 images and times whole steps, synchronising the device
+before reading the clock. ``bf16`` = autocast to bfloat16 (what ``amp=true`` does on CUDA);
+``cl`` = ``channels_last=true``. Prints one row per variant: median and interquartile range of
+the step time, and images per second (B + 2 * mu * B images a step).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ssfer_core.config import TrainConfig  # noqa: E402
+from ssfer_core.data.bundle import FERData  # noqa: E402
+from ssfer_core.methods import build  # noqa: E402
+from ssfer_core.methods.base import DataInfo  # noqa: E402
+from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
+
+
+def random_data(n: int, size: int, n_labeled: int) -> FERData:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 7, (n,), generator=g)
+    idx = torch.arange(n)
+    return FERData(train_images=x, train_labels=y, labeled_idx=idx[:n_labeled], unlabeled_idx=idx[n_labeled:],
+                   val_idx=idx[:0], test_images=x[:1], test_labels=y[:1], train_keys=[], test_keys=[],
+                   split_hash="bench", num_classes=7)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_variant(variant: str, a, data: FERData) -> dict:
+    cfg = TrainConfig(method="fixmatch", batch_size=a.batch, mu=a.mu, steps=a.steps + a.warmup,
+                      amp="bf16" in variant, channels_last="cl" in variant)
+    cfg.net.backbone, cfg.data.image_size = a.backbone, a.size
+    torch.manual_seed(0)
+    method = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100)).to(a.device)
+    if cfg.channels_last:
+        method.to(memory_format=torch.channels_last)
+    st = TrainState(cfg, method, data)
+    use_amp = cfg.amp and a.device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # bf16 needs no loss scaling
+    times = []
+    method.train()
+    for i in range(cfg.steps):
+        _sync(a.device)
+        t0 = time.perf_counter()
+        labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next(), ("weak", "strong"), st.g_aug, cfg,
+                                           a.device, slice(None), slice(None))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            loss, _ = method.train_step(labeled, unlabeled, st.step)
+        optimizer_step(loss, st, scaler, cfg)
+        st.step += 1
+        _sync(a.device)
+        if i >= a.warmup:
+            times.append(time.perf_counter() - t0)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    n = a.batch + 2 * a.mu * a.batch
+    return {"variant": variant, "median_ms": statistics.median(times) * 1e3, "q1_ms": q[0] * 1e3,
+            "q3_ms": q[2] * 1e3, "img_s": n / statistics.median(times), "loss": loss.item()}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--mu", type=int, default=1)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--variants", nargs="*", default=["fp32", "bf16", "fp32+cl", "bf16+cl"])
+    a = p.parse_args(argv)
+    data = random_data(256, a.size, 64)
+    name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
+    print(f"FixMatch step, {a.backbone} at {a.size} px, B={a.batch}, mu={a.mu}, {a.steps} timed steps "
+          f"after {a.warmup}, on {name} (torch {torch.__version__})")
+    print(f"{'variant':10s} {'median ms':>10s} {'IQR ms':>14s} {'img/s':>8s} {'loss':>8s}")
+    for v in a.variants:
+        r = time_variant(v, a, data)
+        assert torch.isfinite(torch.tensor(r["loss"])), f"{v}: loss is {r['loss']}"
+        print(f"{v:10s} {r['median_ms']:10.1f} {r['q1_ms']:6.1f}-{r['q3_ms']:<7.1f} {r['img_s']:8.0f} {r['loss']:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
