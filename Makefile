@@ -12,7 +12,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: study test install smoke clean-outputs
+.PHONY: study test install notebooks
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,10 +24,22 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Run the whole study (profile from params.yaml: PROFILE=smoke|default|paper) and render reports/.
+## Run the whole study and render reports/<profile>/. PROFILE=default (params.yaml) or the name of
+## a folder in studies/ (smoke, paper, ...): that profile's dvc.yaml is a link to the one pipeline.
+ifeq ($(PROFILE),default)
+PIPELINE := dvc.yaml
+else
+PIPELINE := studies/$(PROFILE)/dvc.yaml
+endif
 study: install
-	$(BIN)/python -m ssfer_core.cli profile $(PROFILE)
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
+	@test "$(PROFILE)" = default || test -f studies/$(PROFILE)/params.yaml || \
+	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/params.yaml"; exit 2; }
+	@test "$(PROFILE)" = default || ln -sfn ../../dvc.yaml studies/$(PROFILE)/dvc.yaml
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro $(PIPELINE)
+
+## Bring each notebook pair in line after an edit of either file (py:percent source <-> .ipynb).
+notebooks: install
+	$(BIN)/jupytext --sync notebooks/*.ipynb
 
 ## Run the test suite (unit tests + smoke end-to-end).
 test: install

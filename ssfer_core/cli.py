@@ -1,10 +1,13 @@
-"""Command line: ``ssfer synth | realism | train | eval | profile | pretrain | split``.
+"""Command line: ``ssfer synth | realism | split | pretrain | train | eval``.
 
-    ssfer synth --out data/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
-    ssfer train --config params.yaml --profile default -S method=fixmatch -S seed=1 --out runs/x
-    ssfer eval --run runs/x
-    ssfer realism --data data/synthfacs   # a real-face FER2013 classifier's verdict on SynthFACS
-    ssfer profile smoke      # writes the chosen profile's settings into params.yaml's 'active'
+    ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
+    ssfer realism --data data/default/synthfacs     # a real-face FER2013 classifier's verdict
+    ssfer split --config params.yaml                 # make (or verify) the split, cache the images
+    ssfer train --config params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
+    ssfer eval --run runs/default/fixmatch_s0
+
+Expected failures print one line (no traceback unless ``--debug``): exit code 2 for usage and
+configuration errors, 3 for data errors.
 """
 from __future__ import annotations
 
@@ -14,80 +17,57 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
-from ssfer_core.config import TrainConfig, apply_overrides, from_dict, to_dict
+EXIT_CONFIG, EXIT_DATA = 2, 3
 
 
-PARAMS_HEADER = """# Study parameters. Edit `profiles:`; `ssfer profile NAME` (run by `make study PROFILE=NAME`)
-# copies that profile into `active:` (with its run list expanded), which DVC stages read.
-"""
-
-
-def load_config(config: str | None, profile: str | None, overrides: list[str]) -> TrainConfig:
-    """params.yaml layout: ``train:`` (base TrainConfig fields) and ``profiles: {name: {train: ...}}``."""
-    cfg = TrainConfig()
-    if config:
-        params = yaml.safe_load(Path(config).read_text()) or {}
-        if profile is None and "active" in params:  # what `ssfer profile NAME` activated
-            return apply_overrides(from_dict(params["active"].get("train", {}), cfg), overrides)
-        cfg = from_dict(params.get("train", {}), cfg)
-        if profile:
-            profiles = params.get("profiles", {})
-            if profile not in profiles:
-                raise SystemExit(f"profile {profile!r} not in {config}; known: {sorted(profiles)}")
-            cfg = from_dict(profiles[profile].get("train", {}), cfg)
-    return apply_overrides(cfg, overrides)
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="ssfer")
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ssfer", description="Semi-supervised facial expression recognition study.")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("synth", help="generate the SynthFACS dataset (RAF-DB layout)")
-    s.add_argument("--out", default="data/synthfacs")
-    s.add_argument("--n-train", type=int, default=12271)
-    s.add_argument("--n-test", type=int, default=3068)
-    s.add_argument("--size", type=int, default=64)
-    s.add_argument("--classes", type=int, default=7)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=0)
+    s = sub.add_parser("synth", help="generate the SynthFACS dataset (RAF-DB layout + metadata.csv)")
+    s.add_argument("--out", default="data/default/synthfacs", help="output folder")
+    s.add_argument("--n-train", type=int, default=12271, help="training images (RAF-DB basic: 12,271)")
+    s.add_argument("--n-test", type=int, default=3068, help="test images (RAF-DB basic: 3,068)")
+    s.add_argument("--size", type=int, default=64, help="image side in pixels")
+    s.add_argument("--classes", type=int, default=7, choices=(7, 8), help="7 basic classes, or 8 with contempt")
+    s.add_argument("--seed", type=int, default=0, help="master seed (images are deterministic per seed, split, index)")
+    s.add_argument("--workers", type=int, default=0, help="processes; 0 = all cores")
     s.add_argument("--contact-sheet", default="", help="also write a contact-sheet PNG here")
 
-    t = sub.add_parser("train", help="train one method")
-    t.add_argument("--config", default="params.yaml")
-    t.add_argument("--profile", default=None)
-    t.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
-    t.add_argument("--out", required=True)
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--no-resume", action="store_true")
+    rl = sub.add_parser("realism", help="judge SynthFACS with a real-face FER2013 classifier")
+    rl.add_argument("--data", default="data/default/synthfacs", help="a SynthFACS folder (metadata.csv + RAF-DB layout)")
+    rl.add_argument("--split", default="test", choices=("train", "test"), help="which split to judge")
+    rl.add_argument("--out", default="reports/default/data_tour/realism.json", help="report JSON")
+    rl.add_argument("--figure", default="reports/default/data_tour/realism.png", help="confusion-matrix figure")
 
-    e = sub.add_parser("eval", help="print the metrics of a finished run")
-    e.add_argument("--run", required=True)
-
-    pr = sub.add_parser("profile", help="set params.yaml's active profile")
-    pr.add_argument("name")
-    pr.add_argument("--config", default="params.yaml")
+    sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled/validation split and cache images")
+    sp.add_argument("--config", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
+    sp.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
 
     pt = sub.add_parser("pretrain", help="face-geometry pretraining of the backbone (expression-agnostic)")
-    pt.add_argument("--data", default="data/synthfacs_pretrain")
-    pt.add_argument("--out", default="data/pretrained/backbone.pth")
-    pt.add_argument("--backbone", default="synth_cnn")
-    pt.add_argument("--size", type=int, default=48)
-    pt.add_argument("--steps", type=int, default=1000)
-    pt.add_argument("--report", default="")
+    pt.add_argument("--data", default="data/default/synthfacs_pretrain", help="a SynthFACS folder (other seed)")
+    pt.add_argument("--out", default="data/default/pretrained/backbone.pth", help="where to save the weights")
+    pt.add_argument("--backbone", default="synth_cnn", help="backbone registry name")
+    pt.add_argument("--size", type=int, default=48, help="input side in pixels")
+    pt.add_argument("--steps", type=int, default=1000, help="Adam steps")
+    pt.add_argument("--report", default="", help="also write a JSON report here")
 
-    rl = sub.add_parser("realism", help="judge SynthFACS with a real-face FER2013 classifier")
-    rl.add_argument("--data", default="data/synthfacs", help="a SynthFACS folder (metadata.csv + RAF-DB layout)")
-    rl.add_argument("--split", default="test", choices=("train", "test"))
-    rl.add_argument("--out", default="reports/data_tour/realism.json")
-    rl.add_argument("--figure", default="reports/data_tour/realism.png")
+    t = sub.add_parser("train", help="train one run of a profile (or an ad-hoc variant with --out)")
+    t.add_argument("--config", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
+    t.add_argument("--run", default=None, help="run name from the profile's runs: (its overlay is applied)")
+    t.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any TrainConfig key, e.g. -S method=leaf -S sitfer.fusion=paper_mean")
+    t.add_argument("--out", default=None, help="output folder (default: runs/<profile>/<run>)")
+    t.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (DDP: launch with torchrun)")
+    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
 
-    sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled split and cache images")
-    sp.add_argument("--config", default="params.yaml")
+    e = sub.add_parser("eval", help="print the metrics of a finished run")
+    e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
+    return p
 
-    a = p.parse_args(argv)
+
+def _dispatch(a) -> None:
     if a.cmd == "synth":
         from ssfer_core.data.synthetic import SynthConfig, contact_sheet, generate
 
@@ -98,38 +78,6 @@ def main(argv: list[str] | None = None) -> int:
             Path(a.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
             contact_sheet(cfg).save(a.contact_sheet)
         print(meta)
-    elif a.cmd == "train":
-        from ssfer_core.train import train
-
-        cfg = load_config(a.config if Path(a.config).exists() else None, a.profile, a.set)
-        Path(a.out).mkdir(parents=True, exist_ok=True)
-        (Path(a.out) / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        m = train(cfg, a.out, device=a.device, resume=not a.no_resume)
-        print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
-                         {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
-    elif a.cmd == "eval":
-        m = json.loads((Path(a.run) / "metrics.json").read_text())
-        for w in ("raw", "ema"):
-            if w in m:
-                last, best = m[w]["last"], m[w]["best"]
-                print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
-                      f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
-    elif a.cmd == "profile":
-        from ssfer_core.study import activate
-
-        params = yaml.safe_load(Path(a.config).read_text())
-        new = activate(params, a.name)
-        if new != params:  # rewrite only on change, so a second `dvc repro` does nothing
-            Path(a.config).write_text(PARAMS_HEADER + yaml.safe_dump(new, sort_keys=False, width=120))
-        print(f"profile: {a.name} ({len(new['active']['runs'])} runs)")
-    elif a.cmd == "pretrain":
-        from ssfer_core.pretrain import pretrain_geometry
-
-        rep = pretrain_geometry(a.data, a.out, a.backbone, a.size, a.steps)
-        if a.report:
-            Path(a.report).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.report).write_text(json.dumps(rep, indent=1))
-        print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
     elif a.cmd == "realism":
         from ssfer_core import realism
 
@@ -145,11 +93,52 @@ def main(argv: list[str] | None = None) -> int:
                              {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
     elif a.cmd == "split":
         from ssfer_core.data.bundle import load_data
+        from ssfer_core.study.profiles import load_profile, run_config
 
-        cfg = load_config(a.config, None, [])
+        cfg = run_config(load_profile(a.config), None, a.set)
         d = load_data(cfg.data, progress=True)
         print(f"split {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, {len(d.unlabeled_idx)} unlabeled, "
               f"{len(d.val_idx)} validation, {len(d.test_labels)} test")
+    elif a.cmd == "pretrain":
+        from ssfer_core.pretrain import pretrain_geometry
+
+        rep = pretrain_geometry(a.data, a.out, a.backbone, a.size, a.steps)
+        if a.report:
+            Path(a.report).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.report).write_text(json.dumps(rep, indent=1))
+        print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
+    elif a.cmd == "train":
+        from ssfer_core.study.profiles import run_training
+
+        m = run_training(a.config, a.run, a.out, a.set, device=a.device, resume=not a.no_resume)
+        print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
+                         {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
+    elif a.cmd == "eval":
+        path = Path(a.run) / "metrics.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: the run has not finished (train it with `ssfer train`)")
+        m = json.loads(path.read_text())
+        for w in ("raw", "ema"):
+            if w in m:
+                last, best = m[w]["last"], m[w]["best"]
+                print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
+                      f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ssfer_core.config import ConfigError
+    from ssfer_core.data.readers import DatasetError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    a = _parser().parse_args(argv)
+    try:
+        _dispatch(a)
+    except (ConfigError, DatasetError, FileNotFoundError) as e:
+        if a.debug:
+            raise
+        code = EXIT_CONFIG if isinstance(e, ConfigError) else EXIT_DATA
+        print(f"ssfer {a.cmd}: error: {e}", file=sys.stderr)
+        return code
     return 0
 
 

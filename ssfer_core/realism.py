@@ -315,7 +315,7 @@ def write_report(rep: dict, out_json: str | Path, figure: str | Path | None = No
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(rep, indent=1))
     if figure:
-        from ssfer_core.plots import realism_figure, text_figure
+        from ssfer_core.study.plots import realism_figure, text_figure
 
         fig = realism_figure(rep) if rep["available"] else text_figure(
             f"SynthFACS realism not measured:\n{rep['reason']}")

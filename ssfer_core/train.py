@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from ssfer_core import distributed as ddp
 from ssfer_core.atomic import torch_save
@@ -217,7 +218,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
 
     rank, world, device = ddp.init(device)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -225,6 +225,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     info = DataInfo(num_classes=data.num_classes, n_labeled=len(data.labeled_idx), steps=cfg.steps,
                     steps_per_epoch=cfg.steps_per_epoch, cache_dir=cfg.data.cache_dir)
     method = build(cfg, info).to(device)
+    if rank == 0:  # the run starts: record the resolved config (the checkpoint records the same)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     if cfg.channels_last:
         method.to(memory_format=torch.channels_last)
     views = tuple(method.unlabeled_views)
@@ -323,10 +326,20 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 
 
+def labels_per_class_name(cfg: TrainConfig):
+    """How a table names the label budget: the count per class, 'all', or the protocol's amount."""
+    d = cfg.data
+    if d.split_protocol == "per_class":
+        return d.labels_per_class
+    if d.split_protocol == "fraction":
+        return "all" if d.label_fraction >= 1 else f"{d.label_fraction:.0%}"
+    return f"{d.split_protocol} {d.n_labeled}"
+
+
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float) -> dict:
     """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset,
-           "labels_per_class": cfg.data.labels_per_class, "split_hash": data.split_hash,
+           "labels_per_class": labels_per_class_name(cfg), "split_hash": data.split_hash,
            "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "eval_on": cfg.eval_on,
            "train_seconds": round(seconds, 1)}
     for which in ("raw", "ema"):

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from ssfer_core.config import apply_overrides
+from ssfer_core.config import ConfigError, apply_overrides
 from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
 from ssfer_core.methods import METHODS, build
@@ -111,7 +111,7 @@ def test_unknown_method_and_key(tiny_cfg):
     tiny_cfg.method = "mixmatch"
     with pytest.raises(KeyError, match="unknown method 'mixmatch'"):
         build(tiny_cfg, DataInfo(7, 28, 10, 5))
-    with pytest.raises(KeyError, match="unknown config key 'fixmatch.thresh'"):
+    with pytest.raises(ConfigError, match="unknown config key 'fixmatch.thresh'"):
         apply_overrides(tiny_cfg, ["fixmatch.thresh=0.9"])
 
 

@@ -76,10 +76,15 @@ def test_cli_train_and_eval(tiny_cfg, tmp_path, capsys):
     from ssfer_core.config import to_dict
 
     cfg_file = tmp_path / "p.yaml"
-    cfg_file.write_text(yaml.safe_dump({"train": to_dict(tiny_cfg)}))
-    assert cli_main(["train", "--config", str(cfg_file), "-S", "method=supervised", "-S", "steps=4",
+    cfg_file.write_text(yaml.safe_dump({"profile": "t", "train": to_dict(tiny_cfg),
+                                        "runs": {"sup": {"group": "main", "method": "supervised"}}}))
+    assert cli_main(["train", "--config", str(cfg_file), "--run", "sup", "-S", "steps=4",
                      "-S", "eval_every=2", "--out", str(tmp_path / "r")]) == 0
-    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["steps"] == 4
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert saved["steps"] == 4 and saved["method"] == "supervised"
+    # the recorded config is the resolved one: the checkpoint trained with the same network settings
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert saved["net"] == ckpt["config"]["net"] and saved["net"]["dropout"] is not None
     assert cli_main(["eval", "--run", str(tmp_path / "r")]) == 0
     assert "ema  last acc" in capsys.readouterr().out
 
@@ -116,8 +121,9 @@ def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
         losses.append(loss.item())
         grads.append({k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None})
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
-    for k in grads[0]:
-        assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-3, atol=1e-5), k
+    for k in grads[0]:  # other conv kernels sum in another order: compare each gradient as a whole
+        err = (grads[0][k] - grads[1][k]).norm() / grads[0][k].norm().clamp_min(1e-12)
+        assert err < 1e-2, (k, err.item())
     train(tiny_cfg, tmp_path / "cl", progress=False)
     sd = torch.load(tmp_path / "cl" / "checkpoint.pt", weights_only=False)["method"]
     w = sd["model.backbone.stem.0.weight"]

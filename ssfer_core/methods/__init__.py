@@ -28,14 +28,21 @@ register("leaf+fixmatch", FixMatch, leaf_plugin=True)
 register("leaf+sitfer", SitFer, leaf_plugin=True)
 
 
-def build(cfg, info: DataInfo) -> SSLMethod:
-    from ssfer_core.models.heads import FERNet
-
+def resolve_net_defaults(cfg):
+    """Fill the network fields left ``None`` with the method's defaults (in place; returns cfg),
+    so that the config a run records is the config it trained with."""
     if cfg.method not in METHODS:
         raise KeyError(f"unknown method {cfg.method!r}; known: {sorted(METHODS)}")
     cls, kwargs = METHODS[cfg.method]
     for key, value in cls.net_defaults(cfg, **kwargs).items():
         if getattr(cfg.net, key) is None:
             setattr(cfg.net, key, value)
-    model = FERNet(cfg.net, info.num_classes)
-    return cls(cfg, model, info, **kwargs)
+    return cfg
+
+
+def build(cfg, info: DataInfo) -> SSLMethod:
+    from ssfer_core.models.heads import FERNet
+
+    resolve_net_defaults(cfg)
+    cls, kwargs = METHODS[cfg.method]
+    return cls(cfg, FERNet(cfg.net, info.num_classes), info, **kwargs)

@@ -7,11 +7,28 @@ and LEAF's category-level positive/negative loss on the same confidence mask.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
+
+
+
+# ----------------------------------------------------------------------------- settings (USB's get_argument, as a dataclass)
+@dataclass
+class FixMatchConfig:
+    threshold: float = 0.95
+    """Confidence threshold on the weak view's pseudo-label (USB default)."""
+    lambda_u: float = 1.0
+    """Weight of the unlabeled loss."""
+    temperature: float = 1.0
+    """Softmax temperature for pseudo-labels (T=1: plain softmax; <1 sharpens)."""
+    hard_label: bool = True
+    """Hard (argmax) pseudo-labels; False uses the (sharpened) distribution."""
 
 
 class FixMatch(SSLMethod):

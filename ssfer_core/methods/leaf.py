@@ -17,11 +17,44 @@ documented deviation).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
+
+
+
+# ----------------------------------------------------------------------------- settings (USB's get_argument, as a dataclass)
+@dataclass
+class LeafConfig:
+    semantic: bool = True
+    """Semantic-level decoupling (first mixture of experts)."""
+    instance: bool = True
+    """Instance-level decoupling (second mixture of experts)."""
+    category: bool = True
+    """Category-level positive/negative ambiguous pseudo-labels; off = hard-label CE on the mask."""
+    mass: float = 0.9
+    """Cumulative probability that closes the positive set."""
+    max_positive: int = 3
+    """Largest positive set (official: 3, from the top-4 classes)."""
+    consistent_sets: bool = False
+    """False: official quirk (mass tested on i+1 classes, set holds i); True: mass tested on the set itself."""
+    weighting: Literal["concave", "linear", "convex", "none"] = "concave"
+    """Per-sample weight: concave | linear | convex | none."""
+    threshold: Literal["adaptive", "fixed"] = "adaptive"
+    """adaptive (Ada-CM per-class thresholds from labeled confidences) | fixed."""
+    fixed_threshold: float = 0.8
+    """Threshold for threshold=fixed and the floor of the adaptive ones."""
+    labeled_weight: float = 0.5
+    """Weight of the labeled cross-entropy (official 0.5)."""
+    contrastive_weight: float = 0.1
+    """SupCon weight on the unconfident samples' two weak views (0 disables)."""
+    contrastive_temperature: float = 0.07
+    """SupCon temperature."""
 
 
 class Leaf(SSLMethod):

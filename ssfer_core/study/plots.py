@@ -12,9 +12,7 @@ from ssfer_core.labels import class_names
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # No backend is forced: in a notebook figures show inline; headless scripts get Agg.
     import matplotlib.pyplot as plt
 
     return plt
@@ -39,7 +37,7 @@ def class_distribution(meta: pd.DataFrame, num_classes: int = 7):
     ax.set_xticks(np.arange(num_classes) + 0.2, names, rotation=30)
     ax.set_ylabel("fraction")
     ax.legend()
-    ax.set_title("SynthFACS annotated class distribution")
+    ax.set_title("annotated class distribution")
     fig.tight_layout()
     return fig
 
@@ -130,14 +128,14 @@ def umap_explorer_figure(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame,
     from bokeh.plotting import figure
 
     names = class_names(num_classes)
-    src = ColumnDataSource({
-        "x": xy[:, 0], "y": xy[:, 1], "img": [_thumb(im) for im in images],
-        "label": [names[i] for i in meta["label"]], "identity": meta["identity"].astype(str).tolist(),
-        "occluder": meta["occluder"].tolist(), "intensity": meta["intensity"].round(2).tolist(),
-        "yaw": meta["yaw"].round(2).tolist(),
-        "colour": [Category10[10][i] for i in meta["label"]]})
-    hover = HoverTool(tooltips="""<div><img src="@img" width="96" height="96"></div>
-        <div><b>@label</b> | id @identity | @occluder | intensity @intensity | yaw @yaw</div>""")
+    cols = {c: meta[c].round(2).astype(str).tolist() if pd.api.types.is_float_dtype(meta[c]) else meta[c].astype(str).tolist()
+            for c in ("identity", "occluder", "intensity", "yaw") if c in meta}
+    src = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1], "img": [_thumb(im) for im in images],
+                            "label": [names[i] for i in meta["label"]],
+                            "colour": [Category10[10][i] for i in meta["label"]], **cols})
+    extra = " | ".join(f"{c} @{c}" for c in cols)
+    hover = HoverTool(tooltips=f"""<div><img src="@img" width="96" height="96"></div>
+        <div><b>@label</b> {('| ' + extra) if extra else ''}</div>""")
     p = figure(title=title, width=760, height=640, tools=[hover, "pan", "wheel_zoom", "box_zoom", "reset"])
     p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="label")
     p.legend.location = "top_left"
@@ -186,5 +184,40 @@ def realism_figure(rep: dict):
     axes[2].tick_params(axis="x", rotation=40)
     axes[2].legend(fontsize=7)
     axes[2].set_title("agreement by intensity")
+    fig.tight_layout()
+    return fig
+
+
+def calibration(df: pd.DataFrame):
+    """Supervised accuracy against the label budget (mean ± std over seeds)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    x = np.arange(len(df))
+    ax.errorbar(x, df["acc_last_mean"], yerr=df["acc_last_std"], marker="o", capsize=3, label="accuracy")
+    ax.errorbar(x, df["bal_acc_last_mean"], yerr=df["bal_acc_last_std"], marker="s", capsize=3, label="balanced accuracy")
+    ax.axhline(df["majority_baseline"].iloc[0], color="grey", ls="--", lw=0.8, label="majority class")
+    ax.set_xticks(x, [str(v) for v in df["labels/class"]])
+    ax.set_xlabel("labels per class")
+    ax.set_ylabel("% (supervised, EMA, last)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
+    """Per method: mask rate and accuracy of the selected pseudo-labels over training."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for name, series in curves.items():
+        for ax, key in zip(axes, ("mask_rate", "pl_acc_masked")):
+            s = series.get(key)
+            if s is not None:
+                ax.plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=name)
+    axes[0].set_title("mask rate (share of unlabeled samples selected)")
+    axes[1].set_title("accuracy of the selected pseudo-labels")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -66,10 +66,12 @@ PROBE_TARGETS = {"expression": ("label", "categorical"), "identity (top-20 ids)"
                  "roll": ("roll", "continuous"), "intensity": ("intensity", "continuous")}
 
 
-def decoupling_probes(feats: dict[str, np.ndarray], meta: pd.DataFrame, components: list[str]) -> pd.DataFrame:
-    """Rows: factors; columns: components (e.g. pooled, relevant_instance, agnostic_instance)."""
+def decoupling_probes(feats: dict[str, np.ndarray], meta: pd.DataFrame, components: list[str],
+                      targets: dict | None = None) -> pd.DataFrame:
+    """Rows: factors (``targets``, default PROBE_TARGETS); columns: components (e.g. pooled,
+    relevant_instance, agnostic_instance)."""
     rows = []
-    for name, (col, kind) in PROBE_TARGETS.items():
+    for name, (col, kind) in (targets or PROBE_TARGETS).items():
         target = meta[col].to_numpy()
         sel = np.ones(len(meta), bool)
         if col == "identity":  # 600 ids are too many for a half split: use the 20 most frequent
@@ -108,3 +110,20 @@ def umap_embed(x: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarra
     import umap
 
     return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(x)
+
+
+def expert_usage(df: pd.DataFrame) -> pd.Series:
+    """Share of images the gate routes to each expert (argmax), experts with no image included."""
+    n = len([c for c in df.columns if c.startswith("gate_")])
+    return pd.Series(np.bincount(df["expert"], minlength=n) / len(df), name="share of images")
+
+
+def knn_accuracy(xy: np.ndarray, labels: np.ndarray, k: int = 10, folds: int = 5, seed: int = 0) -> float:
+    """How well the 2-D embedding separates expressions: a k-nearest-neighbour classifier on the
+    coordinates, cross-validated (stratified folds)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    n_min = np.bincount(labels).min() if len(labels) else 0
+    cv = StratifiedKFold(n_splits=max(2, min(folds, n_min)), shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), xy, labels, cv=cv).mean())

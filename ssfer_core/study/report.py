@@ -1,0 +1,122 @@
+"""Render a profile's executed notebooks to HTML (no code, figures inline), write its report index
+``reports/<profile>/README.md``, and write the results block into the profile's ``readme`` (the
+top-level README for the ``default`` study; a file under ``reports/<profile>/`` for the others).
+
+    python -m ssfer_core.study.report --profile params.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ssfer_core.study.profiles import load_profile
+from ssfer_core.study.results import dataset_name
+
+NOTEBOOKS = ("data_tour", "results", "analysis")
+START, END = "<!-- results:start (written by the report stage: python -m ssfer_core.study.report) -->", \
+    "<!-- results:end -->"
+TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accuracy by label budget"),
+          ("official", "Official settings at the same budget"),
+          ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
+          ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods"))
+FIGURES = ("figures/contact_sheet.png", "data_tour/realism.png", "data_tour/class_distribution.png",
+           "results/calibration.png", "results/ssl_at_work.png", "results/accuracy_curves.png",
+           "results/sitfer_pl_levels.png", "analysis/umap_methods.png", "analysis/umap_components.png",
+           "analysis/gates_semantic.png", "analysis/gates_instance.png")
+
+
+def render(reports: Path) -> list[Path]:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    out = reports / "html"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in NOTEBOOKS:
+        src = reports / "notebooks" / f"{name}.ipynb"
+        if src.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(src, as_version=4))
+            (out / f"{name}.html").write_text(body)
+            written.append(out / f"{name}.html")
+    return written
+
+
+def _table(reports: Path, name: str) -> str | None:
+    md = reports / "results" / f"{name}.md"
+    return md.read_text().split("\n", 2)[-1] if md.exists() else None
+
+
+def index(prof: dict, reports: Path) -> Path:
+    lines = ["# ssfer study report", "",
+             f"Dataset: **{dataset_name(prof)}**. Profile: **{prof['profile']}**. Regenerate with "
+             f"`make study{'' if prof['profile'] == 'default' else ' PROFILE=' + prof['profile']}`.", "",
+             "Accuracy in % (EMA model), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
+             "seen (the papers' protocol, optimistic).", ""]
+    for name, title in TABLES:
+        t = _table(reports, name)
+        if t:
+            lines += [f"## {title}", "", t, ""]
+    probes = reports / "analysis" / "decoupling_probes.md"
+    if probes.exists():
+        lines += ["## Decoupling probes (LEAF, seed 0)", "", probes.read_text().split("\n", 2)[-1], ""]
+    lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in FIGURES if (reports / f).exists()]
+    lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
+              "- [analysis](html/analysis.html)",
+              "- interactive UMAP explorer: `explorer/umap_explorer.html` (kept by DVC, not git: run "
+              "`make study` or `dvc pull`, then open it in a browser)", ""]
+    path = reports / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def results_block(prof: dict, reports: Path) -> str:
+    t = prof["train"]
+    data = t.get("data", {})
+    metrics_path = reports / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    budget = data.get("labels_per_class", "?") if data.get("split_protocol", "per_class") == "per_class" else \
+        f"{data.get('split_protocol')} {data.get('n_labeled') or data.get('label_fraction')}"
+    block = [START, "",
+             f"Dataset **{metrics.get('dataset', dataset_name(prof))}**, profile **{prof['profile']}**: "
+             f"{budget} labels per class, {t.get('steps')} steps, backbone `{t.get('net', {}).get('backbone')}`, "
+             f"evaluated on the {t.get('eval_on', 'test')} set. Accuracy in %, mean ± std over seeds. Full tables, "
+             f"ablations, probes and figures: [reports/{prof['profile']}/README.md](reports/{prof['profile']}/README.md).", ""]
+    for name in ("main", "calibration"):
+        tab = _table(reports, name)
+        if tab:
+            block += [tab.strip(), ""]
+    block.append(END)
+    return "\n".join(block)
+
+
+def update_readme(prof: dict, reports: Path) -> Path:
+    """Replace the block between the markers of the profile's ``readme`` (create the file if it
+    is a block file of its own), so it never shows a number the pipeline did not make."""
+    path = Path(prof["readme"])
+    block = results_block(prof, reports)
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="params.yaml")
+    a = p.parse_args(argv)
+    prof = load_profile(a.profile)
+    reports = Path("reports") / prof["profile"]
+    render(reports)
+    print(index(prof, reports))
+    print(update_readme(prof, reports))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Collect finished runs into the study's tables and its metrics file.
+
+Every table gives accuracy and balanced accuracy (EMA model, last and best evaluation) as mean and
+std over seeds, next to the majority-class baseline of the evaluated set. SSL rows get the share
+of unlabeled samples their own selection passed at the end of training (``mask_rate_final``), the
+accuracy of those selected pseudo-labels against the hidden labels (``pl_acc_selected_final``),
+and the share of the supervised-to-all-labels gap they close.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TAIL = 0.1  # "final" training statistics: the mean over the last 10 % of the logged steps
+
+
+def collect(runs_dir: str | Path, names) -> dict[str, dict]:
+    """metrics.json of each finished run (unfinished runs are left out)."""
+    out = {}
+    for key in names:
+        path = Path(runs_dir) / key / "metrics.json"
+        if path.exists():
+            out[key] = json.loads(path.read_text())
+    return out
+
+
+def variant(key: str) -> str:
+    """Run key without its seed suffix: 'fixmatch_s2' -> 'fixmatch'."""
+    return re.sub(r"_s\d+$", "", key)
+
+
+def train_series(runs_dir: str | Path, run: str, name: str) -> pd.DataFrame | None:
+    """A dvclive training metric of one run as (step, value), or None if it was not logged."""
+    path = Path(runs_dir) / run / "dvclive" / "plots" / "metrics" / "train" / f"{name}.tsv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, sep="\t")
+    return df.rename(columns={name: "value"})[["step", "value"]]
+
+
+def final_value(runs_dir, run: str, name: str) -> float:
+    s = train_series(runs_dir, run, name)
+    if s is None or s.empty:
+        return float("nan")
+    return float(s["value"].iloc[-max(1, int(len(s) * TAIL)):].mean())
+
+
+def majority_baseline(confusion: list[list[int]]) -> float:
+    """Accuracy of always answering the most frequent class of the evaluated set."""
+    rows = np.asarray(confusion).sum(1)
+    return float(rows.max() / rows.sum())
+
+
+def summarize(runs: dict[str, dict], keys: list[str], runs_dir) -> pd.DataFrame:
+    """One row per variant (runs grouped by name without the seed suffix), numeric columns."""
+    by_variant: dict[str, list[str]] = {}
+    for k in keys:
+        if k in runs:
+            by_variant.setdefault(variant(k), []).append(k)
+    rows = []
+    for name, ks in by_variant.items():
+        ms = [runs[k] for k in ks]
+        row = {"variant": name, "method": ms[0]["method"], "seeds": len(ms),
+               "labels/class": ms[0].get("labels_per_class"), "n_labeled": ms[0].get("n_labeled")}
+        for when in ("last", "best"):
+            for metric in ("acc", "bal_acc"):
+                vals = [100 * m["ema"][when][metric] for m in ms]
+                row[f"{metric}_{when}_mean"] = float(np.mean(vals))
+                row[f"{metric}_{when}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        row["acc_per_seed"] = [round(100 * m["ema"]["last"]["acc"], 2) for m in ms]
+        row["majority_baseline"] = 100 * majority_baseline(ms[0]["ema"]["last"]["confusion"])
+        row["mask_rate_final"] = float(np.nanmean([final_value(runs_dir, k, "mask_rate") for k in ks]))
+        row["pl_acc_selected_final"] = float(np.nanmean([final_value(runs_dir, k, "pl_acc_masked") for k in ks]))
+        row["train_seconds"] = float(np.mean([m.get("train_seconds", np.nan) for m in ms]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def add_gap_closed(df: pd.DataFrame, supervised: float, ceiling: float) -> pd.DataFrame:
+    """(method - supervised) / (all labels - supervised), on mean last accuracy."""
+    df = df.copy()
+    df["gap_closed"] = (df["acc_last_mean"] - supervised) / (ceiling - supervised) if ceiling > supervised else np.nan
+    return df
+
+
+def pretty(df: pd.DataFrame) -> pd.DataFrame:
+    """The table people read: 'mean ± std' strings, NaN as '-'."""
+    def pm(m, s, n):
+        return f"{m:.1f}" if n == 1 else f"{m:.1f} ± {s:.1f}"
+
+    out = pd.DataFrame({"variant": df["variant"], "seeds": df["seeds"], "labels/class": df["labels/class"]})
+    for when in ("last", "best"):
+        out[f"acc {when}"] = [pm(m, s, n) for m, s, n in zip(df[f"acc_{when}_mean"], df[f"acc_{when}_std"], df["seeds"])]
+    out["bal. acc last"] = [pm(m, s, n) for m, s, n in zip(df["bal_acc_last_mean"], df["bal_acc_last_std"], df["seeds"])]
+    out["majority class"] = df["majority_baseline"].map("{:.1f}".format)
+    out["mask rate (final)"] = df["mask_rate_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    out["selected PL acc (final)"] = df["pl_acc_selected_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    if "gap_closed" in df:
+        out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    return out
+
+
+def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: str, profile: str) -> dict:
+    """Numbers only, so `dvc metrics show/diff` can compare: main.<method>.<field> and
+    calibration.<labels_per_class>.acc_mean."""
+    out: dict = {"dataset": dataset, "profile": profile, "main": {}, "calibration": {}}
+    fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "mask_rate_final", "pl_acc_selected_final",
+              "gap_closed", "majority_baseline")
+    for _, r in main.iterrows():
+        row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
+               if f in r}
+        out["main"][r["variant"]] = row
+    if calibration is not None:
+        for _, r in calibration.iterrows():
+            out["calibration"][str(r["labels/class"])] = {"acc_mean": round(float(r["acc_last_mean"]), 4),
+                                                          "acc_std": round(float(r["acc_last_std"]), 4)}
+    return out
+
+
+DATASET_NAMES = {"synthfacs": "SynthFACS (embedded synthetic)", "rafdb": "RAF-DB", "fer2013": "FER2013",
+                 "ferplus": "FERPlus", "affectnet": "AffectNet", "sfew": "SFEW 2.0", "imagefolder": "an image folder"}
+
+
+def dataset_name(prof: dict) -> str:
+    """The dataset a profile trains on, as reports name it."""
+    return DATASET_NAMES.get(prof["train"].get("data", {}).get("dataset", "synthfacs"), "?")
+
+
+def write_table(df: pd.DataFrame, stem: Path, dataset: str, profile: str) -> None:
+    """``stem``.md (with the dataset and profile on top) and ``stem``.csv."""
+    stem = Path(stem)
+    stem.with_suffix(".md").write_text(f"Dataset: {dataset}, profile: {profile}\n\n" + df.to_markdown(index=False))
+    df.to_csv(stem.with_suffix(".csv"), index=False)
