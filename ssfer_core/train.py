@@ -239,6 +239,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     if resume and ckpt.exists():
         st.load_state_dict(torch.load(ckpt, map_location=device, weights_only=False))
         if rank == 0:
+            truncate_logs(out / "dvclive", st.step)  # a kill after a log write leaves rows past the checkpoint
             log.info("resumed %s at step %d", out, st.step)
 
     use_amp = cfg.amp and device.startswith("cuda")
@@ -306,6 +307,19 @@ def evaluate_models(st: TrainState, data: FERData, cfg: TrainConfig, device: str
                 live.log_metric(f"test/{which}_acc", row[which]["acc"], plot=False)
     st.method.train()
     return row
+
+
+def truncate_logs(live_dir: Path, step: int) -> None:
+    """Drop dvclive TSV rows logged after ``step`` (the checkpoint a run resumes from), so the
+    resumed run writes every later step exactly once."""
+    for tsv in Path(live_dir).glob("plots/metrics/**/*.tsv"):
+        lines = tsv.read_text().splitlines(keepends=True)
+        if not lines:
+            continue
+        col = lines[0].rstrip("\n").split("\t").index("step")
+        kept = [lines[0]] + [l for l in lines[1:] if int(l.split("\t")[col]) <= step]
+        if len(kept) != len(lines):
+            tsv.write_text("".join(kept))
 
 
 def _live(out: Path, resume: bool):

@@ -1,6 +1,7 @@
 import csv
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -120,7 +121,7 @@ def test_corrupt_and_missing_images(tmp_path, caplog):
     imgs, kept = load_images(recs, 8, on_bad="skip")
     assert imgs.shape == (1, 3, 8, 8) and [r.key for r in kept] == ["train_00001"]
     assert "skipped 2 unreadable image(s) of 3" in caplog.text and "train_00002_aligned.jpg" in caplog.text
-    with pytest.raises(DatasetError, match="cannot read image .*train_00002_aligned.jpg.*on_bad='skip'"):
+    with pytest.raises(DatasetError, match="cannot read image .*train_00002_aligned.jpg.*-S data.on_bad_image=skip"):
         load_images(recs, 8, on_bad="error")
 
 
@@ -130,3 +131,30 @@ def test_image_cache_roundtrip(tmp_path):
     a, _ = load_images(recs, 8, cache_dir=tmp_path / "c")
     b, kept = load_images(recs, 8, cache_dir=tmp_path / "c")
     assert len(list((tmp_path / "c").iterdir())) == 1 and np.array_equal(a.numpy(), b.numpy()) and len(kept) == 2
+
+
+def test_cache_is_keyed_by_folder_and_file_contents(tmp_path):
+    """Another folder with the same file names, or a changed image, never reuses a stale cache."""
+    import os
+
+    from PIL import Image
+
+    src, copy = tmp_path / "a", tmp_path / "b"
+    _rafdb(src, ["train_00001.jpg 1", "train_00002.jpg 5"])
+    _rafdb(copy, ["train_00001.jpg 1", "train_00002.jpg 5"])
+    for f in (copy / "Image" / "aligned").iterdir():  # the copy's images are all black
+        Image.new("RGB", (12, 12)).save(f)
+    cache = tmp_path / "cache"
+    a, _ = load_images(read_rafdb(src), 8, cache_dir=cache)
+    b, _ = load_images(read_rafdb(copy), 8, cache_dir=cache)
+    assert a.float().mean() > 0 and b.float().mean() == 0
+    # change one image of the first folder: its cached tensor is not reused
+    img = src / "Image" / "aligned" / "train_00002_aligned.jpg"
+    Image.new("RGB", (12, 12), (255, 255, 255)).save(img)
+    os.utime(img, ns=(img.stat().st_atime_ns, img.stat().st_mtime_ns + 10**9))
+    c, _ = load_images(read_rafdb(src), 8, cache_dir=cache)
+    assert torch.equal(c[0], a[0]) and (c[1] == 255).all() and not torch.equal(c[1], a[1])
+    # with on_bad=error a corrupt image in a folder whose names were cached is still found
+    img.write_bytes(b"corrupt")
+    with pytest.raises(DatasetError, match="train_00002_aligned.jpg"):
+        load_images(read_rafdb(src), 8, cache_dir=cache, on_bad="error")

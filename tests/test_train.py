@@ -128,3 +128,28 @@ def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
     sd = torch.load(tmp_path / "cl" / "checkpoint.pt", weights_only=False)["method"]
     w = sd["model.backbone.stem.0.weight"]
     assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+
+
+def test_resume_after_a_kill_between_log_and_checkpoint_keeps_logs_clean(tiny_cfg, tmp_path, monkeypatch):
+    """Killed after step 12's log row is written but before its checkpoint: the resumed run (from
+    step 6) cuts the rows past 6 and logs 9 and 12 again, once each; rows are labelled by step."""
+    import csv
+
+    import ssfer_core.train as tr
+
+    tiny_cfg.method = "fixmatch"
+    real_save = tr.torch_save
+
+    def dying_save(obj, path):
+        if obj["step"] == 12:
+            raise RuntimeError("killed")
+        real_save(obj, path)
+
+    monkeypatch.setattr(tr, "torch_save", dying_save)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(tiny_cfg, tmp_path / "r", progress=False)
+    tsv = tmp_path / "r" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv"
+    assert [r["step"] for r in csv.DictReader(tsv.open(), delimiter="\t")] == ["3", "6", "9", "12"]
+    monkeypatch.setattr(tr, "torch_save", real_save)
+    train(tiny_cfg, tmp_path / "r", progress=False)
+    assert [r["step"] for r in csv.DictReader(tsv.open(), delimiter="\t")] == ["3", "6", "9", "12"]

@@ -2,6 +2,11 @@
 
 Missing or corrupt images are skipped with a warning naming them and a count
 (``on_bad="skip"``) or raise :class:`DatasetError` (``on_bad="error"``).
+
+The cache file is named by a hash of everything the tensor depends on: each image's resolved
+path, size and modification time (or, for images stored as CSV pixels, the pixels), the image
+size, the channel order and the bad-image policy. Another folder with the same file names, or a
+changed image, therefore never reuses a stale cache.
 """
 from __future__ import annotations
 
@@ -33,6 +38,18 @@ def load_image(rec: Record, size: int, bgr: bool = False) -> np.ndarray:
     return arr[..., ::-1].copy() if bgr else arr
 
 
+def _fingerprint(rec: Record) -> bytes:
+    """What the cached pixels of one record depend on."""
+    if rec.pixels is not None:
+        return rec.key.encode() + hashlib.sha1(np.ascontiguousarray(rec.pixels).tobytes()).digest()
+    p = Path(rec.path).resolve()
+    try:
+        st = p.stat()
+        return f"{rec.key}|{p}|{st.st_size}|{st.st_mtime_ns}\n".encode()
+    except OSError:
+        return f"{rec.key}|{p}|missing\n".encode()
+
+
 def load_images(records: list[Record], size: int, cache_dir: str | Path | None = None,
                 on_bad: str = "skip", bgr: bool = False, progress: bool = False
                 ) -> tuple[torch.Tensor, list[Record]]:
@@ -41,8 +58,11 @@ def load_images(records: list[Record], size: int, cache_dir: str | Path | None =
         raise ValueError("on_bad must be 'skip' or 'error'")
     cache = None
     if cache_dir is not None:
-        h = hashlib.sha256(("\n".join(r.key for r in records) + f"|{size}|{bgr}").encode()).hexdigest()[:16]
-        cache = Path(cache_dir) / f"images_{size}px_{h}.npz"
+        h = hashlib.sha256()
+        for r in records:
+            h.update(_fingerprint(r))
+        h.update(f"|{size}|{bgr}|{on_bad}".encode())
+        cache = Path(cache_dir) / f"images_{size}px_{h.hexdigest()[:16]}.npz"
         if cache.exists():
             z = np.load(cache)
             keep = set(z["keys"].tolist())
@@ -57,7 +77,7 @@ def load_images(records: list[Record], size: int, cache_dir: str | Path | None =
         except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError) as e:
             if on_bad == "error":
                 raise DatasetError(f"cannot read image {rec.path}: {e}. Replace or delete the file, "
-                                   "or load with on_bad='skip'.") from None
+                                   "or skip unreadable images with -S data.on_bad_image=skip") from None
             bad.append((rec.path, e))
     if bad:
         shown = "; ".join(f"{p} ({type(e).__name__})" for p, e in bad[:5])
