@@ -37,6 +37,7 @@ def test_smoke_study_end_to_end(tmp_path):
     shutil.rmtree(proj / "reports" / "smoke", ignore_errors=True)
     _run(["git", "init", "-q"], proj)
     _run([str(BIN / "dvc"), "init", "-q"], proj)
+    shutil.copy(ROOT / ".dvcignore", proj / ".dvcignore")  # __pycache__ is not part of a code dependency
     _run(["git", "add", "-A"], proj)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], proj)
     assert (proj / "studies" / "smoke" / "dvc.yaml").is_symlink()  # one pipeline serves every profile
