@@ -1,0 +1,64 @@
+"""Choose the study's defaults on the validation split (never the test set).
+
+    python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
+
+PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
+the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
+``eval_on=val``; it trains in this process (the data are loaded once per data config) and appends
+one JSON line: EMA accuracy and balanced accuracy on the validation split, the final mask rate and
+accuracy of the selected pseudo-labels (mean over the last 10 % of logged steps), and seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ssfer_core.data.bundle import load_data  # noqa: E402
+from ssfer_core.study.profiles import load_profile, run_config  # noqa: E402
+from ssfer_core.study.results import final_value  # noqa: E402
+from ssfer_core.train import train  # noqa: E402
+
+BASE = ("data.val_size=1000", "eval_on=val")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("plan")
+    p.add_argument("--profile", default="params.yaml")
+    p.add_argument("--runs-dir", default="runs/val_sweep")
+    p.add_argument("--out", default="docs/validation_sweep.jsonl")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    prof = load_profile(a.profile)
+    cache: dict = {}
+    for line in Path(a.plan).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, *sets = line.split()
+        cfg = run_config(prof, None, list(BASE) + sets)
+        key = json.dumps(vars(cfg.data), sort_keys=True, default=str)
+        if key not in cache:
+            cache.clear()
+            cache[key] = load_data(cfg.data)
+        out = Path(a.runs_dir) / name
+        t = time.time()
+        m = train(cfg, out, resume=False, progress=False, data=cache[key])
+        row = {"name": name, "val_acc": round(100 * m["ema"]["last"]["acc"], 1),
+               "val_bal_acc": round(100 * m["ema"]["last"]["bal_acc"], 1),
+               "mask_rate_final": round(final_value(out.parent, name, "mask_rate"), 3),
+               "pl_acc_selected_final": round(final_value(out.parent, name, "pl_acc_masked"), 3),
+               "seconds": round(time.time() - t), "overrides": " ".join(sets)}
+        print(json.dumps(row), flush=True)
+        with open(a.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
