@@ -1,13 +1,14 @@
-"""FixMatch training-step speed on one device, with AMP and memory-format variants.
+"""Training-step speed on one device, per method, with AMP and memory-format variants.
 
     python bench/device_bench.py --device cuda [--backbone resnet18 --size 224 --batch 16 --mu 1]
                                  [--steps 30 --warmup 5] [--variants fp32 bf16 bf16+cl fp32+cl]
+                                 [--methods fixmatch supervised sitfer leaf]
 
-Each variant builds ssfer's FixMatch (``make_batch`` -> ``train_step`` -> ``optimizer_step``, the
-trainer's own functions) on random uint8 images and times whole steps, synchronising the device
-before reading the clock. ``bf16`` = autocast to bfloat16 (what ``amp=true`` does on CUDA);
-``cl`` = ``channels_last=true``. Prints one row per variant: median and interquartile range of
-the step time, and images per second (B + 2 * mu * B images a step).
+Each (method, variant) builds the method (``make_batch`` -> ``train_step`` -> ``optimizer_step``,
+the trainer's own functions) on random uint8 images and times whole steps, synchronising the
+device before reading the clock. ``bf16`` = autocast to bfloat16 (what ``amp=true`` does on CUDA);
+``cl`` = ``channels_last=true``. Prints one row each: median and interquartile range of the step
+time, and images per second (every view of every image counted).
 """
 from __future__ import annotations
 
@@ -43,10 +44,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_variant(variant: str, a, data: FERData) -> dict:
-    cfg = TrainConfig(method="fixmatch", batch_size=a.batch, mu=a.mu, steps=a.steps + a.warmup,
+def time_variant(variant: str, a, data: FERData, method_name: str = "fixmatch") -> dict:
+    cfg = TrainConfig(method=method_name, batch_size=a.batch, mu=a.mu, steps=a.steps + a.warmup,
                       amp="bf16" in variant, channels_last="cl" in variant)
     cfg.net.backbone, cfg.data.image_size = a.backbone, a.size
+    cfg.sitfer.text_encoder = "random"  # the text tower is not part of the step
     torch.manual_seed(0)
     method = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100)).to(a.device)
     if cfg.channels_last:
@@ -59,8 +61,9 @@ def time_variant(variant: str, a, data: FERData) -> dict:
     for i in range(cfg.steps):
         _sync(a.device)
         t0 = time.perf_counter()
-        labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next(), ("weak", "strong"), st.g_aug, cfg,
-                                           a.device, slice(None), slice(None))
+        views = tuple(method.unlabeled_views)
+        labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug,
+                                           cfg, a.device, slice(None), slice(None))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             loss, _ = method.train_step(labeled, unlabeled, st.step)
         optimizer_step(loss, st, scaler, cfg)
@@ -69,8 +72,8 @@ def time_variant(variant: str, a, data: FERData) -> dict:
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    n = a.batch + 2 * a.mu * a.batch
-    return {"variant": variant, "median_ms": statistics.median(times) * 1e3, "q1_ms": q[0] * 1e3,
+    n = a.batch + len(method.unlabeled_views) * a.mu * a.batch
+    return {"method": method_name, "variant": variant, "median_ms": statistics.median(times) * 1e3, "q1_ms": q[0] * 1e3,
             "q3_ms": q[2] * 1e3, "img_s": n / statistics.median(times), "loss": loss.item()}
 
 
@@ -84,16 +87,20 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--variants", nargs="*", default=["fp32", "bf16", "fp32+cl", "bf16+cl"])
+    p.add_argument("--methods", nargs="*", default=["fixmatch"])
     a = p.parse_args(argv)
     data = random_data(256, a.size, 64)
     name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
-    print(f"FixMatch step, {a.backbone} at {a.size} px, B={a.batch}, mu={a.mu}, {a.steps} timed steps "
-          f"after {a.warmup}, on {name} (torch {torch.__version__})")
-    print(f"{'variant':10s} {'median ms':>10s} {'IQR ms':>14s} {'img/s':>8s} {'loss':>8s}")
-    for v in a.variants:
-        r = time_variant(v, a, data)
-        assert torch.isfinite(torch.tensor(r["loss"])), f"{v}: loss is {r['loss']}"
-        print(f"{v:10s} {r['median_ms']:10.1f} {r['q1_ms']:6.1f}-{r['q3_ms']:<7.1f} {r['img_s']:8.0f} {r['loss']:8.3f}")
+    print(f"command: python bench/device_bench.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"training step, {a.backbone} at {a.size} px, B={a.batch}, mu={a.mu}, {a.steps} timed steps after "
+          f"{a.warmup}, on {name} (torch {torch.__version__}, {torch.get_num_threads()} CPU threads)")
+    print(f"{'method':11s} {'variant':10s} {'median ms':>10s} {'IQR ms':>14s} {'img/s':>8s} {'loss':>8s}")
+    for m in a.methods:
+        for v in a.variants:
+            r = time_variant(v, a, data, m)
+            assert torch.isfinite(torch.tensor(r["loss"])), f"{m} {v}: loss is {r['loss']}"
+            print(f"{m:11s} {v:10s} {r['median_ms']:10.1f} {r['q1_ms']:6.1f}-{r['q3_ms']:<7.1f} {r['img_s']:8.0f} "
+                  f"{r['loss']:8.3f}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ echo "== device check: one table"
 printf '%-34s %s\n' "part" "result"
 printf '%-34s %s\n' "tests -m cuda" "$(status $t_rc): $(tail -n 1 "$out/tests.txt")"
 printf '%-34s %s\n' "FixMatch timing" "$(status $b_rc)"
-sed -n '2,$p' "$out/bench.txt" | sed 's/^/    /'
+sed 's/^/    /' "$out/bench.txt"
 if [ "$d_rc" = skipped ]; then
   printf '%-34s %s\n' "DDP 2 GPUs (NCCL, torchrun)" "skipped: $GPUS GPU(s)"
 else

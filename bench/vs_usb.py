@@ -205,6 +205,32 @@ def check_losses(usb, cfg, method, data, threshold: float) -> tuple[float, float
     return loss_ours.item(), out["loss"].item()
 
 
+def ssfer_side(cfg: TrainConfig, method, data: FERData, channels_last: bool):
+    """A closure that runs one ssfer FixMatch step (batch, train_step, optimiser, EMA) on its own
+    copy of the starting weights and returns (data seconds, whole-step seconds)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.channels_last = channels_last
+    m = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100))
+    m.model.load_state_dict(method.model.state_dict())
+    if channels_last:
+        m.to(memory_format=torch.channels_last)
+    st = TrainState(cfg, m, data)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    m.train()
+
+    def step():
+        t0 = time.perf_counter()
+        labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next(), ("weak", "strong"), st.g_aug, cfg,
+                                           "cpu", slice(None), slice(None))
+        t1 = time.perf_counter()
+        loss, _ = m.train_step(labeled, unlabeled, st.step)
+        optimizer_step(loss, st, scaler, cfg)
+        st.step += 1
+        return t1 - t0, time.perf_counter() - t0
+
+    return step
+
+
 def time_size(usb, name: str, steps: int, warmup: int, n_images: int) -> dict:
     backbone, size, b, mu = SIZES[name]
     torch.manual_seed(0)
@@ -213,21 +239,19 @@ def time_size(usb, name: str, steps: int, warmup: int, n_images: int) -> dict:
     cfg = make_cfg(backbone, size, b, mu, steps + warmup)
     method = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100))
     checks = {t: check_losses(usb, cfg, method, data, t) for t in (0.95, 0.0)}
-    st = TrainState(cfg, method, data)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
     alg = make_usb_fixmatch(usb, copy.deepcopy(method.model), cfg, cfg.fixmatch.threshold)
     lab_it, ulb_it = usb_loaders(usb, data, size, b, mu)
-    times = {"ssfer": {"data": [], "step": []}, "usb": {"data": [], "step": []}}
-    method.train()
+    # ssfer twice: the standard memory layout (the same work as USB), and channels_last as the
+    # default profile trains (the same math in another layout)
+    sides = {"ssfer": ssfer_side(cfg, method, data, False), "ssfer_cl": ssfer_side(cfg, method, data, True)}
+    times = {k: {"data": [], "step": []} for k in ("ssfer", "ssfer_cl", "usb")}
     alg.model.train()
     for i in range(steps + warmup):
-        t0 = time.perf_counter()
-        labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next(), ("weak", "strong"), st.g_aug, cfg,
-                                           "cpu", slice(None), slice(None))
-        t1 = time.perf_counter()
-        loss, _ = method.train_step(labeled, unlabeled, st.step)
-        optimizer_step(loss, st, scaler, cfg)
-        st.step += 1
+        for key, step_fn in sides.items():
+            t_data, t_step = step_fn()
+            if i >= warmup:
+                times[key]["data"].append(t_data)
+                times[key]["step"].append(t_step)
         t2 = time.perf_counter()
         lb, ulb = next(lab_it), next(ulb_it)
         t3 = time.perf_counter()
@@ -236,12 +260,36 @@ def time_size(usb, name: str, steps: int, warmup: int, n_images: int) -> dict:
         alg.it += 1
         t4 = time.perf_counter()
         if i >= warmup:
-            times["ssfer"]["data"].append(t1 - t0)
-            times["ssfer"]["step"].append(t2 - t0)
             times["usb"]["data"].append(t3 - t2)
             times["usb"]["step"].append(t4 - t2)
+    def usb_step():
+        alg.out_dict, alg.log_dict = alg.train_step(*_usb_batch(lab_it, ulb_it))
+        alg.call_hook("after_train_step")
+
+    prof = profile_tables(sides["ssfer"], usb_step) if PROFILE else {}
     return {"name": name, "backbone": backbone, "size": size, "b": b, "mu": mu, "checks": checks,
-            "images_per_step": b + 2 * mu * b, "times": times}
+            "images_per_step": b + 2 * mu * b, "times": times, "profile": prof}
+
+
+def _usb_batch(lab_it, ulb_it):
+    lb, ulb = next(lab_it), next(ulb_it)
+    return lb["x_lb"], lb["y_lb"], ulb["x_ulb_w"], ulb["x_ulb_s"]
+
+
+PROFILE = False
+
+
+def profile_tables(ssfer_step, usb_step, n: int = 3) -> dict[str, str]:
+    """torch.profiler's top operators by self CPU time over ``n`` steps of each side."""
+    from torch.profiler import ProfilerActivity, profile
+
+    out = {}
+    for name, fn in (("ssfer", ssfer_step), ("usb", usb_step)):
+        with profile(activities=[ProfilerActivity.CPU]) as p:
+            for _ in range(n):
+                fn()
+        out[name] = p.key_averages().table(sort_by="self_cpu_time_total", row_limit=8, max_name_column_width=40)
+    return out
 
 
 def _iqr(xs):
@@ -262,12 +310,17 @@ def report(results: list[dict], argv: list[str], usb_version: str, stand_ins: li
               f"{'ratio':>6s}"]
     for r in results:
         n = r["images_per_step"]
-        for what in ("data", "step"):
-            a, b = r["times"]["ssfer"][what], r["times"]["usb"][what]
-            ma, mb = statistics.median(a), statistics.median(b)
-            qa, qb = _iqr(a), _iqr(b)
-            lines.append(f"{r['name']:9s} {what:6s} {ma * 1e3:7.1f} [{qa[0] * 1e3:.0f}-{qa[1] * 1e3:.0f}] "
-                         f"{mb * 1e3:7.1f} [{qb[0] * 1e3:.0f}-{qb[1] * 1e3:.0f}] {n / ma:12.0f} {n / mb:10.0f} {mb / ma:6.2f}")
+        for side in ("ssfer", "ssfer_cl"):
+            for what in ("data", "step"):
+                if side == "ssfer_cl" and what == "data":
+                    continue  # the same views as 'ssfer'
+                a, b = r["times"][side][what], r["times"]["usb"][what]
+                ma, mb = statistics.median(a), statistics.median(b)
+                qa, qb = _iqr(a), _iqr(b)
+                label = what if side == "ssfer" else "step, ssfer channels_last"
+                lines.append(f"{r['name']:9s} {label:6s} {ma * 1e3:7.1f} [{qa[0] * 1e3:.0f}-{qa[1] * 1e3:.0f}] "
+                             f"{mb * 1e3:7.1f} [{qb[0] * 1e3:.0f}-{qb[1] * 1e3:.0f}] {n / ma:12.0f} {n / mb:10.0f} "
+                             f"{mb / ma:6.2f}")
     lines += ["", "ms: median [interquartile range] per step over the timed steps; 'data' = building the batch "
               "(labeled weak + unlabeled weak and strong views); 'step' = data + train_step + backward + optimiser "
               "+ schedule + EMA; ratio = ssfer images/s over USB images/s (target >= 1.3 for 'step').",
@@ -283,12 +336,18 @@ def main(argv=None):
     p.add_argument("--sizes", nargs="*", default=list(SIZES))
     p.add_argument("--images", type=int, default=512)
     p.add_argument("--out", default="")
+    p.add_argument("--profile", action="store_true", help="also print torch.profiler's top operators")
     a = p.parse_args(argv)
+    global PROFILE
+    PROFILE = a.profile
     usb = import_usb()
     from importlib.metadata import version
 
     results = [time_size(usb, s, a.steps, a.warmup, a.images) for s in a.sizes]
     text = report(results, sys.argv[1:] if argv is None else argv, version("semilearn"), usb.stand_ins)
+    for r in results:
+        for side, table in r["profile"].items():
+            text += f"\n\ntorch.profiler, {r['name']}, {side}: top operators by self CPU time over 3 steps\n{table}"
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -73,8 +75,8 @@ knn_table = pd.Series(knn, name="10-NN expression accuracy on the 2-D UMAP (5-fo
 knn_table.to_csv(out / "umap_knn.csv")
 display(knn_table.round(3))
 if emb:
-    fig = plots.umap_grid(emb, meta.assign(label=labels), colour_by=("label",) + (("identity", "yaw") if "identity" in meta else ()))
-    fig.savefig(out / "umap_methods.png", dpi=100)
+    fig = plots.umap_by_method(emb, labels, knn)
+    fig.savefig(out / "umap_methods.png", dpi=80)
 
 # %% [markdown]
 # ## LEAF: what the expression-relevant and expression-agnostic components carry
@@ -104,7 +106,7 @@ if leaf:
     emb_c = {c: analysis.umap_embed(feats[leaf][c]) for c in ("relevant_instance", "agnostic_instance") if c in feats[leaf]}
     if emb_c:
         fig = plots.umap_grid(emb_c, meta.assign(label=labels), colour_by=tuple(c for c in ("label", "identity", "yaw", "occluder") if c in meta or c == "label"))
-        fig.savefig(out / "umap_components.png", dpi=100)
+        fig.savefig(out / "umap_components.png", dpi=80)
 
 # %% [markdown]
 # ## LEAF's gates at test time: which expert fires, and what it responds to

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,7 +49,7 @@ display(Markdown(f"Dataset **SynthFACS** (embedded synthetic faces) at `{data_cf
 # One row per class (surprise, fear, disgust, happiness, sadness, anger, neutral), one identity per column.
 
 # %%
-display(Image(filename=f"reports/{prof['profile']}/figures/contact_sheet.png", width=480))
+display(Image(filename=f"reports/{prof['profile']}/figures/contact_sheet.jpg", width=480))
 
 # %% [markdown]
 # ## Class balance and the factors behind the images

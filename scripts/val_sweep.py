@@ -1,6 +1,7 @@
 """Choose the study's defaults on the validation split (never the test set).
 
     python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
+    python scripts/val_sweep.py --table docs/validation_sweep.jsonl     # the results as a Markdown table
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
@@ -27,13 +28,27 @@ from ssfer_core.train import train  # noqa: E402
 BASE = ("data.val_size=1000", "eval_on=val")
 
 
+def table(path: str) -> str:
+    cols = ("name", "val_acc", "val_bal_acc", "mask_rate_final", "pl_acc_selected_final", "seconds", "overrides")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        lines.append("| " + " | ".join("-" if r.get(c) != r.get(c) else f"`{r[c]}`" if c == "overrides" else str(r.get(c, ""))
+                                      for c in cols) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("plan")
+    p.add_argument("plan", nargs="?")
+    p.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
     p.add_argument("--profile", default="params.yaml")
     p.add_argument("--runs-dir", default="runs/val_sweep")
     p.add_argument("--out", default="docs/validation_sweep.jsonl")
     a = p.parse_args(argv)
+    if a.table:
+        print(table(a.table))
+        return
     logging.basicConfig(level=logging.WARNING)
     prof = load_profile(a.profile)
     cache: dict = {}

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--classes", type=int, default=7, choices=(7, 8), help="7 basic classes, or 8 with contempt")
     s.add_argument("--seed", type=int, default=0, help="master seed (images are deterministic per seed, split, index)")
     s.add_argument("--workers", type=int, default=0, help="processes; 0 = all cores")
-    s.add_argument("--contact-sheet", default="", help="also write a contact-sheet PNG here")
+    s.add_argument("--contact-sheet", default="", help="also write a contact sheet (PNG or JPEG) here")
 
     rl = sub.add_parser("realism", help="judge SynthFACS with a real-face FER2013 classifier")
     rl.add_argument("--data", default="data/default/synthfacs", help="a SynthFACS folder (metadata.csv + RAF-DB layout)")
@@ -76,7 +76,7 @@ def _dispatch(a) -> None:
         meta = generate(cfg, a.out)
         if a.contact_sheet:
             Path(a.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
-            contact_sheet(cfg).save(a.contact_sheet)
+            contact_sheet(cfg).save(a.contact_sheet, quality=92)  # JPEG keeps it small in git
         print(meta)
     elif a.cmd == "realism":
         from ssfer_core import realism

@@ -16,6 +16,6 @@ def test_device_check_dry_run_on_cpu():
     assert "tests -m cuda" in table and "ok" in table.splitlines()[2]
     # every timing variant printed a row with a finite loss
     for variant in ("fp32", "bf16", "fp32+cl", "bf16+cl"):
-        row = next(l for l in table.splitlines() if l.strip().startswith(variant + " "))
+        row = next(l for l in table.splitlines() if l.split()[:2] == ["fixmatch", variant])
         assert float(row.split()[-1]) > 0
     assert "DDP 2 GPUs" in table and "skipped" in table

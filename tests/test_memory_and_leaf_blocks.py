@@ -69,3 +69,24 @@ def test_bad_gating_config():
         MixtureOfExperts(4, 4, num_experts=2, k=3)
     with pytest.raises(ValueError, match="gating"):
         MixtureOfExperts(4, 4, gating="soft")
+
+
+@pytest.mark.parametrize("gating,k", [("topk", 1), ("dense", 1)])
+def test_agnostic_component_is_the_complement_mixture(gating, k):
+    """top-1: the mean of the experts the gate did not select; dense: experts weighted by 1 - g
+    (never the empty, constant mean of 'unselected' experts)."""
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(16, 12, num_experts=4, k=k, gating=gating, noisy=False).eval()
+    moe.w_gate.data.normal_()
+    x = torch.randn(10, 16)
+    r = moe(x)
+    outs = torch.einsum("ni,eio->neo", x, moe.weight) + moe.bias
+    g = r["gates"]
+    if gating == "topk":
+        unused = (g == 0).float()
+        want = (outs * unused.unsqueeze(-1)).sum(1) / unused.sum(1, keepdim=True)
+    else:
+        w = (1 - g) / (1 - g).sum(1, keepdim=True)
+        want = (outs * w.unsqueeze(-1)).sum(1)
+    assert torch.allclose(r["agnostic"], want, atol=1e-5)
+    assert r["agnostic"].std(0).mean() > 1e-3  # it varies with the input

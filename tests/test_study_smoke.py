@@ -47,7 +47,7 @@ def test_smoke_study_end_to_end(tmp_path):
     for f in ("README.md", "metrics.json", "results_block.md", "html/results.html", "html/analysis.html",
               "html/data_tour.html", "results/main.md", "results/sitfer_ablation.md", "results/leaf_ablation.md",
               "results/plugin.md", "analysis/decoupling_probes.md", "analysis/analysis.json",
-              "explorer/umap_explorer.html", "figures/contact_sheet.png", "data_tour/realism.json"):
+              "explorer/umap_explorer.html", "figures/contact_sheet.jpg", "data_tour/realism.json"):
         assert (reports / f).exists(), f
     for d in ("data/smoke/synthfacs", "data/smoke/splits", "data/smoke/pretrained", "runs/smoke/leaf_s0"):
         assert (proj / d).exists(), d

@@ -8,8 +8,10 @@ All experts are evaluated densely with one batched matmul (8 small experts are c
 than dispatching), which gives the same output as the sparse dispatcher.
 
 Decoupled components (our reading, documented as a choice): the gate-selected mixture is the
-**expression-relevant** component; the mean output of the experts the gate did *not* select is
-the **expression-agnostic** component. The analysis probes both (analysis.py).
+**expression-relevant** component; the **expression-agnostic** component is the complement
+mixture, the experts weighted by ``1 - g_e`` (normalised): for top-1 gates that is the mean of the
+experts the gate did *not* select, and for dense gates it stresses the experts the gate turns down
+(a plain "unselected" mean would be empty there). The analysis probes both (study/analysis.py).
 
 Quirk of the official code, reproduced with the defaults (k=1, gate weights initialised to 0): with
 one expert per input the softmax gate value is always 1, so the task loss never reaches the gate;
@@ -85,8 +87,8 @@ class MixtureOfExperts(nn.Module):
         outs = torch.einsum("ni,eio->neo", x, self.weight) + self.bias  # N, E, d_out
         # log(sum_e g_e exp(y_e)), stable: logsumexp over y_e + log g_e (experts with g_e=0 drop out)
         relevant = torch.logsumexp(outs + torch.log(gates.clamp_min(1e-30)).unsqueeze(-1), dim=1)
-        unused = (gates == 0).float()
-        agnostic = (outs * unused.unsqueeze(-1)).sum(1) / unused.sum(1, keepdim=True).clamp_min(1)
+        complement = 1 - gates  # top-1: exactly the unselected experts; dense: what the gate turns down
+        agnostic = (outs * complement.unsqueeze(-1)).sum(1) / complement.sum(1, keepdim=True).clamp_min(1e-12)
         balance = cv_squared(gates.sum(0)) + cv_squared(load)
         return {"out": relevant, "agnostic": agnostic, "gates": gates, "balance": balance}
 

@@ -15,6 +15,7 @@ def _plt():
     # No backend is forced: in a notebook figures show inline; headless scripts get Agg.
     import matplotlib.pyplot as plt
 
+    plt.rcParams["figure.dpi"] = 80  # inline figures are embedded in the HTML reports: keep them light
     return plt
 
 
@@ -80,14 +81,14 @@ def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str):
 def umap_grid(emb: dict[str, np.ndarray], meta: pd.DataFrame, colour_by=("label", "identity", "yaw", "occluder")):
     """Rows: components; columns: what the points are coloured by."""
     plt = _plt()
-    fig, axes = plt.subplots(len(emb), len(colour_by), figsize=(3 * len(colour_by), 3 * len(emb)), squeeze=False)
+    fig, axes = plt.subplots(len(emb), len(colour_by), figsize=(2.4 * len(colour_by), 2.4 * len(emb)), squeeze=False)
     for r, (name, xy) in enumerate(emb.items()):
         for c, col in enumerate(colour_by):
             vals = meta[col]
             if not pd.api.types.is_numeric_dtype(vals):
                 vals = pd.Categorical(vals).codes
             ax = axes[r, c]
-            ax.scatter(xy[:, 0], xy[:, 1], c=vals, s=3, cmap="tab10" if col in ("label", "occluder") else "viridis")
+            ax.scatter(xy[:, 0], xy[:, 1], c=vals, s=2, cmap="tab10" if col in ("label", "occluder") else "viridis")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -95,6 +96,22 @@ def umap_grid(emb: dict[str, np.ndarray], meta: pd.DataFrame, colour_by=("label"
             if c == 0:
                 ax.set_ylabel(name)
     fig.tight_layout()
+    return fig
+
+
+def umap_by_method(emb: dict[str, np.ndarray], labels: np.ndarray, knn: dict[str, float], num_classes: int = 7):
+    """One panel per method, points coloured by expression; the title gives the 10-NN accuracy."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(emb), figsize=(2.6 * len(emb), 2.8), squeeze=False)
+    for ax, (name, xy) in zip(axes[0], emb.items()):
+        ax.scatter(xy[:, 0], xy[:, 1], c=labels, s=2, cmap="tab10", vmin=0, vmax=9)
+        ax.set_title(f"{name}\n10-NN acc {knn[name]:.2f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=n)
+               for i, n in enumerate(class_names(num_classes))]
+    fig.legend(handles=handles, loc="lower center", ncol=num_classes, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

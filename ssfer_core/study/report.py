@@ -20,7 +20,7 @@ TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accur
           ("official", "Official settings at the same budget"),
           ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
           ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods"))
-FIGURES = ("figures/contact_sheet.png", "data_tour/realism.png", "data_tour/class_distribution.png",
+FIGURES = ("figures/contact_sheet.jpg", "data_tour/realism.png", "data_tour/class_distribution.png",
            "results/calibration.png", "results/ssl_at_work.png", "results/accuracy_curves.png",
            "results/sitfer_pl_levels.png", "analysis/umap_methods.png", "analysis/umap_components.png",
            "analysis/gates_semantic.png", "analysis/gates_instance.png")
