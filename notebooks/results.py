@@ -110,6 +110,37 @@ fig = plots.accuracy_curves({k: runs[k]["curve"] for k in by_group.get("main", [
 fig.savefig(out / "accuracy_curves.png", dpi=120)
 
 # %% [markdown]
+# ## Why a method trails FixMatch: its pseudo-labels, source by source
+# Final values (last 10 % of the logged steps, mean over seeds): the share of the unlabeled batch
+# each pseudo-label source passes at the method's threshold, and the accuracy of what it passes
+# against the hidden labels. SIT-FER: the fused label and each level; LEAF: the confidence-masked
+# labels, and how often the true class is inside the positive set.
+
+# %%
+import numpy as np
+
+diagnosis = {}
+for m in ("fixmatch", "sitfer", "leaf"):
+    keys = [k for k in by_group.get("main", []) if runs[k]["method"] == m]
+    for prefix, source in (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
+                           ("pl_text_", "text level"), ("pl_instance_", "instance level")):
+        cov = [results.final_value(runs_dir, k, prefix + "coverage") for k in keys]
+        if keys and not np.isnan(cov).all():
+            acc = [results.final_value(runs_dir, k, prefix + "acc_masked") for k in keys]
+            diagnosis[(m, source)] = {"share passed": np.nanmean(cov),
+                                      "accuracy of what passes": np.nanmean(acc) if not np.isnan(acc).all() else np.nan}
+    rec = [results.final_value(runs_dir, k, "pl_positive_recall") for k in keys]
+    if keys and not np.isnan(rec).all():
+        diagnosis[(m, "positive set holds the true class")] = {"share passed": np.nan,
+                                                                "accuracy of what passes": np.nanmean(rec)}
+diagnosis = pd.DataFrame(diagnosis).T.round(3)
+if len(diagnosis):
+    diagnosis.to_csv(out / "pseudo_label_diagnosis.csv")
+    (out / "pseudo_label_diagnosis.md").write_text(f"Dataset: {dataset}, profile: {prof['profile']}\n\n"
+                                                   + diagnosis.to_markdown())
+diagnosis
+
+# %% [markdown]
 # ## SIT-FER: pseudo-label quality per level (seed 0)
 
 # %%

@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     rl.add_argument("--out", default="reports/default/data_tour/realism.json", help="report JSON")
     rl.add_argument("--figure", default="reports/default/data_tour/realism.png", help="confusion-matrix figure")
 
-    sp = sub.add_parser("split", help="make (or verify) the labeled/unlabeled/validation split and cache images")
+    sp = sub.add_parser("split", help="make (or verify) every labeled/unlabeled/validation split a profile's runs use, "
+                                      "and cache the images")
     sp.add_argument("--config", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
     sp.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
 
@@ -92,13 +93,20 @@ def _dispatch(a) -> None:
             print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
                              {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
     elif a.cmd == "split":
-        from ssfer_core.data.bundle import load_data
+        from ssfer_core.data.bundle import load_data, split_path
         from ssfer_core.study.profiles import load_profile, run_config
 
-        cfg = run_config(load_profile(a.config), None, a.set)
-        d = load_data(cfg.data, progress=True)
-        print(f"split {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, {len(d.unlabeled_idx)} unlabeled, "
-              f"{len(d.val_idx)} validation, {len(d.test_labels)} test")
+        # every split the profile's runs will use, so that no run writes into this stage's output
+        prof = load_profile(a.config)
+        seen = set()
+        for run in [None, *prof["runs"]]:
+            cfg = run_config(prof, run, a.set)
+            if split_path(cfg.data) in seen:
+                continue
+            seen.add(split_path(cfg.data))
+            d = load_data(cfg.data, progress=True)
+            print(f"split {split_path(cfg.data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
+                  f"{len(d.unlabeled_idx)} unlabeled, {len(d.val_idx)} validation, {len(d.test_labels)} test")
     elif a.cmd == "pretrain":
         from ssfer_core.pretrain import pretrain_geometry
 
