@@ -1,14 +1,13 @@
 """The CUDA paths: AMP (bf16) training, device placement, NCCL DDP. Skipped without a GPU; run by
 ``bench/device_check.sh`` on a lent GPU machine (``pytest -m cuda``)."""
 import copy
-import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
 from ssfer_core.train import train
+from test_train import _ddp_worker, _free_port  # the same rank launcher as the gloo DDP test
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -35,20 +34,8 @@ def test_cuda_forward_matches_cpu(tiny_cfg):
     m = build(tiny_cfg, DataInfo(7, 28, 10, 5)).eval()
     x = torch.randn(6, 3, 32, 32)
     cpu = m.model(x)["logits"]
-    gpu = m.to("cuda").model(x.cuda())["logits"].cpu()
+    gpu = m.to("cuda").model(x.to("cuda"))["logits"].cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _nccl_worker(rank, world, port, cfg, out):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    train(cfg, out, device="cuda", progress=False)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
@@ -57,7 +44,7 @@ def test_ddp_nccl_two_gpus_match_one(tiny_cfg, tmp_path):
     tiny_cfg.net.norm = "gn"
     tiny_cfg.amp = False
     one = train(tiny_cfg, tmp_path / "one", device="cuda", progress=False)
-    mp.spawn(_nccl_worker, args=(2, _free_port(), tiny_cfg, tmp_path / "two"), nprocs=2)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), tiny_cfg, tmp_path / "two", "cuda"), nprocs=2)
     a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)["method"]
     b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["method"]
     for k in a:

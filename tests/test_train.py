@@ -47,11 +47,12 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, cfg, out):
+def _ddp_worker(rank, world, port, cfg, out, device="cpu"):
+    """One torchrun-like rank (gloo on CPU, NCCL on CUDA); tests/test_cuda.py uses it too."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    train(cfg, out, progress=False)
+    train(cfg, out, device=device, progress=False)
 
 
 def test_ddp_two_gloo_processes_match_one_process(tiny_cfg, tmp_path):
