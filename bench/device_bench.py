@@ -32,8 +32,12 @@ from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E40
 def random_data(n: int, size: int, n_labeled: int) -> FERData:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 7, (n,), generator=g)
-    idx = torch.arange(n)
+    return as_fer_data(x, torch.randint(0, 7, (n,), generator=g), n_labeled)
+
+
+def as_fer_data(x: torch.Tensor, y: torch.Tensor, n_labeled: int) -> FERData:
+    """uint8 images ``[N, 3, S, S]`` as a training set: the first ``n_labeled`` labeled, the rest unlabeled."""
+    idx = torch.arange(len(y))
     return FERData(train_images=x, train_labels=y, labeled_idx=idx[:n_labeled], unlabeled_idx=idx[n_labeled:],
                    val_idx=idx[:0], test_images=x[:1], test_labels=y[:1], train_keys=[], test_keys=[],
                    split_hash="bench", num_classes=7)

@@ -51,6 +51,9 @@ from ssfer_core.methods import build  # noqa: E402
 from ssfer_core.methods.base import DataInfo  # noqa: E402
 from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from device_bench import as_fer_data  # noqa: E402
+
 STAND_INS = ("torchaudio", "wandb", "aim")
 SIZES = {  # name -> (backbone, image size, B, mu)
     "default": ("synth_cnn", 48, 16, 2),
@@ -173,12 +176,7 @@ def synth_images(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fer_data(images: np.ndarray, labels: np.ndarray, n_labeled: int) -> FERData:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    y = torch.from_numpy(labels)
-    idx = torch.arange(len(y))
-    return FERData(train_images=x, train_labels=y, labeled_idx=idx[:n_labeled], unlabeled_idx=idx[n_labeled:],
-                   val_idx=idx[:0], test_images=x[:1], test_labels=y[:1], train_keys=[], test_keys=[],
-                   split_hash="bench", num_classes=7)
+    return as_fer_data(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels), n_labeled)
 
 
 def make_cfg(backbone: str, size: int, b: int, mu: int, steps: int) -> TrainConfig:
