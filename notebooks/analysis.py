@@ -17,8 +17,9 @@
 # # Features, decoupling and gates
 # UMAPs of each method's test-set features (with how well a 10-nearest-neighbour classifier reads
 # the expression off the 2-D map), LEAF's decoupling probes (what its expression-relevant and
-# expression-agnostic components carry) and what its gates respond to. On SynthFACS the identity,
-# pose, occluder and intensity of every face are known, so the probes can measure them.
+# expression-agnostic components carry) and what its gates respond to. The probes need ground-truth
+# factors (identity, pose, occluder, AU intensities): they run when the dataset records them (the
+# embedded synthetic one does) and say "not available" otherwise; everything else runs on any dataset.
 
 # %% tags=["parameters"]
 profile_file = "params.yaml"
@@ -54,6 +55,7 @@ out.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)
 idx = np.sort(rng.permutation(len(data.test_labels))[:max_points])
 labels = data.test_labels[idx].numpy()
+num_classes = cfg.data.num_classes
 if cfg.data.dataset == "synthfacs":  # every factor is known
     meta = read_synthfacs_metadata(cfg.data.root).loc[data.test_keys].iloc[idx]
 else:
@@ -75,7 +77,7 @@ knn_table = pd.Series(knn, name="10-NN expression accuracy on the 2-D UMAP (5-fo
 knn_table.to_csv(out / "umap_knn.csv")
 display(knn_table.round(3))
 if emb:
-    fig = plots.umap_by_method(emb, labels, knn)
+    fig = plots.umap_by_method(emb, labels, knn, num_classes)
     fig.savefig(out / "umap_methods.png", dpi=80)
 
 # %% [markdown]
@@ -92,6 +94,8 @@ if leaf:
     components = ["pooled"] + [c for c in ("relevant_semantic", "agnostic_semantic", "relevant_instance",
                                            "agnostic_instance") if c in f]
     targets = {k: v for k, v in analysis.PROBE_TARGETS.items() if v[0] in meta}
+    display(pd.Series({k: "available" if k in targets else "not available" for k in analysis.PROBE_TARGETS},
+                      name=f"ground truth in {dataset_name(prof)}").to_frame())
     if targets:
         probes = analysis.decoupling_probes(f, meta, components, targets)
         probes.to_csv(out / "decoupling_probes.csv", index=False)
@@ -99,7 +103,7 @@ if leaf:
                                                  + probes.round(3).to_markdown(index=False))
         display(probes.round(3))
     else:
-        print("ground-truth factors are not available for this dataset: probes skipped")
+        print(f"probes not available: {dataset_name(prof)} records no ground-truth factors")
 
 # %%
 if leaf:
@@ -121,12 +125,11 @@ if leaf:
             gates[level] = {"experts_used_5pct": int((usage >= 0.05).sum()), "usage": usage.round(4).tolist()}
             display(Markdown(f"**{level} level**: {gates[level]['experts_used_5pct']} experts take >= 5 % of the images"))
             display(usage.to_frame().T.round(3))
-            fig = plots.gate_usage(gt, title=f"{level}-level gate ({leaf})")
+            fig = plots.gate_usage(gt, num_classes, title=f"{level}-level gate ({leaf})")
             fig.savefig(out / f"gates_{level}.png", dpi=120)
-            if "occluder" in gt:
-                assoc = analysis.gate_associations(gt)
-                assoc.to_csv(out / f"gates_{level}.csv", index=False)
-                display(assoc.round(3))
+            assoc = analysis.gate_associations(gt)  # expression always; the other factors where recorded
+            assoc.to_csv(out / f"gates_{level}.csv", index=False)
+            display(assoc.round(3))
 
 # %%
 summary = {"umap_knn": {k: round(v, 4) for k, v in knn.items()}, "gates": gates,
@@ -143,10 +146,10 @@ best = max(knn, key=knn.get) if knn else None
 if best:
     thumbs = data.test_images[idx].permute(0, 2, 3, 1).numpy()
     title = f"UMAP of {best}'s feature ({dataset_name(prof)} test set)"
-    path = plots.umap_explorer(emb[best], thumbs, meta.assign(label=labels), Path("reports") / prof["profile"] / "explorer" / "umap_explorer.html", title)
+    path = plots.umap_explorer(emb[best], thumbs, meta.assign(label=labels), Path("reports") / prof["profile"] / "explorer" / "umap_explorer.html", title, num_classes)
     print(path)
     if interactive:
         from bokeh.io import output_notebook, show
 
         output_notebook()
-        show(plots.umap_explorer_figure(emb[best], thumbs, meta.assign(label=labels), title))
+        show(plots.umap_explorer_figure(emb[best], thumbs, meta.assign(label=labels), title, num_classes))

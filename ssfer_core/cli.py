@@ -1,13 +1,15 @@
-"""Command line: ``ssfer synth | realism | split | pretrain | train | eval``.
+"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval``.
 
     ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
+    ssfer data check --dataset rafdb --root data/raw/rafdb   # or --config studies/<name>/params.yaml
     ssfer realism --data data/default/synthfacs     # a real-face FER2013 classifier's verdict
     ssfer split --config params.yaml                 # make (or verify) the split, cache the images
     ssfer train --config params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
     ssfer eval --run runs/default/fixmatch_s0
 
 Expected failures print one line (no traceback unless ``--debug``): exit code 2 for usage and
-configuration errors, 3 for data errors.
+configuration errors, 3 for data errors. ``ssfer data check`` exits 0 when training can start and 2
+(with its reasons) when it cannot.
 """
 from __future__ import annotations
 
@@ -40,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     rl.add_argument("--split", default="test", choices=("train", "test"), help="which split to judge")
     rl.add_argument("--out", default="reports/default/data_tour/realism.json", help="report JSON")
     rl.add_argument("--figure", default="reports/default/data_tour/realism.png", help="confusion-matrix figure")
+
+    dc = sub.add_parser("data", help="inspect a dataset").add_subparsers(dest="data_cmd", required=True).add_parser(
+        "check", help="read a dataset with the training reader and say whether training can start (exit 0) "
+                      "or why not (exit 2)")
+    dc.add_argument("--config", default=None, help="profile file: check its data and every split its runs use")
+    dc.add_argument("--dataset", default=None, help="reader name (rafdb, fer2013, ferplus, affectnet, sfew, "
+                                                    "imagefolder, synthfacs); overrides the profile's")
+    dc.add_argument("--root", default=None, help="dataset folder; overrides the profile's")
+    dc.add_argument("--num-classes", type=int, default=None, choices=(7, 8), help="7 basic classes or 8 with contempt")
+    dc.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    dc.add_argument("--no-decode", action="store_true", help="only check that image files exist (fast)")
 
     sp = sub.add_parser("split", help="make (or verify) every labeled/unlabeled/validation split a profile's runs use, "
                                       "and cache the images")
@@ -92,6 +105,8 @@ def _dispatch(a) -> None:
         if rep["available"]:
             print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
                              {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
+    elif a.cmd == "data":
+        return _data_check(a)
     elif a.cmd == "split":
         from ssfer_core.data.bundle import load_data, split_path
         from ssfer_core.study.profiles import load_profile, run_config
@@ -133,6 +148,25 @@ def _dispatch(a) -> None:
                       f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
 
 
+def _data_check(a) -> int:
+    from ssfer_core.config import ConfigError, TrainConfig, apply_overrides, validate
+    from ssfer_core.data.check import check_dataset
+    from ssfer_core.study.profiles import load_profile, run_config
+
+    sets = [f"data.{k}={v}" for k, v in (("dataset", a.dataset), ("root", a.root), ("num_classes", a.num_classes))
+            if v is not None] + a.set
+    if a.config:
+        prof = load_profile(a.config)
+        cfgs = [run_config(prof, run, sets).data for run in [None, *prof["runs"]]]
+    else:
+        if a.dataset is None or a.root is None:
+            raise ConfigError("give --dataset and --root, or a profile with --config")
+        cfgs = [validate(apply_overrides(TrainConfig(), sets)).data]
+    rep = check_dataset(cfgs[0], cfgs, decode=not a.no_decode, progress=True)
+    print(rep.table())
+    return 0 if rep.ok else EXIT_CONFIG
+
+
 def main(argv: list[str] | None = None) -> int:
     from ssfer_core.config import ConfigError
     from ssfer_core.data.readers import DatasetError
@@ -140,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     a = _parser().parse_args(argv)
     try:
-        _dispatch(a)
+        code = _dispatch(a)
     except (ConfigError, DatasetError, FileNotFoundError) as e:
         if a.debug:
             raise
         code = EXIT_CONFIG if isinstance(e, ConfigError) else EXIT_DATA
         print(f"ssfer {a.cmd}: error: {e}", file=sys.stderr)
         return code
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

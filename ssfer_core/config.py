@@ -22,7 +22,8 @@ from ssfer_core.methods.sitfer import SitferConfig
 @dataclass
 class DataConfig:
     dataset: Literal["synthfacs", "rafdb", "fer2013", "ferplus", "affectnet", "sfew", "imagefolder"] = "synthfacs"
-    """Reader name: synthfacs | rafdb | ferplus | affectnet | sfew | imagefolder."""
+    """Reader name: synthfacs | rafdb | fer2013 | ferplus | affectnet | sfew | imagefolder
+    (layouts in the README's real-data section; check a copy with `ssfer data check`)."""
     root: str = "data/synthfacs"
     """Dataset root (for synthfacs: where `ssfer synth` wrote it)."""
     num_classes: int = 7
@@ -51,7 +52,12 @@ class DataConfig:
     bgr: bool = False
     """Feed BGR like the official cv2 pipelines (only for their MS-Celeb checkpoint)."""
     extra_train: str = ""
-    """Optional: an ImageFolder of extra unlabeled images (not used on SynthFACS)."""
+    """Optional folder of extra *unlabeled* face images (any depth; jpg/png/bmp/webp), added to the
+    unlabeled pool of every semi-supervised run; never labeled, never in validation or test. ''
+    for none."""
+    face_box: bool = True
+    """AffectNet: crop each image to the CSV's face box (face_x, face_y, face_width, face_height)
+    when the CSV has those columns; false for images that are already cropped."""
 
 
 @dataclass

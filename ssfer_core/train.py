@@ -143,8 +143,9 @@ def score_pseudo_labels(logs: dict, y_true: torch.Tensor | None) -> dict:
     for prefix, (probs, mask) in logs.get("pseudo", {}).items():
         out.update(pseudo_label_stats(prefix, probs, mask, y_true))
     positive = logs.get("positive_sets")
-    if positive is not None and y_true is not None:  # is the true class inside the positive set?
-        out["pl_positive_recall"] = positive.gather(1, y_true.unsqueeze(1)).float().mean().item()
+    known = y_true >= 0 if y_true is not None else None  # extra unlabeled faces have no true class
+    if positive is not None and known is not None and known.any():  # is the true class in the positive set?
+        out["pl_positive_recall"] = positive[known].gather(1, y_true[known].unsqueeze(1)).float().mean().item()
     return out
 
 

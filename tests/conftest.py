@@ -33,3 +33,17 @@ def tiny_cfg(tiny_synth, tmp_path):
     cfg.net.backbone = "synth_cnn_tiny"
     cfg.sitfer.text_encoder = "random"
     return cfg
+
+
+@pytest.fixture(scope="session")
+def faces8(tmp_path_factory):
+    """SynthFACS faces of all 8 classes (uniform priors; 112 train / 48 test, 32 px) as
+    ``(PIL image, canonical label, split)``: the source of the real-layout fixtures."""
+    from real_layouts import synthfacs_faces
+    from ssfer_core.data.synthetic import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth8")
+    cfg = SynthConfig(seed=5, n_train=112, n_test=48, image_size=32, supersample=2, workers=1, num_classes=8,
+                      class_priors=(1,) * 8, annotator_noise=0.0)
+    generate(cfg, root, progress=False)
+    return synthfacs_faces(root, 8)

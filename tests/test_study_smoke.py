@@ -5,41 +5,16 @@ every report written under the smoke profile's own folders; the committed defaul
 touched; `dvc status` is clean afterwards and a second `dvc repro` has nothing to do.
 """
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def _run(cmd, cwd):
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "HOME": str(Path.home())}
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, f"{cmd} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout + r.stderr
+from project_copy import BIN, git_copy
+from project_copy import run as _run
 
 
 @pytest.mark.slow
 def test_smoke_study_end_to_end(tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    for item in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "ssfer_core", "studies", ".gitignore",
-                 "reports"):
-        src = ROOT / item
-        if src.exists():
-            (shutil.copytree(src, proj / item, symlinks=True) if src.is_dir() else shutil.copy(src, proj / item))
-    for lock in proj.glob("studies/*/dvc.lock"):
-        lock.unlink()
-    shutil.rmtree(proj / "reports" / "smoke", ignore_errors=True)
-    _run(["git", "init", "-q"], proj)
-    _run([str(BIN / "dvc"), "init", "-q"], proj)
-    shutil.copy(ROOT / ".dvcignore", proj / ".dvcignore")  # __pycache__ is not part of a code dependency
-    _run(["git", "add", "-A"], proj)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], proj)
+    proj = git_copy(tmp_path, drop_reports="smoke")
     assert (proj / "studies" / "smoke" / "dvc.yaml").is_symlink()  # one pipeline serves every profile
     _run([str(BIN / "dvc"), "repro", "studies/smoke/dvc.yaml"], proj)
 
@@ -47,7 +22,8 @@ def test_smoke_study_end_to_end(tmp_path):
     for f in ("README.md", "metrics.json", "results_block.md", "html/results.html", "html/analysis.html",
               "html/data_tour.html", "results/main.md", "results/sitfer_ablation.md", "results/leaf_ablation.md",
               "results/plugin.md", "analysis/decoupling_probes.md", "analysis/analysis.json",
-              "explorer/umap_explorer.html", "figures/contact_sheet.jpg", "data_tour/realism.json"):
+              "explorer/umap_explorer.html", "figures/contact_sheet.jpg", "data_tour/realism.json",
+              "data_tour/samples.png", "data_tour/counts.csv"):
         assert (reports / f).exists(), f
     for d in ("data/smoke/synthfacs", "data/smoke/splits", "data/smoke/pretrained", "runs/smoke/leaf_s0"):
         assert (proj / d).exists(), d

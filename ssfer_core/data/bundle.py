@@ -17,7 +17,8 @@ from ssfer_core.data.store import load_images
 @dataclass
 class FERData:
     train_images: torch.Tensor  # uint8 [N, 3, S, S]
-    train_labels: torch.Tensor  # annotated labels (hidden from methods for unlabeled samples)
+    train_labels: torch.Tensor  # annotated labels (hidden from methods for unlabeled samples);
+                                # readers.UNLABELED (-1) for the extra unlabeled images
     labeled_idx: torch.Tensor   # positions in train_* of the labeled samples
     unlabeled_idx: torch.Tensor
     val_idx: torch.Tensor       # positions in train_* of the validation split (may be empty)
@@ -50,8 +51,8 @@ def read_records(cfg: DataConfig) -> list[readers.Record]:
     if cfg.dataset == "fer2013":
         return readers.read_fer2013(root / "fer2013.csv")
     if cfg.dataset == "affectnet":
-        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes)
-                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes))
+        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes, face_box=cfg.face_box)
+                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes, face_box=cfg.face_box))
     if cfg.dataset == "sfew":
         return readers.read_sfew(root)
     if cfg.dataset == "imagefolder":
@@ -68,23 +69,38 @@ def split_path(cfg: DataConfig) -> Path:
 
 
 def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
+    """Read, check (the same check as ``ssfer data check``, without decoding images), split and
+    load a dataset. A dataset training cannot start on raises :class:`DatasetError` with the
+    check's reasons before any image is decoded or any split file is written."""
+    from ssfer_core.data.check import check_dataset
+
     records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
+    report = check_dataset(cfg, records=records, decode=False)
+    if not report.ok:
+        raise DatasetError(report.failure_message())
     split, digest = save_or_load_split(
         split_path(cfg), records, cfg.num_classes, cfg.split_seed, cfg.split_protocol,
         val_size=cfg.val_size, labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction,
         n_labeled=cfg.n_labeled)
     train = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
     test = sorted((r for r in records if r.split != "train"), key=lambda r: r.key)
-    if not test:
-        raise DatasetError(f"{cfg.root}: no test images found")
     tr_img, train = load_images(train, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
     te_img, test = load_images(test, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
     roles = np.array([split[r.key] for r in train])
+    labeled, unlabeled = np.flatnonzero(roles == "labeled"), np.flatnonzero(roles == "unlabeled")
+    labels = [r.label for r in train]
+    keys = [r.key for r in train]
+    if cfg.extra_train:  # extra faces join the unlabeled pool only, after the split
+        ex_img, extra = load_images(readers.read_unlabeled_folder(cfg.extra_train), cfg.image_size,
+                                    cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
+        unlabeled = np.concatenate([unlabeled, len(train) + np.arange(len(extra))])
+        tr_img = torch.cat([tr_img, ex_img])
+        labels += [readers.UNLABELED] * len(extra)
+        keys += [r.key for r in extra]
     return FERData(
-        train_images=tr_img, train_labels=torch.tensor([r.label for r in train]),
-        labeled_idx=torch.from_numpy(np.flatnonzero(roles == "labeled")),
-        unlabeled_idx=torch.from_numpy(np.flatnonzero(roles == "unlabeled")),
+        train_images=tr_img, train_labels=torch.tensor(labels),
+        labeled_idx=torch.from_numpy(labeled), unlabeled_idx=torch.from_numpy(unlabeled),
         val_idx=torch.from_numpy(np.flatnonzero(roles == "val")),
         test_images=te_img, test_labels=torch.tensor([r.label for r in test]),
-        train_keys=[r.key for r in train], test_keys=[r.key for r in test],
+        train_keys=keys, test_keys=[r.key for r in test],
         split_hash=digest, num_classes=cfg.num_classes)

@@ -4,6 +4,13 @@ Every reader returns ``list[Record]`` with labels in the canonical order of
 :mod:`ssfer_core.labels` (0..6 = surprise, fear, disgust, happiness, sadness, anger, neutral;
 contempt 7). Bad input raises :class:`DatasetError` naming the file and the fix.
 
+Every record keeps ``source_label``, the dataset's own label (``"4"``, ``"Happy"``), so that
+``ssfer data check`` can show the mapping to the canonical order as the data has it.
+
+AffectNet's ``Manually_Annotated_Images`` are uncropped photographs; when its CSV has the face box
+columns (``face_x, face_y, face_width, face_height``) the reader attaches the box and the image
+loader crops to it (``face_box=False`` uses pre-cropped images as they are).
+
 Vote rule for FERPlus (``fer2013new.csv``): the label is the emotion with the most votes; rows
 where the top emotion count is tied, or where ``unknown`` or ``NF`` (not a face) has at least as
 many votes as the top emotion, are dropped (this is the "majority" protocol of the FERPlus paper).
@@ -35,6 +42,11 @@ class Record:
     path: Path | None = None
     pixels: np.ndarray | None = field(default=None, repr=False)  # HxW or HxWx3 uint8
     soft: np.ndarray | None = field(default=None, repr=False)  # per-class probabilities if known
+    source_label: str = ""  # the dataset's own label for this image, before mapping
+    box: tuple[int, int, int, int] | None = None  # face box (x, y, width, height) to crop to
+
+
+UNLABELED = -1  # label of an extra unlabeled image (data.extra_train): never a class
 
 
 # RAF-DB basic: 1-based ids in its own order, so canonical id = RAF-DB id - 1.
@@ -89,7 +101,7 @@ def read_rafdb(root: str | Path, aligned: bool = True, contempt: bool = False) -
         stem = Path(name).stem
         file = image_dir / (f"{stem}_aligned.jpg" if aligned else name)
         split = "train" if stem.startswith("train") else "test"
-        records.append(Record(key=stem, label=lab - 1, split=split, path=file))
+        records.append(Record(key=stem, label=lab - 1, split=split, path=file, source_label=raw))
     if not records:
         raise DatasetError(f"{label_file} holds no labels")
     return records
@@ -108,7 +120,7 @@ def read_fer2013(csv_path: str | Path) -> list[Record]:
                 raise DatasetError(f"{where}: emotion {lab} is outside FER2013's 0..6")
             records.append(Record(key=f"fer{n - 2:05d}", label=FER2013_TO_CANON[lab],
                                   split=usage_split.get(row.get("Usage", ""), "train"),
-                                  pixels=_pixels(row.get("pixels", ""), where)))
+                                  pixels=_pixels(row.get("pixels", ""), where), source_label=str(lab)))
     return records
 
 
@@ -151,30 +163,44 @@ def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int 
         soft = soft[:num_classes] / soft[:num_classes].sum()
         records.append(Record(key=Path(row["Image name"]).stem, label=lab,
                               split=usage_split.get(row.get("Usage", ""), rec.split),
-                              pixels=rec.pixels, soft=soft))
+                              pixels=rec.pixels, soft=soft, source_label=FERPLUS_COLUMNS[int(votes.argmax())]))
     return records
 
 
+AFFECTNET_BOX = ("face_x", "face_y", "face_width", "face_height")
+
+
 def read_affectnet(root: str | Path, csv_name: str, split: str, num_classes: int = 7,
-                   image_dir: str = "Manually_Annotated_Images") -> list[Record]:
+                   image_dir: str = "Manually_Annotated_Images", face_box: bool = True) -> list[Record]:
     """AffectNet ``training.csv`` / ``validation.csv`` (columns ``subDirectory_filePath``,
-    ``expression`` 0..10). 7 classes drops contempt; classes 8..10 are always dropped."""
+    ``expression`` 0..10, and the face box ``face_x, face_y, face_width, face_height``). 7 classes
+    drops contempt; classes 8..10 (None, Uncertain, No-Face) are always dropped. With
+    ``face_box`` and the box columns present, each record carries its box and is cropped to it."""
     root = Path(root)
     path = _require(root / csv_name, "AffectNet csv", f"Expected {csv_name} in the AffectNet root.")
     records = []
     with open(path, newline="") as f:
-        for n, row in enumerate(csv.DictReader(f), 2):
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        if not {"expression", "subDirectory_filePath"} <= columns:
+            raise DatasetError(f"{path}: needs columns 'subDirectory_filePath' and 'expression' "
+                               f"(found {', '.join(sorted(columns)) or 'none'})")
+        use_box = face_box and set(AFFECTNET_BOX) <= columns
+        for n, row in enumerate(reader, 2):
             where = f"{path}:{n}"
-            if "expression" not in row or "subDirectory_filePath" not in row:
-                raise DatasetError(f"{path}: needs columns 'subDirectory_filePath' and 'expression'")
             lab = _int(row["expression"], where)
             if not 0 <= lab <= 10:
-                raise DatasetError(f"{where}: expression {lab} is outside AffectNet's 0..10")
+                raise DatasetError(f"{where}: expression {lab} is outside AffectNet's 0..10; fix or delete that line")
             if lab not in AFFECTNET_TO_CANON or AFFECTNET_TO_CANON[lab] >= num_classes:
                 continue
+            box = None
+            if use_box:
+                box = tuple(_int(row[c], f"{where} ({c})") for c in AFFECTNET_BOX)
+                if box[2] <= 0 or box[3] <= 0:
+                    raise DatasetError(f"{where}: face box {box} has no area; fix the line or set data.face_box=false")
             rel = row["subDirectory_filePath"]
             records.append(Record(key=Path(rel).stem, label=AFFECTNET_TO_CANON[lab], split=split,
-                                  path=root / image_dir / rel))
+                                  path=root / image_dir / rel, source_label=str(lab), box=box))
     return records
 
 
@@ -191,7 +217,8 @@ def read_image_folder(root: str | Path, split: str = "train", num_classes: int =
             continue
         for f in sorted(sub.iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
-                records.append(Record(key=f"{sub.name}/{f.stem}", label=lab, split=split, path=f))
+                records.append(Record(key=f"{sub.name}/{f.stem}", label=lab, split=split, path=f,
+                                      source_label=sub.name))
     if not records:
         raise DatasetError(f"{root} holds no images in class folders")
     return records
@@ -206,6 +233,18 @@ def read_sfew(root: str | Path) -> list[Record]:
     val = _require(root / "Val" / "Val_Aligned_Faces", "SFEW validation folder",
                    "Expected SFEW 2.0's Val/Val_Aligned_Faces/<Class>/ layout.")
     return read_image_folder(train, "train", 7) + read_image_folder(val, "test", 7)
+
+
+def read_unlabeled_folder(root: str | Path) -> list[Record]:
+    """Every image under ``root`` (any depth) as an unlabeled training record (``data.extra_train``):
+    label :data:`UNLABELED`, keys ``extra/<relative path>`` so they never clash with a dataset's."""
+    root = _require(Path(root), "extra unlabeled image folder",
+                    "Set data.extra_train to a folder of face images, or to '' for none.")
+    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise DatasetError(f"{root} (data.extra_train) holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [Record(key="extra/" + f.relative_to(root).with_suffix("").as_posix(), label=UNLABELED,
+                   split="train", path=f, source_label="unlabeled") for f in files]
 
 
 def read_synthfacs_metadata(root: str | Path):

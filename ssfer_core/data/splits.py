@@ -46,26 +46,46 @@ def per_class_counts(labels: np.ndarray, num_classes: int, protocol: str, labels
     for c in range(num_classes):
         if want[c] > sizes[c]:
             raise DatasetError(
-                f"the split asks for {want[c]} labeled images of class {c} ({CLASS_NAMES[c]}) but the "
-                f"training set has only {sizes[c]}; lower labels_per_class (at most {sizes.min()} "
-                "fits every class) or use protocol='fraction'")
+                f"the {protocol} split asks for {want[c]} labeled images of class {c} ({CLASS_NAMES[c]}) but "
+                f"the training set has only {sizes[c]}; {_fix(protocol, sizes)}")
     return want
+
+
+def _fix(protocol: str, sizes: np.ndarray) -> str:
+    """How to make a split fit a training set whose classes have ``sizes`` images."""
+    if protocol == "adacm":
+        fits = [n for n, (fear, other) in sorted(ADACM.items())
+                if sizes[1] >= fear and np.delete(sizes, 1).min() >= other]
+        return (f"use a smaller data.n_labeled ({', '.join(map(str, fits))} fit)" if fits
+                else "no Ada-CM budget fits") + ", or data.split_protocol=fraction"
+    if protocol == "per_class":
+        return (f"lower data.labels_per_class (at most {sizes.min()} fits every class) "
+                "or use data.split_protocol=fraction")
+    return "use data.split_protocol=fraction, or a dataset with more images of that class"
+
+
+def carve_validation(records: list[Record], seed: int, val_size: int = 0):
+    """The training records sorted by key, the seeded generator after the validation draw, and each
+    record's role so far ("val" or "unlabeled"). ``val_size`` images (a uniform random draw, so
+    classes keep their priors) become the validation split."""
+    recs = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
+    rng = np.random.default_rng(seed)
+    roles = np.full(len(recs), "unlabeled", dtype=object)
+    if val_size:
+        if not 0 < val_size < len(recs):
+            raise DatasetError(f"data.val_size must be in [0, {len(recs)}) for a training set of {len(recs)} "
+                               f"images, got {val_size}; lower data.val_size")
+        roles[rng.permutation(len(recs))[:val_size]] = "val"
+    return recs, rng, roles
 
 
 def make_split(records: list[Record], num_classes: int, seed: int, protocol: str = "per_class",
                val_size: int = 0, **kw) -> dict[str, str]:
     """Return {key: "labeled" | "unlabeled" | "val"} for the training records; seeded and
-    order-independent. ``val_size`` images (a uniform random draw, so classes keep their
-    priors) are carved out first as the validation split on which defaults are chosen; they are
-    neither labeled nor unlabeled training data."""
-    recs = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
+    order-independent. The validation split (:func:`carve_validation`) is carved out first, the
+    split on which defaults are chosen; its images are neither labeled nor unlabeled training data."""
+    recs, rng, roles = carve_validation(records, seed, val_size)
     labels = np.array([r.label for r in recs])
-    rng = np.random.default_rng(seed)
-    roles = np.full(len(recs), "unlabeled", dtype=object)
-    if val_size:
-        if not 0 < val_size < len(recs):
-            raise ValueError(f"val_size must be in [0, {len(recs)}), got {val_size}")
-        roles[rng.permutation(len(recs))[:val_size]] = "val"
     pool = roles != "val"
     want = per_class_counts(labels[pool], num_classes, protocol, **kw)
     for c in range(num_classes):

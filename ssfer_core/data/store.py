@@ -24,13 +24,31 @@ from ssfer_core.data.readers import DatasetError, Record
 log = logging.getLogger(__name__)
 
 
-def load_image(rec: Record, size: int, bgr: bool = False) -> np.ndarray:
-    """One record as ``uint8 [S, S, 3]`` RGB (or BGR for checkpoints trained on cv2 input)."""
+def open_image(rec: Record) -> Image.Image:
+    """One record's decoded image as stored (any mode), before any crop or resize."""
     if rec.pixels is not None:
-        img = Image.fromarray(rec.pixels)
-    else:
-        img = Image.open(rec.path)
-        img.load()  # decode now so a truncated file fails here, not later
+        return Image.fromarray(rec.pixels)
+    img = Image.open(rec.path)
+    img.load()  # decode now so a truncated file fails here, not later
+    return img
+
+
+def crop_to_box(img: Image.Image, box: tuple[int, int, int, int], where) -> Image.Image:
+    """Crop to a face box (x, y, width, height), clipped to the image; a box that misses the image
+    is a bad image (ValueError, handled by the bad-image policy)."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(img.width, x + w), min(img.height, y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"face box {box} lies outside the {img.width}x{img.height} image {where}")
+    return img.crop((x0, y0, x1, y1))
+
+
+def load_image(rec: Record, size: int, bgr: bool = False) -> np.ndarray:
+    """One record as ``uint8 [S, S, 3]`` RGB (or BGR for checkpoints trained on cv2 input),
+    cropped to its face box first when it has one."""
+    img = open_image(rec)
+    if rec.box is not None:
+        img = crop_to_box(img, rec.box, rec.path)
     img = img.convert("RGB")
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)
@@ -39,15 +57,16 @@ def load_image(rec: Record, size: int, bgr: bool = False) -> np.ndarray:
 
 
 def _fingerprint(rec: Record) -> bytes:
-    """What the cached pixels of one record depend on."""
+    """What the cached pixels of one record depend on (its face box included)."""
+    box = f"|{rec.box}" if rec.box is not None else ""
     if rec.pixels is not None:
-        return rec.key.encode() + hashlib.sha1(np.ascontiguousarray(rec.pixels).tobytes()).digest()
+        return rec.key.encode() + hashlib.sha1(np.ascontiguousarray(rec.pixels).tobytes()).digest() + box.encode()
     p = Path(rec.path).resolve()
     try:
         st = p.stat()
-        return f"{rec.key}|{p}|{st.st_size}|{st.st_mtime_ns}\n".encode()
+        return f"{rec.key}|{p}|{st.st_size}|{st.st_mtime_ns}{box}\n".encode()
     except OSError:
-        return f"{rec.key}|{p}|missing\n".encode()
+        return f"{rec.key}|{p}|missing{box}\n".encode()
 
 
 def load_images(records: list[Record], size: int, cache_dir: str | Path | None = None,

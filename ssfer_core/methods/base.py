@@ -63,13 +63,17 @@ class SSLMethod(nn.Module):
 
 
 def pseudo_label_stats(prefix: str, probs: torch.Tensor, mask: torch.Tensor, y_true: torch.Tensor | None) -> dict:
-    """Coverage (mask rate) and accuracy of pseudo-labels against the hidden true labels."""
+    """Coverage (mask rate) and accuracy of pseudo-labels against the hidden true labels. Images
+    without a true label (extra unlabeled faces, label -1) count for coverage, not for accuracy."""
     logs = {f"{prefix}coverage": mask.float().mean().item()}
     if y_true is not None:
-        correct = (probs.argmax(-1) == y_true).float()
-        logs[f"{prefix}acc"] = correct.mean().item()
-        if mask.sum() > 0:
-            logs[f"{prefix}acc_masked"] = (correct * mask).sum().item() / mask.sum().item()
+        known = y_true >= 0
+        if known.any():
+            correct = (probs.argmax(-1) == y_true).float()[known]
+            logs[f"{prefix}acc"] = correct.mean().item()
+            kept = mask.float()[known]
+            if kept.sum() > 0:
+                logs[f"{prefix}acc_masked"] = (correct * kept).sum().item() / kept.sum().item()
     return logs
 
 

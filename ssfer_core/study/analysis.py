@@ -1,9 +1,10 @@
 """Feature extraction, decoupling probes, gate statistics and UMAP embeddings for trained runs.
 
-On SynthFACS every expression-agnostic factor (identity, pose, occluder) and every AU intensity is
-known, so we can measure how much of each a feature carries: a linear probe (logistic regression
-for categorical factors, ridge regression R^2 for continuous ones) fitted on half the test images
-and scored on the other half.
+Where a dataset records the expression-agnostic factors (identity, pose, occluder) and the AU
+intensities, as the embedded synthetic one does, we measure how much of each a feature carries: a
+linear probe (logistic regression for categorical factors, ridge regression R^2 for continuous
+ones) fitted on half the test images and scored on the other half. On a dataset without them only
+the expression is probed; gate statistics use whatever factors are there.
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def gate_table(feats: dict[str, np.ndarray], meta: pd.DataFrame, level: str) -> 
     g = feats[f"gates_{level}"]
     if g.ndim == 4:  # map variant: average the per-location gates
         g = g.mean((1, 2))
-    df = meta[["label", "intensity", "yaw", "roll", "occluder"]].copy()
+    df = meta[[c for c in ("label", "intensity", "yaw", "roll", "occluder") if c in meta]].copy()
     df["expert"] = g.argmax(1)
     for e in range(g.shape[1]):
         df[f"gate_{e}"] = g[:, e]
@@ -100,9 +101,13 @@ def gate_associations(df: pd.DataFrame) -> pd.DataFrame:
     """How much the chosen expert tells about each factor: normalised mutual information."""
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    out = {"expression": nmi(df["label"], df["expert"]), "occluder": nmi(df["occluder"], df["expert"]),
-           "|yaw| quartile": nmi(pd.qcut(df["yaw"].abs(), 4, labels=False, duplicates="drop"), df["expert"]),
-           "intensity quartile": nmi(pd.qcut(df["intensity"], 4, labels=False, duplicates="drop"), df["expert"])}
+    out = {"expression": nmi(df["label"], df["expert"])}
+    if "occluder" in df:
+        out["occluder"] = nmi(df["occluder"], df["expert"])
+    if "yaw" in df:
+        out["|yaw| quartile"] = nmi(pd.qcut(df["yaw"].abs(), 4, labels=False, duplicates="drop"), df["expert"])
+    if "intensity" in df:
+        out["intensity quartile"] = nmi(pd.qcut(df["intensity"], 4, labels=False, duplicates="drop"), df["expert"])
     return pd.DataFrame({"factor": list(out), "NMI(expert, factor)": list(out.values())})
 
 

@@ -28,17 +28,33 @@ def text_figure(text: str):
     return fig
 
 
-def class_distribution(meta: pd.DataFrame, num_classes: int = 7):
+def class_distribution(counts: dict[str, np.ndarray], num_classes: int = 7):
+    """Share of each class per split; ``counts`` maps a split to its images per class."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3))
     names = class_names(num_classes)
-    for i, split in enumerate(("train", "test")):
-        counts = np.bincount(meta.loc[meta.split == split, "label"], minlength=num_classes)
-        ax.bar(np.arange(num_classes) + 0.4 * i, counts / counts.sum(), width=0.4, label=split)
-    ax.set_xticks(np.arange(num_classes) + 0.2, names, rotation=30)
+    width = 0.8 / max(1, len(counts))
+    for i, (split, n) in enumerate(counts.items()):
+        ax.bar(np.arange(num_classes) + width * i, n / max(1, n.sum()), width=width, label=f"{split} ({n.sum()})")
+    ax.set_xticks(np.arange(num_classes) + 0.4 - width / 2, names, rotation=30)
     ax.set_ylabel("fraction")
     ax.legend()
     ax.set_title("annotated class distribution")
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(images: dict[int, list[np.ndarray]], num_classes: int = 7):
+    """One row per class, its sample images (``HxWx3`` uint8) left to right."""
+    plt = _plt()
+    cols = max([len(v) for v in images.values()] + [1])
+    fig, axes = plt.subplots(num_classes, cols, figsize=(1.1 * cols, 1.15 * num_classes), squeeze=False)
+    for c, name in enumerate(class_names(num_classes)):
+        for j, ax in enumerate(axes[c]):
+            ax.axis("off")
+            if j < len(images.get(c, [])):
+                ax.imshow(images[c][j])
+        axes[c][0].set_title(name, fontsize=8, loc="left")
     fig.tight_layout()
     return fig
 

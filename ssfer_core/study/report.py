@@ -20,7 +20,8 @@ TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accur
           ("official", "Official settings at the same budget"),
           ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
           ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods"))
-FIGURES = ("figures/contact_sheet.jpg", "data_tour/realism.png", "data_tour/class_distribution.png",
+FIGURES = ("figures/contact_sheet.jpg", "data_tour/realism.png", "data_tour/samples.png",
+           "data_tour/class_distribution.png",
            "results/calibration.png", "results/ssl_at_work.png", "results/accuracy_curves.png",
            "results/sitfer_pl_levels.png", "analysis/umap_methods.png", "analysis/umap_components.png",
            "analysis/gates_semantic.png", "analysis/gates_instance.png")
@@ -61,7 +62,13 @@ def index(prof: dict, reports: Path) -> Path:
     probes = reports / "analysis" / "decoupling_probes.md"
     if probes.exists():
         lines += ["## Decoupling probes (LEAF, seed 0)", "", probes.read_text().split("\n", 2)[-1], ""]
-    lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in FIGURES if (reports / f).exists()]
+    else:
+        lines += ["## Decoupling probes", "", f"Not available: no LEAF run, or {dataset_name(prof)} records no "
+                  "ground-truth factors.", ""]
+    # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
+    synthetic = prof["train"].get("data", {}).get("dataset", "synthfacs") == "synthfacs"
+    figures = [f for f in FIGURES if (reports / f).exists() and (synthetic or "contact_sheet" not in f)]
+    lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in figures]
     lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
               "- [analysis](html/analysis.html)",
               "- interactive UMAP explorer: `explorer/umap_explorer.html` (kept by DVC, not git: run "
