@@ -62,11 +62,6 @@ def rank_slice(n: int, rank: int, world: int) -> slice:
     return slice(rank * per, (rank + 1) * per)
 
 
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
-
-
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()

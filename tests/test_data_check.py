@@ -182,3 +182,16 @@ def test_bad_extra_folder_is_a_data_error(tiny_cfg, tmp_path, capsys):
     code = main(["data", "check", "--dataset", "synthfacs", "--root", tiny_cfg.data.root,
                  "-S", f"data.extra_train={tmp_path / 'nowhere'}", "--no-decode"])
     assert code == 2 and "extra unlabeled image folder not found" in capsys.readouterr().out
+
+
+def test_fer2013_tests_on_private_test_and_leaves_public_test_out(faces8, tmp_path, capsys):
+    data, cfg = _write("fer2013", faces8, tmp_path)
+    records = read_records(cfg)
+    public = sum(r.split == "val" for r in records)
+    private = sum(r.split == "test" for r in records)
+    assert public > 0 and private > 0
+    d = load_data(cfg)
+    assert len(d.test_labels) == private
+    assert len(d.train_labels) == sum(r.split == "train" for r in records)
+    code, out = _check(data, capsys)
+    assert code == 0 and f"validation images ({public}" in out and "are not used" in out

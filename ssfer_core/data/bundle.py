@@ -83,7 +83,9 @@ def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
         val_size=cfg.val_size, labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction,
         n_labeled=cfg.n_labeled)
     train = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
-    test = sorted((r for r in records if r.split != "train"), key=lambda r: r.key)
+    # FER2013 / FERPlus PublicTest (split "val") is left out: test = PrivateTest, the usual protocol;
+    # the study's validation split is carved from train (data.val_size)
+    test = sorted((r for r in records if r.split == "test"), key=lambda r: r.key)
     tr_img, train = load_images(train, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
     te_img, test = load_images(test, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.bgr, progress)
     roles = np.array([split[r.key] for r in train])

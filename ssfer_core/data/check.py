@@ -150,8 +150,12 @@ def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: l
             rep.counts[split] = np.bincount(labels, minlength=cfg.num_classes)[: cfg.num_classes]
     if not rep.counts["train"].sum():
         rep.problems.append(f"{cfg.root}: no training images found")
-    if not sum(rep.counts[s].sum() for s in rep.counts if s != "train"):
+    if not rep.counts["test"].sum():
         rep.problems.append(f"{cfg.root}: no test images found")
+    if "val" in rep.counts:
+        rep.warnings.append(f"the dataset's own validation images ({rep.counts['val'].sum()}, e.g. FER2013 "
+                            "PublicTest) are not used: the study tests on 'test' and carves its validation "
+                            "split from 'train' (data.val_size)")
     _compare_published(rep)
     _check_images(rep, records, decode, progress)
     if cfg.extra_train:

@@ -193,8 +193,17 @@ def _load_checkpoint(module: nn.Module, path, strict_trunk: bool = False) -> Non
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
+    from ssfer_core.config import ConfigError
+
+    own = module.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:  # torch's own error is a page of tensor names; say which file and what to do
+        raise ConfigError(f"{path} was saved from another network: {len(wrong)} tensor(s) have other shapes "
+                          f"(first: {wrong[0]}); pass a checkpoint of the backbone net.backbone names "
+                          "(for synth_cnn*: the pretrain stage's output at the same image size) or net.weights=null")
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(("fc.", "head.", "classifier."))]
     if strict_trunk and (missing or unexpected):
-        raise ValueError(f"{path} does not fit the backbone: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ConfigError(f"{path} does not fit the backbone: missing {missing[:5]}, unexpected {unexpected[:5]}")
     log.info("loaded backbone weights from %s (%d tensors)", path, len(state))
