@@ -20,6 +20,17 @@ OUTPUTS = ("README.md", "metrics.json", "results_block.md", "html/data_tour.html
            "results/main.md", "analysis/analysis.json", "analysis/umap_methods.png", "explorer/umap_explorer.html")
 
 
+def _prose_and_outputs(path) -> str:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    parts = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            parts += [o.get("text", "")] + [str(v) for k, v in o.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
 def tiny_profile(name: str, data: dict) -> dict:
     """The smoke profile on dataset ``data`` with two runs (supervised and LEAF)."""
     prof = yaml.safe_load((ROOT / "studies" / "smoke" / "params.yaml").read_text())
@@ -58,7 +69,10 @@ def test_reader_through_the_whole_pipeline(layout, faces8, tmp_path):
     assert json.loads((reports / "metrics.json").read_text())["dataset"] == dataset
     assert f"Dataset: **{dataset}**. Profile: **{name}**" in (reports / "README.md").read_text()
     texts = {p: p.read_text() for p in reports.rglob("*") if p.suffix in (".md", ".html", ".json", ".csv")}
-    assert not [p for p, t in texts.items() if "synthfacs" in t.lower()]  # no report names the wrong data
+    for nb in [*reports.glob("notebooks/*.ipynb"), *(proj / "runs" / name).glob("*/train.ipynb")]:
+        texts[nb] = _prose_and_outputs(nb)  # what a reader of the executed notebook sees, code aside
+    assert not [p for p, t in texts.items() if "synthfacs" in t.lower()]  # nothing names the wrong data
+    assert all(dataset in texts[reports / "notebooks" / f"{nb}.ipynb"] for nb in ("data_tour", "results", "analysis"))
     assert not (reports / "data_tour" / "realism.json").exists()  # the real-face judge is for synthetic faces
     assert "not available" in texts[reports / "html" / "analysis.html"]  # identity, pose... probes
     assert "not available" in texts[reports / "html" / "data_tour.html"]  # generating factors
