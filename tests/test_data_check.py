@@ -195,3 +195,18 @@ def test_fer2013_tests_on_private_test_and_leaves_public_test_out(faces8, tmp_pa
     assert len(d.train_labels) == sum(r.split == "train" for r in records)
     code, out = _check(data, capsys)
     assert code == 0 and f"validation images ({public}" in out and "are not used" in out
+
+
+def test_rows_the_readers_leave_out_are_counted_by_reason(faces8, tmp_path, capsys):
+    contempt = sum(c == 7 for _, c, _ in faces8)
+    data, _ = _write("affectnet7", faces8, tmp_path)
+    code, out = _check(data, capsys)
+    assert code == 0
+    assert (f"left out by the reader: {contempt + 3} (contempt (num_classes=7): {contempt}" in out
+            and "8 None: 1" in out and "9 Uncertain: 1" in out and "10 No-Face: 1" in out)
+    data, _ = _write("ferplus", faces8, tmp_path)
+    code, out = _check(data, capsys)
+    assert "no majority (tie, unknown or not a face): 1" in out and "removed from FERPlus (no image name): 1" in out
+    data, _ = _write("imagefolder", faces8, tmp_path)
+    code, out = _check(data, capsys, "-S", "data.num_classes=7")
+    assert code == 0 and f"contempt (num_classes=7): {contempt}" in out

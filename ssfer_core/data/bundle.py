@@ -1,6 +1,7 @@
 """Everything training needs from a dataset, in memory: images, labels, the labeled/unlabeled split."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,24 +41,29 @@ class FERData:
         raise ValueError(f"eval_on must be test or val, got {which!r}")
 
 
-def read_records(cfg: DataConfig) -> list[readers.Record]:
+def read_records(cfg: DataConfig, dropped: Counter | None = None) -> list[readers.Record]:
+    """The dataset's records through its reader; ``dropped`` (if given) counts, by reason, the
+    rows or images the reader leaves out (AffectNet's None / Uncertain / No-Face, FERPlus rows
+    without a majority, contempt under ``num_classes=7``)."""
     root = Path(cfg.root)
     if cfg.dataset == "synthfacs":
         return readers.read_rafdb(root, contempt=cfg.num_classes == 8)
     if cfg.dataset == "rafdb":
         return readers.read_rafdb(root)
     if cfg.dataset == "ferplus":
-        return readers.read_ferplus(root / "fer2013new.csv", root / "fer2013.csv", cfg.num_classes)
+        return readers.read_ferplus(root / "fer2013new.csv", root / "fer2013.csv", cfg.num_classes, dropped)
     if cfg.dataset == "fer2013":
         return readers.read_fer2013(root / "fer2013.csv")
     if cfg.dataset == "affectnet":
-        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes, face_box=cfg.face_box)
-                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes, face_box=cfg.face_box))
+        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes, face_box=cfg.face_box,
+                                       dropped=dropped)
+                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes, face_box=cfg.face_box,
+                                         dropped=dropped))
     if cfg.dataset == "sfew":
-        return readers.read_sfew(root)
+        return readers.read_sfew(root, dropped)
     if cfg.dataset == "imagefolder":
-        return (readers.read_image_folder(root / "train", "train", cfg.num_classes)
-                + readers.read_image_folder(root / "test", "test", cfg.num_classes))
+        return (readers.read_image_folder(root / "train", "train", cfg.num_classes, dropped)
+                + readers.read_image_folder(root / "test", "test", cfg.num_classes, dropped))
     raise DatasetError(f"unknown dataset {cfg.dataset!r}; known: {sorted(readers.READERS)}")
 
 

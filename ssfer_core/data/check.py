@@ -54,6 +54,7 @@ class CheckReport:
     missing: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)               # (path, reason)
     extra: int = 0                                               # extra unlabeled images
+    dropped: Counter = field(default_factory=Counter)            # rows the reader left out, by reason
     protocols: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)              # each configured split: fits or why not
     problems: list[str] = field(default_factory=list)
@@ -103,6 +104,9 @@ class CheckReport:
                           + (f"; sizes: {kinds}{more}" if kinds else "")]
             lines += [f"  missing: {p}" for p in self.missing[:5]]
             lines += [f"  unreadable: {p} ({why})" for p, why in self.unreadable[:5]]
+        if self.dropped:
+            lines += ["", f"left out by the reader: {sum(self.dropped.values())} ("
+                      + ", ".join(f"{why}: {n}" for why, n in self.dropped.most_common()) + ")"]
         if self.extra:
             lines.append(f"extra unlabeled images (data.extra_train): {self.extra}")
         if self.protocols:
@@ -138,7 +142,7 @@ def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: l
     rep = CheckReport(cfg.dataset, cfg.root, cfg.num_classes, decoded=decode, on_bad_image=cfg.on_bad_image)
     if records is None:
         try:
-            records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
+            records = [r for r in read_records(cfg, rep.dropped) if r.label < cfg.num_classes]
         except DatasetError as e:
             rep.problems.append(str(e))
             return rep

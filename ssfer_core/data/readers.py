@@ -18,6 +18,7 @@ many votes as the top emotion, are dropped (this is the "majority" protocol of t
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,8 +133,11 @@ def _pixels(text: str, where: str) -> np.ndarray:
     return values.reshape(side, side).astype(np.uint8)
 
 
-def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int = 8) -> list[Record]:
-    """FERPlus votes (``fer2013new.csv``) over FER2013 pixels, majority vote (see module doc)."""
+def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int = 8,
+                 dropped: Counter | None = None) -> list[Record]:
+    """FERPlus votes (``fer2013new.csv``) over FER2013 pixels, majority vote (see module doc).
+    ``dropped`` (if given) counts the rows left out, by reason."""
+    dropped = Counter() if dropped is None else dropped
     new_csv = _require(Path(new_csv), "FERPlus vote file", "Get fer2013new.csv from the FERPlus repository.")
     base = read_fer2013(fer2013_csv)
     usage_split = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -145,7 +149,8 @@ def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int 
                            "they must be row-aligned (use the files as released)")
     for n, (row, rec) in enumerate(zip(rows, base), 2):
         if not (row.get("Image name") or "").strip():
-            continue  # removed from FERPlus
+            dropped["removed from FERPlus (no image name)"] += 1
+            continue
         try:
             votes = np.array([float(row[c]) for c in FERPLUS_COLUMNS])
             unknown, not_face = float(row["unknown"]), float(row["NF"])
@@ -153,9 +158,11 @@ def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int 
             raise DatasetError(f"{new_csv}:{n}: vote columns missing or not numeric ({e})") from None
         top = votes.max()
         if top <= 0 or (votes == top).sum() > 1 or max(unknown, not_face) >= top:
+            dropped["no majority (tie, unknown or not a face)"] += 1
             continue
         lab = FERPLUS_TO_CANON[int(votes.argmax())]
         if lab >= num_classes:
+            dropped[f"contempt (num_classes={num_classes})"] += 1
             continue
         soft = np.zeros(8)
         for i, v in enumerate(votes):
@@ -168,14 +175,18 @@ def read_ferplus(new_csv: str | Path, fer2013_csv: str | Path, num_classes: int 
 
 
 AFFECTNET_BOX = ("face_x", "face_y", "face_width", "face_height")
+AFFECTNET_DROPPED = {8: "8 None", 9: "9 Uncertain", 10: "10 No-Face"}
 
 
 def read_affectnet(root: str | Path, csv_name: str, split: str, num_classes: int = 7,
-                   image_dir: str = "Manually_Annotated_Images", face_box: bool = True) -> list[Record]:
+                   image_dir: str = "Manually_Annotated_Images", face_box: bool = True,
+                   dropped: Counter | None = None) -> list[Record]:
     """AffectNet ``training.csv`` / ``validation.csv`` (columns ``subDirectory_filePath``,
     ``expression`` 0..10, and the face box ``face_x, face_y, face_width, face_height``). 7 classes
     drops contempt; classes 8..10 (None, Uncertain, No-Face) are always dropped. With
-    ``face_box`` and the box columns present, each record carries its box and is cropped to it."""
+    ``face_box`` and the box columns present, each record carries its box and is cropped to it.
+    ``dropped`` (if given) counts the rows left out, by reason."""
+    dropped = Counter() if dropped is None else dropped
     root = Path(root)
     path = _require(root / csv_name, "AffectNet csv", f"Expected {csv_name} in the AffectNet root.")
     records = []
@@ -192,6 +203,7 @@ def read_affectnet(root: str | Path, csv_name: str, split: str, num_classes: int
             if not 0 <= lab <= 10:
                 raise DatasetError(f"{where}: expression {lab} is outside AffectNet's 0..10; fix or delete that line")
             if lab not in AFFECTNET_TO_CANON or AFFECTNET_TO_CANON[lab] >= num_classes:
+                dropped[AFFECTNET_DROPPED.get(lab, f"contempt (num_classes={num_classes})")] += 1
                 continue
             box = None
             if use_box:
@@ -204,8 +216,11 @@ def read_affectnet(root: str | Path, csv_name: str, split: str, num_classes: int
     return records
 
 
-def read_image_folder(root: str | Path, split: str = "train", num_classes: int = 8) -> list[Record]:
-    """``root/<class name>/*.jpg`` with any common spelling of the class names (Happy, angry...)."""
+def read_image_folder(root: str | Path, split: str = "train", num_classes: int = 8,
+                      dropped: Counter | None = None) -> list[Record]:
+    """``root/<class name>/*.jpg`` with any common spelling of the class names (Happy, angry...).
+    ``dropped`` (if given) counts the images of classes beyond ``num_classes``."""
+    dropped = Counter() if dropped is None else dropped
     root = _require(Path(root), "image folder", "Pass a folder with one sub-folder per class.")
     records = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -214,6 +229,8 @@ def read_image_folder(root: str | Path, split: str = "train", num_classes: int =
         except ValueError as e:
             raise DatasetError(f"{sub}: {e}. Rename the folder or remove it.") from None
         if lab >= num_classes:
+            dropped[f"{sub.name} (num_classes={num_classes})"] += sum(
+                f.suffix.lower() in IMAGE_SUFFIXES for f in sub.iterdir())
             continue
         for f in sorted(sub.iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
@@ -224,7 +241,7 @@ def read_image_folder(root: str | Path, split: str = "train", num_classes: int =
     return records
 
 
-def read_sfew(root: str | Path) -> list[Record]:
+def read_sfew(root: str | Path, dropped: Counter | None = None) -> list[Record]:
     """SFEW 2.0 aligned faces: ``Train/Train_Aligned_Faces/<Class>/`` and
     ``Val/Val_Aligned_Faces/<Class>/`` (the validation set is the usual test set)."""
     root = Path(root)
@@ -232,7 +249,7 @@ def read_sfew(root: str | Path) -> list[Record]:
                      "Expected SFEW 2.0's Train/Train_Aligned_Faces/<Class>/ layout.")
     val = _require(root / "Val" / "Val_Aligned_Faces", "SFEW validation folder",
                    "Expected SFEW 2.0's Val/Val_Aligned_Faces/<Class>/ layout.")
-    return read_image_folder(train, "train", 7) + read_image_folder(val, "test", 7)
+    return read_image_folder(train, "train", 7, dropped) + read_image_folder(val, "test", 7, dropped)
 
 
 def read_unlabeled_folder(root: str | Path) -> list[Record]:
