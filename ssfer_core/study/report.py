@@ -63,8 +63,8 @@ def index(prof: dict, reports: Path) -> Path:
     if probes.exists():
         lines += ["## Decoupling probes (LEAF, seed 0)", "", probes.read_text().split("\n", 2)[-1], ""]
     else:
-        lines += ["## Decoupling probes", "", f"Not available: no LEAF run, or {dataset_name(prof)} records no "
-                  "ground-truth factors.", ""]
+        lines += ["## Decoupling probes", "", "Not available: the profile has no LEAF run in its main table "
+                  "(the expression probe runs on any dataset; the other factors where the dataset records them).", ""]
     # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
     synthetic = prof["train"].get("data", {}).get("dataset", "synthfacs") == "synthfacs"
     figures = [f for f in FIGURES if (reports / f).exists() and (synthetic or "contact_sheet" not in f)]
