@@ -49,7 +49,7 @@ synthetic = cfg.dataset == "synthfacs"
 names = class_names(cfg.num_classes)
 out = Path("reports") / prof["profile"] / "data_tour"
 out.mkdir(parents=True, exist_ok=True)
-records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
+records = read_records(cfg)
 check = check_dataset(cfg, records=records, decode=False)
 display(Markdown(f"Dataset **{dataset_name(prof)}** at `{cfg.root}`, profile **{prof['profile']}**: "
                  f"{len(records)} images. Check: **{'training can start' if check.ok else 'training cannot start'}**."))

@@ -109,18 +109,12 @@ def _dispatch(a) -> None:
         return _data_check(a)
     elif a.cmd == "split":
         from ssfer_core.data.bundle import load_data, split_path
-        from ssfer_core.study.profiles import load_profile, run_config
+        from ssfer_core.study.profiles import load_profile, split_configs
 
         # every split the profile's runs will use, so that no run writes into this stage's output
-        prof = load_profile(a.config)
-        seen = set()
-        for run in [None, *prof["runs"]]:
-            cfg = run_config(prof, run, a.set)
-            if split_path(cfg.data) in seen:
-                continue
-            seen.add(split_path(cfg.data))
-            d = load_data(cfg.data, progress=True)
-            print(f"split {split_path(cfg.data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
+        for data in split_configs(load_profile(a.config), a.set):
+            d = load_data(data, progress=True)
+            print(f"split {split_path(data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
                   f"{len(d.unlabeled_idx)} unlabeled, {len(d.val_idx)} validation, {len(d.test_labels)} test")
     elif a.cmd == "pretrain":
         from ssfer_core.pretrain import pretrain_geometry
@@ -151,13 +145,12 @@ def _dispatch(a) -> None:
 def _data_check(a) -> int:
     from ssfer_core.config import ConfigError, TrainConfig, apply_overrides, validate
     from ssfer_core.data.check import check_dataset
-    from ssfer_core.study.profiles import load_profile, run_config
+    from ssfer_core.study.profiles import load_profile, split_configs
 
     sets = [f"data.{k}={v}" for k, v in (("dataset", a.dataset), ("root", a.root), ("num_classes", a.num_classes))
             if v is not None] + a.set
     if a.config:
-        prof = load_profile(a.config)
-        cfgs = [run_config(prof, run, sets).data for run in [None, *prof["runs"]]]
+        cfgs = split_configs(load_profile(a.config), sets)
     else:
         if a.dataset is None or a.root is None:
             raise ConfigError("give --dataset and --root, or a profile with --config")

@@ -42,9 +42,13 @@ class FERData:
 
 
 def read_records(cfg: DataConfig, dropped: Counter | None = None) -> list[readers.Record]:
-    """The dataset's records through its reader; ``dropped`` (if given) counts, by reason, the
-    rows or images the reader leaves out (AffectNet's None / Uncertain / No-Face, FERPlus rows
-    without a majority, contempt under ``num_classes=7``)."""
+    """The dataset's records through its reader, labels below ``cfg.num_classes``; ``dropped`` (if
+    given) counts, by reason, the rows or images the reader leaves out (AffectNet's None /
+    Uncertain / No-Face, FERPlus rows without a majority, contempt under ``num_classes=7``)."""
+    return [r for r in _read(cfg, dropped) if r.label < cfg.num_classes]
+
+
+def _read(cfg: DataConfig, dropped: Counter | None) -> list[readers.Record]:
     root = Path(cfg.root)
     if cfg.dataset == "synthfacs":
         return readers.read_rafdb(root, contempt=cfg.num_classes == 8)
@@ -74,20 +78,24 @@ def split_path(cfg: DataConfig) -> Path:
     return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"
 
 
+def split_settings(cfg: DataConfig) -> dict:
+    """The keyword arguments of :func:`splits.make_split` that come from ``cfg``."""
+    return {"val_size": cfg.val_size, "labels_per_class": cfg.labels_per_class,
+            "fraction": cfg.label_fraction, "n_labeled": cfg.n_labeled}
+
+
 def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
     """Read, check (the same check as ``ssfer data check``, without decoding images), split and
     load a dataset. A dataset training cannot start on raises :class:`DatasetError` with the
     check's reasons before any image is decoded or any split file is written."""
     from ssfer_core.data.check import check_dataset
 
-    records = [r for r in read_records(cfg) if r.label < cfg.num_classes]
+    records = read_records(cfg)
     report = check_dataset(cfg, records=records, decode=False)
     if not report.ok:
         raise DatasetError(report.failure_message())
-    split, digest = save_or_load_split(
-        split_path(cfg), records, cfg.num_classes, cfg.split_seed, cfg.split_protocol,
-        val_size=cfg.val_size, labels_per_class=cfg.labels_per_class, fraction=cfg.label_fraction,
-        n_labeled=cfg.n_labeled)
+    split, digest = save_or_load_split(split_path(cfg), records, cfg.num_classes, cfg.split_seed,
+                                       cfg.split_protocol, **split_settings(cfg))
     train = sorted((r for r in records if r.split == "train"), key=lambda r: r.key)
     # FER2013 / FERPlus PublicTest (split "val") is left out: test = PrivateTest, the usual protocol;
     # the study's validation split is carved from train (data.val_size)

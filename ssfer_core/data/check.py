@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssfer_core.config import DataConfig
-from ssfer_core.data.readers import DatasetError, Record
+from ssfer_core.data.readers import DatasetError, Record, read_unlabeled_folder
 from ssfer_core.data.splits import ADACM, carve_validation, make_split, per_class_counts
 from ssfer_core.labels import class_names
 
@@ -136,13 +136,14 @@ def _cell(n, published) -> str:
 
 def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: list[Record] | None = None,
                   decode: bool = True, progress: bool = False) -> CheckReport:
-    """Check ``cfg``'s dataset and every split in ``split_cfgs`` (default: ``cfg``'s own)."""
+    """Check ``cfg``'s dataset and every split in ``split_cfgs`` (default: ``cfg``'s own; give each
+    split once, e.g. :func:`ssfer_core.study.profiles.split_configs`)."""
     from ssfer_core.data.bundle import read_records
 
     rep = CheckReport(cfg.dataset, cfg.root, cfg.num_classes, decoded=decode, on_bad_image=cfg.on_bad_image)
     if records is None:
         try:
-            records = [r for r in read_records(cfg, rep.dropped) if r.label < cfg.num_classes]
+            records = read_records(cfg, rep.dropped)
         except DatasetError as e:
             rep.problems.append(str(e))
             return rep
@@ -163,8 +164,6 @@ def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: l
     _compare_published(rep)
     _check_images(rep, records, decode, progress)
     if cfg.extra_train:
-        from ssfer_core.data.readers import read_unlabeled_folder
-
         try:
             rep.extra = len(read_unlabeled_folder(cfg.extra_train))
         except DatasetError as e:
@@ -226,17 +225,12 @@ def _check_images(rep: CheckReport, records: list[Record], decode: bool, progres
 
 def _check_splits(rep: CheckReport, records: list[Record], cfgs: list[DataConfig]) -> None:
     """Does every configured split fit, and which protocols would (on the first config's pool)?"""
-    from ssfer_core.data.bundle import split_path
+    from ssfer_core.data.bundle import split_path, split_settings
 
-    seen = set()
     for c in cfgs:
         name = split_path(c).name
-        if name in seen:
-            continue
-        seen.add(name)
         try:
-            make_split(records, c.num_classes, c.split_seed, c.split_protocol, val_size=c.val_size,
-                       labels_per_class=c.labels_per_class, fraction=c.label_fraction, n_labeled=c.n_labeled)
+            make_split(records, c.num_classes, c.split_seed, c.split_protocol, **split_settings(c))
             rep.splits.append(f"{name}: fits")
         except (DatasetError, ValueError) as e:
             rep.splits.append(f"{name}: does not fit")

@@ -52,6 +52,18 @@ def run_config(prof: dict, run: str | None = None, overrides: list[str] = ()) ->
     return resolve_net_defaults(cfg)
 
 
+def split_configs(prof: dict, overrides: list[str] = ()) -> list:
+    """The data configs of the base config and every run, one per distinct split file: what
+    ``ssfer split`` makes and ``ssfer data check --config`` checks."""
+    from ssfer_core.data.bundle import split_path
+
+    out = {}
+    for run in [None, *prof["runs"]]:
+        data = run_config(prof, run, overrides).data
+        out.setdefault(split_path(data), data)
+    return list(out.values())
+
+
 def run_dir(prof: dict, run: str) -> Path:
     return Path("runs") / prof["profile"] / run
 
