@@ -1,108 +1,46 @@
-"""Dataclass configs (CleanRL style: a docstring under every field) and dotted overrides.
+"""A run's whole configuration and its checked, dotted overrides (CleanRL style: a docstring under
+every field, in the class that owns it).
 
-``TrainConfig`` holds the data, network, optimisation and loop settings plus one section per
-method (``fixmatch``, ``sitfer``, ``leaf``). ``apply_overrides(cfg, ["sitfer.fusion=paper_mean"])``
-sets nested fields from strings, parsed as YAML scalars.
+``TrainConfig`` = the loop's own fields (below) + ``data`` (:class:`DataConfig`, data/config.py) +
+``net`` (:class:`NetConfig`, models/config.py) + one section per method settings class the method
+registry declares (``fixmatch``, ``sitfer``, ``leaf``: each defined next to its method). This
+module is where the pieces meet; it imports the parts, never the other way round.
+``apply_overrides(cfg, ["sitfer.fusion=paper_mean"])`` sets nested fields from strings, parsed as
+YAML scalars and checked against the field types.
 """
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 
-from ssfer_core.methods.fixmatch import FixMatchConfig
-from ssfer_core.methods.leaf import LeafConfig
-from ssfer_core.methods.sitfer import SitferConfig
+from ssfer_core.data.config import DataConfig
+from ssfer_core.data.datasets import DATASETS
+from ssfer_core.errors import ConfigError
+from ssfer_core.methods import METHODS
+from ssfer_core.methods.registry import settings_sections
+from ssfer_core.models.config import NetConfig
+
+__all__ = ["ConfigError", "DataConfig", "NetConfig", "TrainConfig", "apply_overrides", "from_dict",
+           "method_view", "to_dict", "validate"]
 
 
 @dataclass
-class DataConfig:
-    dataset: Literal["synthfacs", "rafdb", "fer2013", "ferplus", "affectnet", "sfew", "imagefolder"] = "synthfacs"
-    """Reader name: synthfacs | rafdb | fer2013 | ferplus | affectnet | sfew | imagefolder
-    (layouts in the README's real-data section; check a copy with `ssfer data check`)."""
-    root: str = "data/synthfacs"
-    """Dataset root (for synthfacs: where `ssfer synth` wrote it)."""
-    num_classes: int = 7
-    """7 basic classes or 8 with contempt."""
-    image_size: int = 48
-    """Side of the model input in pixels (images are resized once, at load time)."""
-    split_protocol: Literal["per_class", "fraction", "adacm", "sitfer_code"] = "per_class"
-    """per_class | fraction | adacm | sitfer_code (see data/splits.py)."""
-    labels_per_class: int = 10
-    """Labeled images per class for split_protocol=per_class."""
-    label_fraction: float = 0.1
-    """Labeled fraction of each class for split_protocol=fraction."""
-    n_labeled: int = 0
-    """Total labels for the adacm / sitfer_code protocols."""
-    split_seed: int = 0
-    """Seed of the labeled/unlabeled split (kept apart from the training seed)."""
-    val_size: int = 0
-    """Training images carved out as a validation split (saved and hashed with the split); they
-    are neither labeled nor unlabeled. Defaults are chosen on it (``eval_on=val``)."""
-    split_dir: str = "data/splits"
-    """Where split CSVs (+ .sha256) are saved and reused."""
-    cache_dir: str = "cache"
-    """Where decoded image tensors are cached."""
-    on_bad_image: Literal["skip", "error"] = "skip"
-    """skip (warn with a count) | error, for missing or corrupt images."""
-    bgr: bool = False
-    """Feed BGR like the official cv2 pipelines (only for their MS-Celeb checkpoint)."""
-    extra_train: str = ""
-    """Optional folder of extra *unlabeled* face images (any depth; jpg/png/bmp/webp), added to the
-    unlabeled pool of every semi-supervised run; never labeled, never in validation or test. ''
-    for none."""
-    face_box: bool = True
-    """AffectNet: crop each image to the CSV's face box (face_x, face_y, face_width, face_height)
-    when the CSV has those columns; false for images that are already cropped."""
+class LoopConfig:
+    """The training loop's own fields (``TrainConfig`` adds the method sections)."""
 
-
-@dataclass
-class NetConfig:
-    backbone: str = "synth_cnn"
-    """Registry name, timm:<name> or open_clip:<name> (models/backbones.py)."""
-    norm: Literal["bn", "gn"] = "bn"
-    """synth_cnn* normalisation: bn | gn (GroupNorm: batch-independent, exact DDP equivalence)."""
-    weights: str | None = None
-    """None (random init) | a local checkpoint path | 'hub' (download; falls back with a warning)."""
-    dropout: float | None = None
-    """Dropout on the pooled feature; None lets the method decide (0.5 for sitfer/leaf)."""
-    l2_normalize: bool | None = None
-    """L2-normalise the feature before the classifier; None lets the method decide."""
-    semantic_moe: Literal["off", "pooled", "map"] | None = None
-    """LEAF semantic level: off | pooled (official code) | map (1x1-conv experts on the feature map)."""
-    instance_moe: bool | None = None
-    """LEAF instance level: a mixture of experts on the normalised feature."""
-    logit_scale: float = 1.0
-    """Multiplies the logits when the feature is L2-normalised (a cosine classifier's scale, as in
-    NormFace). 1.0 is the official code, whose logits stay near-uniform until the classifier
-    weights have grown over tens of thousands of steps; short budgets need ~16."""
-    num_experts: int = 8
-    """Experts per mixture (official: 8)."""
-    top_k: int = 1
-    """Experts kept per input by top-k gating (official: 1)."""
-    gating: Literal["topk", "dense"] = "topk"
-    """topk (noisy top-k, Shazeer et al. 2017) | dense (softmax over all experts)."""
-    noisy_gating: bool = True
-    """Add the learned Gaussian gate noise at train time."""
-    balance_coef: float = 1e-2
-    """Load-balancing loss weight (cv^2 of importance + load); the official code computes but never adds it."""
-
-
-@dataclass
-class TrainConfig:
     method: str = "fixmatch"
-    """supervised | fixmatch | sitfer | leaf | leaf+fixmatch | leaf+sitfer."""
+    """A registered method (ssfer_core/methods): supervised | fixmatch | sitfer | leaf |
+    leaf+fixmatch | leaf+sitfer."""
     seed: int = 0
     """Training seed (init, batches, augmentation)."""
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
-    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
-    sitfer: SitferConfig = field(default_factory=SitferConfig)
-    leaf: LeafConfig = field(default_factory=LeafConfig)
     steps: int = 1000
     """Optimiser steps."""
     steps_per_epoch: int = 100
@@ -145,13 +83,28 @@ class TrainConfig:
     """Ops per strong view."""
 
 
+# One section per settings class the registered methods read, in registration order.
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig", [(name, cls, field(default_factory=cls)) for name, cls in settings_sections().items()],
+    bases=(LoopConfig,))
+TrainConfig.__module__ = __name__
+TrainConfig.__doc__ = ("A run's configuration: the loop's fields (LoopConfig), data, net, and one section per "
+                       "method settings class (" + ", ".join(settings_sections()) + ").")
+
+LOOP_FIELDS = tuple(f.name for f in dataclasses.fields(LoopConfig) if f.name not in ("data", "net"))
+
+
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used: unknown key, wrong type or unknown choice.
-    The message is one line naming the key, the value and what is allowed."""
+def method_view(cfg) -> dict:
+    """The part of ``cfg`` its run reads: the loop's fields, ``data``, ``net`` and only the sections
+    of ``cfg.method`` (a FixMatch run does not read ``sitfer:``). This is what a study's training
+    stage depends on, so a change to one method's settings re-runs that method's runs only."""
+    d = to_dict(cfg)
+    keep = set(LOOP_FIELDS) | {"data", "net"} | set(METHODS[cfg.method].sections)
+    return {k: v for k, v in d.items() if k in keep}
 
 
 def _describe(tp) -> str:
@@ -220,12 +173,10 @@ def _set(obj, key: str, value: Any, full: str | None = None) -> None:
     setattr(obj, head, check_value(full, value, tp))
 
 
-def validate(cfg: "TrainConfig") -> "TrainConfig":
+def validate(cfg):
     """Checks that span fields or need the registries (run before any data is read)."""
-    from ssfer_core.methods import METHODS
-
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method={cfg.method!r} is not allowed: expected one of: {', '.join(sorted(METHODS))}")
+    METHODS[cfg.method]  # raises ConfigError naming the registered methods
+    DATASETS[cfg.data.dataset]
     for key in ("steps", "batch_size", "mu", "steps_per_epoch", "eval_every", "log_every", "ckpt_every"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed: expected an integer >= 1")
@@ -236,14 +187,15 @@ def validate(cfg: "TrainConfig") -> "TrainConfig":
     return cfg
 
 
-def from_dict(d: dict, base: TrainConfig | None = None) -> TrainConfig:
+def from_dict(d: dict, base=None):
+    """A TrainConfig from a (nested) mapping of its keys, on top of ``base`` (default: the defaults)."""
     cfg = base or TrainConfig()
     for k, v in (d or {}).items():
         _set(cfg, k, v)
     return cfg
 
 
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+def apply_overrides(cfg, overrides: list[str]):
     """Apply ``key=value`` strings; each value is parsed as a YAML scalar or list, then checked."""
     for item in overrides:
         if "=" not in item:
@@ -251,3 +203,12 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
         k, v = item.split("=", 1)
         _set(cfg, k.strip(), yaml.safe_load(v))
     return cfg
+
+
+def load_config(path: "str | Path", overrides: list[str] = ()):
+    """The checked TrainConfig in a YAML file (a run's resolved config, as the study's `configs`
+    stage writes it, or any mapping of TrainConfig keys), with ``key=value`` overrides."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {p} not found")
+    return validate(apply_overrides(from_dict(yaml.safe_load(p.read_text()) or {}), list(overrides)))

@@ -23,12 +23,12 @@ import yaml
 
 from ssfer_core import distributed as ddp
 from ssfer_core.atomic import torch_save
+from ssfer_core.compose import build_method
 from ssfer_core.config import TrainConfig, to_dict
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
 from ssfer_core.evaluate import evaluate
-from ssfer_core.methods import build
-from ssfer_core.methods.base import DataInfo, pseudo_label_stats
+from ssfer_core.methods.base import pseudo_label_stats
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +223,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     data = data or load_data(cfg.data, progress=progress and rank == 0)
-    info = DataInfo(num_classes=data.num_classes, n_labeled=len(data.labeled_idx), steps=cfg.steps,
-                    steps_per_epoch=cfg.steps_per_epoch, cache_dir=cfg.data.cache_dir)
-    method = build(cfg, info).to(device)
+    method = build_method(cfg, data.num_classes, len(data.labeled_idx)).to(device)
     if rank == 0:  # the run starts: record the resolved config (the checkpoint records the same)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,18 +1,18 @@
 """Everything training needs from a dataset, in memory: images, labels, the labeled/unlabeled split."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssfer_core.config import DataConfig
 from ssfer_core.data import readers
-from ssfer_core.data.readers import DatasetError
-from ssfer_core.data.splits import save_or_load_split
+from ssfer_core.data.check import check_dataset
+from ssfer_core.data.config import DataConfig
+from ssfer_core.data.datasets import read_records
+from ssfer_core.data.splits import save_or_load_split, split_path, split_settings
 from ssfer_core.data.store import load_images
+from ssfer_core.errors import DatasetError
 
 
 @dataclass
@@ -41,55 +41,10 @@ class FERData:
         raise ValueError(f"eval_on must be test or val, got {which!r}")
 
 
-def read_records(cfg: DataConfig, dropped: Counter | None = None) -> list[readers.Record]:
-    """The dataset's records through its reader, labels below ``cfg.num_classes``; ``dropped`` (if
-    given) counts, by reason, the rows or images the reader leaves out (AffectNet's None /
-    Uncertain / No-Face, FERPlus rows without a majority, contempt under ``num_classes=7``)."""
-    return [r for r in _read(cfg, dropped) if r.label < cfg.num_classes]
-
-
-def _read(cfg: DataConfig, dropped: Counter | None) -> list[readers.Record]:
-    root = Path(cfg.root)
-    if cfg.dataset == "synthfacs":
-        return readers.read_rafdb(root, contempt=cfg.num_classes == 8)
-    if cfg.dataset == "rafdb":
-        return readers.read_rafdb(root)
-    if cfg.dataset == "ferplus":
-        return readers.read_ferplus(root / "fer2013new.csv", root / "fer2013.csv", cfg.num_classes, dropped)
-    if cfg.dataset == "fer2013":
-        return readers.read_fer2013(root / "fer2013.csv")
-    if cfg.dataset == "affectnet":
-        return (readers.read_affectnet(root, "training.csv", "train", cfg.num_classes, face_box=cfg.face_box,
-                                       dropped=dropped)
-                + readers.read_affectnet(root, "validation.csv", "test", cfg.num_classes, face_box=cfg.face_box,
-                                         dropped=dropped))
-    if cfg.dataset == "sfew":
-        return readers.read_sfew(root, dropped)
-    if cfg.dataset == "imagefolder":
-        return (readers.read_image_folder(root / "train", "train", cfg.num_classes, dropped)
-                + readers.read_image_folder(root / "test", "test", cfg.num_classes, dropped))
-    raise DatasetError(f"unknown dataset {cfg.dataset!r}; known: {sorted(readers.READERS)}")
-
-
-def split_path(cfg: DataConfig) -> Path:
-    amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
-              "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
-    val = f"_val{cfg.val_size}" if cfg.val_size else ""
-    return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"
-
-
-def split_settings(cfg: DataConfig) -> dict:
-    """The keyword arguments of :func:`splits.make_split` that come from ``cfg``."""
-    return {"val_size": cfg.val_size, "labels_per_class": cfg.labels_per_class,
-            "fraction": cfg.label_fraction, "n_labeled": cfg.n_labeled}
-
-
 def load_data(cfg: DataConfig, progress: bool = False) -> FERData:
     """Read, check (the same check as ``ssfer data check``, without decoding images), split and
     load a dataset. A dataset training cannot start on raises :class:`DatasetError` with the
     check's reasons before any image is decoded or any split file is written."""
-    from ssfer_core.data.check import check_dataset
-
     records = read_records(cfg)
     report = check_dataset(cfg, records=records, decode=False)
     if not report.ok:

@@ -15,31 +15,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
-from ssfer_core.config import DataConfig
-from ssfer_core.data.readers import DatasetError, Record, read_unlabeled_folder
-from ssfer_core.data.splits import ADACM, carve_validation, make_split, per_class_counts
+from ssfer_core.data.config import DataConfig
+from ssfer_core.data.datasets import DATASETS, read_records
+from ssfer_core.data.readers import Record, read_unlabeled_folder
+from ssfer_core.data.splits import (ADACM, carve_validation, make_split, per_class_counts, split_path,
+                                    split_settings)
+from ssfer_core.data.store import crop_to_box, open_image
+from ssfer_core.errors import DatasetError
 from ssfer_core.labels import class_names
-
-# Per-class counts in the canonical order (surprise, fear, disgust, happiness, sadness, anger,
-# neutral, contempt); a split without per-class counts is given as its total.
-PUBLISHED = {
-    "rafdb": {"name": "RAF-DB basic (Li et al., CVPR 2017)",
-              "train": [1290, 281, 717, 4772, 1982, 705, 2524], "test": [329, 74, 160, 1185, 478, 162, 680]},
-    "fer2013": {"name": "FER2013 (fer2013.csv)", "train": [3171, 4097, 436, 7215, 4830, 3995, 4965],
-                "val": 3589, "test": 3589},
-    "affectnet": {"name": "AffectNet manually annotated (Mollahosseini et al., 2017)",
-                  "train": [14090, 6378, 3803, 134415, 25459, 24882, 74874, 3750], "test": [500] * 8},
-    "sfew": {"name": "SFEW 2.0 (Dhall et al., 2015; images, before face alignment)", "train": 958, "test": 436},
-}
-# The datasets' own names for their numeric labels, to show the mapping.
-SOURCE_NAMES = {
-    "rafdb": dict(enumerate(("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"), 1)),
-    "fer2013": dict(enumerate(("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"))),
-    "affectnet": dict(enumerate(("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"))),
-}
-SOURCE_NAMES["synthfacs"] = SOURCE_NAMES["rafdb"] | {8: "Contempt"}
-
 
 @dataclass
 class CheckReport:
@@ -72,7 +57,7 @@ class CheckReport:
 
     def table(self) -> str:
         names = class_names(self.num_classes)
-        pub = PUBLISHED.get(self.dataset, {})
+        pub = DATASETS[self.dataset].published if self.dataset in DATASETS else {}
         lines = [f"dataset {self.dataset} at {self.root}, {self.num_classes} classes"
                  + (f"; published: {pub['name']}" if pub else "")]
         if self.counts:
@@ -93,7 +78,7 @@ class CheckReport:
         if self.mapping:
             lines += ["label mapping (dataset label -> canonical class: images)"]
             for (src, c), n in sorted(self.mapping.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-                named = SOURCE_NAMES.get(self.dataset, {}).get(int(src), "") if src.isdigit() else ""
+                named = DATASETS[self.dataset].source_names.get(int(src), "") if src.isdigit() else ""
                 lines.append(f"  {src + (' ' + named if named else ''):<16} -> {c} {names[c]}: {n}")
         if self.found or self.missing:
             kinds = ", ".join(f"{k}: {n}" for k, n in self.image_kinds.most_common(5))
@@ -137,9 +122,7 @@ def _cell(n, published) -> str:
 def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: list[Record] | None = None,
                   decode: bool = True, progress: bool = False) -> CheckReport:
     """Check ``cfg``'s dataset and every split in ``split_cfgs`` (default: ``cfg``'s own; give each
-    split once, e.g. :func:`ssfer_core.study.profiles.split_configs`)."""
-    from ssfer_core.data.bundle import read_records
-
+    split once; a study's runs give theirs with ``Study.split_configs()``)."""
     rep = CheckReport(cfg.dataset, cfg.root, cfg.num_classes, decoded=decode, on_bad_image=cfg.on_bad_image)
     if records is None:
         try:
@@ -174,7 +157,7 @@ def check_dataset(cfg: DataConfig, split_cfgs: list[DataConfig] = (), records: l
 
 
 def _compare_published(rep: CheckReport) -> None:
-    pub = PUBLISHED.get(rep.dataset)
+    pub = DATASETS[rep.dataset].published
     if not pub:
         return
     for split, counts in rep.counts.items():
@@ -187,10 +170,8 @@ def _compare_published(rep: CheckReport) -> None:
 def _check_images(rep: CheckReport, records: list[Record], decode: bool, progress: bool) -> None:
     """Missing files always; with ``decode``, decode every image (as training will) and count
     sizes and channels."""
-    from PIL import UnidentifiedImageError
     from tqdm.auto import tqdm
 
-    from ssfer_core.data.store import crop_to_box, open_image
 
     for r in tqdm(records, desc="checking images", unit="img", disable=not (progress and decode)):
         if r.path is not None and not r.path.exists():
@@ -225,7 +206,6 @@ def _check_images(rep: CheckReport, records: list[Record], decode: bool, progres
 
 def _check_splits(rep: CheckReport, records: list[Record], cfgs: list[DataConfig]) -> None:
     """Does every configured split fit, and which protocols would (on the first config's pool)?"""
-    from ssfer_core.data.bundle import split_path, split_settings
 
     for c in cfgs:
         name = split_path(c).name

@@ -24,13 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ssfer_core.errors import DatasetError
 from ssfer_core.labels import class_id
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class DatasetError(ValueError):
-    """Bad dataset input; the message names the file and how to fix it."""
 
 
 @dataclass
@@ -273,8 +270,3 @@ def read_synthfacs_metadata(root: str | Path):
     df = pd.read_csv(path)
     df["key"] = df["file"].str.replace(".jpg", "", regex=False)
     return df.set_index("key")
-
-
-READERS = {"rafdb": read_rafdb, "synthfacs": read_rafdb, "fer2013": read_fer2013,
-           "ferplus": read_ferplus, "affectnet": read_affectnet, "sfew": read_sfew,
-           "imagefolder": read_image_folder}

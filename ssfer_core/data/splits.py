@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ssfer_core.atomic import write_text
-from ssfer_core.data.readers import DatasetError, Record
+from ssfer_core.data.config import DataConfig
+from ssfer_core.data.readers import Record
+from ssfer_core.errors import DatasetError
 from ssfer_core.labels import CLASS_NAMES
 
 ADACM = {100: (10, 15), 400: (40, 60), 1000: (100, 150), 2000: (200, 300), 4000: (250, 625)}
@@ -129,3 +131,17 @@ def save_or_load_split(path: str | Path, records: list[Record], num_classes: int
     write_text(path, text)
     sha_path.write_text(digest + "\n")
     return split, digest
+
+
+def split_path(cfg: DataConfig) -> Path:
+    """Where the split of ``cfg`` is saved: one file per dataset, protocol, amount, validation size and seed."""
+    amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
+              "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
+    val = f"_val{cfg.val_size}" if cfg.val_size else ""
+    return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"
+
+
+def split_settings(cfg: DataConfig) -> dict:
+    """The keyword arguments of :func:`make_split` that come from ``cfg``."""
+    return {"val_size": cfg.val_size, "labels_per_class": cfg.labels_per_class,
+            "fraction": cfg.label_fraction, "n_labeled": cfg.n_labeled}

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ssfer_core.data.readers import DatasetError, Record
+from ssfer_core.data.readers import Record
+from ssfer_core.errors import DatasetError
 
 log = logging.getLogger(__name__)
 

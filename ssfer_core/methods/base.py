@@ -1,4 +1,4 @@
-"""What every method shares: the data facts it may use, one concatenated forward, diagnostics."""
+"""What every method shares: the run facts it may use, one concatenated forward, diagnostics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,40 +7,51 @@ import torch
 import torch.nn as nn
 
 
-@dataclass
-class DataInfo:
+@dataclass(frozen=True)
+class RunContext:
+    """The few facts of a run a method may read besides its own settings (built in one place,
+    :func:`ssfer_core.compose.run_context`)."""
+
     num_classes: int
+    """Classes of the dataset (7, or 8 with contempt)."""
     n_labeled: int
+    """Labeled training images (SIT-FER's memory has one slot each)."""
     steps: int
+    """Optimiser steps of the run (for warm-ups given as a fraction of training)."""
     steps_per_epoch: int
+    """Steps in an 'epoch' (LEAF's adaptive thresholds are refreshed once per epoch)."""
+    seed: int = 0
+    """Training seed (SIT-FER's `random` text encoder draws its class vectors from it)."""
+    channels_last: bool = False
+    """Inputs in channels-last memory format, as the network is."""
+    balance_coef: float = 0.0
+    """Weight of the experts' load-balancing loss (``net.balance_coef``)."""
     cache_dir: str = "cache"
+    """Where text embeddings are cached."""
 
 
 class SSLMethod(nn.Module):
-    """Base class: subclasses define ``unlabeled_views``, ``net_defaults`` and ``train_step``.
+    """Base class: subclasses set ``unlabeled_views`` and define ``train_step``.
 
     ``train_step(labeled, unlabeled, step)`` gets dicts of tensors (labeled: ``x``, ``y``, ``idx``;
     unlabeled: one entry per view name, never the hidden labels) and returns ``(loss, logs)``:
     floats, plus ``logs['pseudo']`` = {prefix: (probs, mask)} for the pseudo-labels it made (and
-    LEAF's ``positive_sets``), which the trainer scores against the hidden labels.
+    ``logs['positive_sets']`` from LEAF's category level), which the trainer scores against the
+    hidden labels.
     """
 
     unlabeled_views: tuple[str, ...] = ("weak", "strong")
 
-    def __init__(self, cfg, model: nn.Module, info: DataInfo):
+    def __init__(self, settings, model: nn.Module, ctx: RunContext):
         super().__init__()
-        self.cfg, self.model, self.info = cfg, model, info
-
-    @staticmethod
-    def net_defaults(cfg, **kwargs) -> dict:
-        return {"dropout": 0.0, "l2_normalize": False, "semantic_moe": "off", "instance_moe": False}
+        self.settings, self.model, self.ctx = settings, model, ctx
 
     def forward_views(self, views: list[torch.Tensor]) -> tuple[list[dict], torch.Tensor]:
         """One forward over the concatenated views (BN sees them together, as in FixMatch);
         returns per-view output dicts and the load-balancing loss of the whole batch."""
         sizes = [v.shape[0] for v in views]
         x = torch.cat(views)
-        if self.cfg.channels_last:
+        if self.ctx.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
         parts = [dict() for _ in views]
@@ -51,7 +62,7 @@ class SSLMethod(nn.Module):
         return parts, out["balance"]
 
     def balance_term(self, balance: torch.Tensor) -> torch.Tensor:
-        return self.cfg.net.balance_coef * balance
+        return self.ctx.balance_coef * balance
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -75,10 +86,3 @@ def pseudo_label_stats(prefix: str, probs: torch.Tensor, mask: torch.Tensor, y_t
             if kept.sum() > 0:
                 logs[f"{prefix}acc_masked"] = (correct * kept).sum().item() / kept.sum().item()
     return logs
-
-
-def leaf_category_kwargs(cfg) -> dict:
-    """The ``leaf`` config fields that ``pseudo.category_level_loss`` takes (LEAF and its plug-ins)."""
-    l = cfg.leaf
-    return {"mass": l.mass, "max_positive": l.max_positive, "consistent": l.consistent_sets,
-            "weighting": l.weighting}

@@ -2,20 +2,20 @@
 (max prob >= 0.95) becomes the hard target for the strong view; L = L_s + lambda_u * L_u with L_u
 averaged over the whole unlabeled batch.
 
-``leaf_plugin=True`` (registry name ``leaf+fixmatch``): LEAF's mixtures of experts in the network
-and LEAF's category-level positive/negative loss on the same confidence mask.
+The unlabeled loss is an object the registry hands in (``methods/unlabeled.py``): plain FixMatch
+gets the hard-label cross-entropy, ``leaf+fixmatch`` (``methods/plugins.py``) LEAF's category level.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
-
+from ssfer_core.methods.base import RunContext, SSLMethod
+from ssfer_core.methods.registry import PLAIN_HEAD, register_method
+from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
 
 
 # ----------------------------------------------------------------------------- settings (USB's get_argument, as a dataclass)
@@ -34,30 +34,26 @@ class FixMatchConfig:
 class FixMatch(SSLMethod):
     unlabeled_views = ("weak", "strong")
 
-    def __init__(self, cfg, model, info, leaf_plugin: bool = False):
-        super().__init__(cfg, model, info)
-        self.leaf_plugin = leaf_plugin
-
-    @staticmethod
-    def net_defaults(cfg, leaf_plugin: bool = False) -> dict:
-        if leaf_plugin:
-            return {"dropout": 0.0, "l2_normalize": True, "semantic_moe": "pooled", "instance_moe": True}
-        return SSLMethod.net_defaults(cfg)
+    def __init__(self, settings: FixMatchConfig, model, ctx: RunContext, unlabeled_loss: UnlabeledLoss):
+        super().__init__(settings, model, ctx)
+        self.unlabeled_loss = unlabeled_loss
 
     def train_step(self, labeled, unlabeled, step):
-        c = self.cfg.fixmatch
+        c = self.settings
         (out_l, out_w, out_s), balance = self.forward_views(
             [labeled["x"], unlabeled["weak"], unlabeled["strong"]])
         loss_s = F.cross_entropy(out_l["logits"], labeled["y"])
         with torch.no_grad():
             probs = pseudo.sharpen(out_w["logits"].float().softmax(-1), c.temperature)
-            mask, _, hard = pseudo.threshold_mask(probs, c.threshold)
-        if self.leaf_plugin:
-            loss_u, _ = pseudo.category_level_loss(out_s["logits"], probs, mask, **leaf_category_kwargs(self.cfg))
-        else:
-            target = hard if c.hard_label else probs
-            loss_u = pseudo.masked_cross_entropy(out_s["logits"], target, mask, "batch")
+            mask, _, _ = pseudo.threshold_mask(probs, c.threshold)
+        loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask)
         loss = loss_s + c.lambda_u * loss_u + self.balance_term(balance)
-        logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
+        logs |= {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
         logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs
+
+
+@register_method("fixmatch", sections={"fixmatch": FixMatchConfig}, net=PLAIN_HEAD)
+def fixmatch(model, ctx: RunContext, fixmatch: FixMatchConfig) -> FixMatch:
+    """Confident weak-view predictions as hard targets for the strong view (USB defaults)."""
+    return FixMatch(fixmatch, model, ctx, HardLabelLoss("batch", hard=fixmatch.hard_label))

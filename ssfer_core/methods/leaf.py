@@ -1,7 +1,8 @@
 """LEAF (Zhang et al., CVIU 2025): hierarchical expression-aware aggregation.
 
 * semantic and instance levels: mixtures of experts in the network (models/leaf_blocks.py),
-  fused by learnable (noisy top-k or dense) gates; load-balancing loss added (``net.balance_coef``);
+  fused by learnable (noisy top-k or dense) gates; load-balancing loss added (``net.balance_coef``).
+  Their switches are the network's (``net.semantic_moe``, ``net.instance_moe``), one per level;
 * category level: the mean of two weak views' softmaxes is split into a positive set and a
   negative set; the strong view is trained so that every positive class outscores every negative
   one, weighted by how clear the split is, rescaled to the hard-label CE and masked by confidence;
@@ -9,7 +10,7 @@
 
     L = 0.5 * CE(labeled) + L_u(category) + 0.1 * L_con + balance
 
-Thresholds (``leaf.threshold='adaptive'``): Ada-CM's per-class rule, max(0.8, 0.97 * mean
+Thresholds (``leaf.threshold_rule='adaptive'``): Ada-CM's per-class rule, max(0.8, 0.97 * mean
 confidence of correctly-predicted labeled samples of the class / (1 + e^-epoch)). The official code
 measures that confidence with the EMA model over the whole labeled set after each epoch; here it
 is accumulated from the live model's labeled batches during the epoch (no extra pass; a
@@ -24,17 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core import pseudo
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
+from ssfer_core.methods.base import RunContext, SSLMethod
+from ssfer_core.methods.registry import COSINE_HEAD, LEAF_EXPERTS, register_method
+from ssfer_core.methods.unlabeled import CategoryLevelLoss, HardLabelLoss, UnlabeledLoss
 
 
 
 # ----------------------------------------------------------------------------- settings (USB's get_argument, as a dataclass)
 @dataclass
 class LeafConfig:
-    semantic: bool = True
-    """Semantic-level decoupling (first mixture of experts)."""
-    instance: bool = True
-    """Instance-level decoupling (second mixture of experts)."""
     category: bool = True
     """Category-level positive/negative ambiguous pseudo-labels; off = hard-label CE on the mask."""
     mass: float = 0.9
@@ -45,10 +44,10 @@ class LeafConfig:
     """False: official quirk (mass tested on i+1 classes, set holds i); True: mass tested on the set itself."""
     weighting: Literal["concave", "linear", "convex", "none"] = "concave"
     """Per-sample weight: concave | linear | convex | none."""
-    threshold: Literal["adaptive", "fixed"] = "adaptive"
-    """adaptive (Ada-CM per-class thresholds from labeled confidences) | fixed."""
+    threshold_rule: Literal["adaptive", "fixed"] = "adaptive"
+    """adaptive (Ada-CM per-class thresholds from labeled confidences) | fixed (``fixed_threshold``)."""
     fixed_threshold: float = 0.8
-    """Threshold for threshold=fixed and the floor of the adaptive ones."""
+    """Threshold for threshold_rule=fixed and the floor of the adaptive ones."""
     labeled_weight: float = 0.5
     """Weight of the labeled cross-entropy (official 0.5)."""
     contrastive_weight: float = 0.1
@@ -60,31 +59,26 @@ class LeafConfig:
 class Leaf(SSLMethod):
     unlabeled_views = ("weak", "weak2", "strong")
 
-    def __init__(self, cfg, model, info):
-        super().__init__(cfg, model, info)
-        c, k = cfg.leaf, info.num_classes
-        self.register_buffer("thresholds", torch.full((k,), c.fixed_threshold))
+    def __init__(self, settings: LeafConfig, model, ctx: RunContext, unlabeled_loss: UnlabeledLoss):
+        super().__init__(settings, model, ctx)
+        self.unlabeled_loss = unlabeled_loss
+        k = ctx.num_classes
+        self.register_buffer("thresholds", torch.full((k,), settings.fixed_threshold))
         self.register_buffer("conf_sum", torch.zeros(k))
         self.register_buffer("conf_count", torch.zeros(k))
 
-    @staticmethod
-    def net_defaults(cfg) -> dict:
-        return {"dropout": 0.5, "l2_normalize": True,
-                "semantic_moe": "pooled" if cfg.leaf.semantic else "off",
-                "instance_moe": bool(cfg.leaf.instance)}
-
     @torch.no_grad()
     def update_thresholds(self, logits_l: torch.Tensor, y: torch.Tensor, step: int) -> None:
-        c = self.cfg.leaf
-        if c.threshold == "fixed":
+        c = self.settings
+        if c.threshold_rule == "fixed":
             return
         probs = logits_l.float().softmax(-1)
         conf, pred = probs.max(-1)
         ok = pred == y
         self.conf_sum.index_add_(0, y[ok], conf[ok])
         self.conf_count.index_add_(0, y[ok], torch.ones_like(conf[ok]))
-        if (step + 1) % self.info.steps_per_epoch == 0:
-            epoch = (step + 1) // self.info.steps_per_epoch
+        if (step + 1) % self.ctx.steps_per_epoch == 0:
+            epoch = (step + 1) // self.ctx.steps_per_epoch
             seen = self.conf_count > 0
             mean = torch.where(seen, self.conf_sum / self.conf_count.clamp_min(1), self.thresholds)
             self.thresholds.copy_(pseudo.adaptive_thresholds(mean, epoch, c.fixed_threshold))
@@ -92,7 +86,7 @@ class Leaf(SSLMethod):
             self.conf_count.zero_()
 
     def train_step(self, labeled, unlabeled, step):
-        c = self.cfg.leaf
+        c = self.settings
         (out_l, out_w1, out_w2, out_s), balance = self.forward_views(
             [labeled["x"], unlabeled["weak"], unlabeled["weak2"], unlabeled["strong"]])
         y = labeled["y"]
@@ -100,14 +94,8 @@ class Leaf(SSLMethod):
         self.update_thresholds(out_l["logits"].detach(), y, step)
         with torch.no_grad():
             probs = (out_w1["logits"].float().softmax(-1) + out_w2["logits"].float().softmax(-1)) / 2
-            mask, _, hard = pseudo.threshold_mask(probs, self.thresholds)
-        logs = {}
-        if c.category:
-            loss_u, info = pseudo.category_level_loss(out_s["logits"], probs, mask, **leaf_category_kwargs(self.cfg))
-            logs["positive_set_size"] = info["positive_set_size"]
-            logs["positive_sets"] = info["positive"]
-        else:
-            loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, "batch")
+            mask, _, _ = pseudo.threshold_mask(probs, self.thresholds)
+        loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask)
         loss_con = out_l["logits"].new_zeros(())
         rejected = mask == 0
         if c.contrastive_weight > 0 and rejected.sum() >= 2:
@@ -119,3 +107,14 @@ class Leaf(SSLMethod):
                      "threshold_mean": self.thresholds.mean().item()})
         logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs
+
+
+def leaf_unlabeled_loss(leaf: LeafConfig) -> UnlabeledLoss:
+    """The category level, or (``leaf.category: false``) the hard-label CE on the same mask."""
+    return CategoryLevelLoss.from_settings(leaf) if leaf.category else HardLabelLoss("batch")
+
+
+@register_method("leaf", sections={"leaf": LeafConfig}, net=COSINE_HEAD | LEAF_EXPERTS)
+def leaf(model, ctx: RunContext, leaf: LeafConfig) -> Leaf:
+    """Gated experts at semantic and instance level; positive/negative ambiguous pseudo-labels."""
+    return Leaf(leaf, model, ctx, leaf_unlabeled_loss(leaf))

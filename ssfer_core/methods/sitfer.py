@@ -18,6 +18,10 @@ Projection (a choice, documented): our image feature (256-d for synth_cnn) and t
 space (384-d) differ, so a learned ``Linear`` maps the normalised image feature into the text space
 (re-normalised); the official code has none because its 512-d ResNet feature meets a 512-d text
 vector. With equal dims the projection is the identity, as in the code.
+
+The unlabeled loss is an object the registry hands in (``methods/unlabeled.py``): SIT-FER's own is
+the hard-label cross-entropy averaged over the selected samples; ``leaf+sitfer``
+(``methods/plugins.py``) gets LEAF's category level instead.
 """
 from __future__ import annotations
 
@@ -31,7 +35,9 @@ import torch.nn.functional as F
 from ssfer_core import pseudo
 from ssfer_core.distributed import gather_cat
 from ssfer_core.memory import InstanceMemory
-from ssfer_core.methods.base import SSLMethod, leaf_category_kwargs
+from ssfer_core.methods.base import RunContext, SSLMethod
+from ssfer_core.methods.registry import COSINE_HEAD, register_method
+from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
 from ssfer_core.models.text import class_prompts, text_embeddings
 
 
@@ -86,23 +92,16 @@ class SitferConfig:
 class SitFer(SSLMethod):
     unlabeled_views = ("weak", "strong")
 
-    def __init__(self, cfg, model, info, leaf_plugin: bool = False):
-        super().__init__(cfg, model, info)
-        c = cfg.sitfer
-        self.leaf_plugin = leaf_plugin
-        prompts = class_prompts(info.num_classes, c.prompt, c.descriptions)
-        self.register_buffer("text", text_embeddings(c.text_encoder, prompts, info.cache_dir, seed=cfg.seed))
+    def __init__(self, settings: SitferConfig, model, ctx: RunContext, unlabeled_loss: UnlabeledLoss):
+        super().__init__(settings, model, ctx)
+        c = settings
+        self.unlabeled_loss = unlabeled_loss
+        prompts = class_prompts(ctx.num_classes, c.prompt, c.descriptions)
+        self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed))
         dim, tdim = model.feat_dim, self.text.shape[1]
         self.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
-        pseudo_slots = info.n_labeled if c.buffer_pseudo else 0
-        self.memory = InstanceMemory(info.n_labeled, dim, info.num_classes, pseudo_slots)
-
-    @staticmethod
-    def net_defaults(cfg, leaf_plugin: bool = False) -> dict:
-        d = {"dropout": 0.5, "l2_normalize": True, "semantic_moe": "off", "instance_moe": False}
-        if leaf_plugin:
-            d.update(semantic_moe="pooled", instance_moe=True)
-        return d
+        pseudo_slots = ctx.n_labeled if c.buffer_pseudo else 0
+        self.memory = InstanceMemory(ctx.n_labeled, dim, ctx.num_classes, pseudo_slots)
 
     def text_scores(self, feature: torch.Tensor) -> torch.Tensor:
         """Cosines to the class prompts, ``[N, C]`` (before the temperature)."""
@@ -110,7 +109,7 @@ class SitFer(SSLMethod):
 
     def levels(self, out: dict, instance_on: bool) -> dict[str, torch.Tensor]:
         """Raw scores of each enabled level for a weak-view output."""
-        c = self.cfg.sitfer
+        c = self.settings
         use = {"semantic": c.use_semantic, "text": c.use_text and c.mipg,
                "instance": c.use_instance and c.mipg and instance_on}
         if not c.mipg:
@@ -128,7 +127,7 @@ class SitFer(SSLMethod):
         return scores
 
     def fuse(self, scores: dict[str, torch.Tensor], instance_on: bool) -> torch.Tensor:
-        c = self.cfg.sitfer
+        c = self.settings
         if c.fusion == "paper_mean":
             return pseudo.fuse_paper_mean([s.softmax(-1) for s in scores.values()])
         if c.fusion != "code_logits":
@@ -137,8 +136,8 @@ class SitFer(SSLMethod):
         return pseudo.fuse_code_logits(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
 
     def train_step(self, labeled, unlabeled, step):
-        c = self.cfg.sitfer
-        instance_on = step >= c.instance_warmup * self.info.steps
+        c = self.settings
+        instance_on = step >= c.instance_warmup * self.ctx.steps
         (out_l, out_w, out_s), balance = self.forward_views(
             [labeled["x"], unlabeled["weak"], unlabeled["strong"]])
         y = labeled["y"]
@@ -151,16 +150,13 @@ class SitFer(SSLMethod):
             scores = self.levels({k: v.detach() for k, v in out_w.items()}, instance_on)
             p_hat = self.fuse(scores, instance_on)
             mask, _, hard = pseudo.threshold_mask(p_hat, c.threshold)
-        if self.leaf_plugin:
-            loss_u, _ = pseudo.category_level_loss(out_s["logits"], p_hat, mask, **leaf_category_kwargs(self.cfg))
-        else:
-            loss_u = pseudo.masked_cross_entropy(out_s["logits"], hard, mask, c.mask_mean)
+        loss_u, logs = self.unlabeled_loss(out_s["logits"], p_hat, mask)
         if c.buffer_pseudo and mask.any():
             self.memory.write_pseudo(out_w["feature"][mask.bool()], hard[mask.bool()])
         w_s, w_t, w_u = c.loss_weights
         loss = w_s * loss_s + w_t * loss_t + w_u * loss_u + self.balance_term(balance)
-        logs = {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
-                "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
+        logs |= {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
+                 "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
         logs["pseudo"] = {"pl_": (p_hat, mask)}
         for name, s in scores.items():  # per-level quality at the same threshold
             p = s.softmax(-1)
@@ -171,7 +167,7 @@ class SitFer(SSLMethod):
     def predict(self, model, x):
         """Official protocol: weighted mix of the level softmaxes (instance level from the buffer
         built during training); ``predict='semantic'``: classifier only."""
-        c = self.cfg.sitfer
+        c = self.settings
         out = model(x)
         p_sem = out["logits"].float().softmax(-1)
         if c.predict == "semantic" or not c.mipg:
@@ -183,3 +179,9 @@ class SitFer(SSLMethod):
         w = dict(zip(("semantic", "text", "instance"), c.weights))
         total = sum(w[k] * p for k, p in probs.items())
         return total / sum(w[k] for k in probs)
+
+
+@register_method("sitfer", sections={"sitfer": SitferConfig}, net=COSINE_HEAD)
+def sitfer(model, ctx: RunContext, sitfer: SitferConfig) -> SitFer:
+    """Pseudo-labels fused from semantic, text and instance levels; text co-supervision."""
+    return SitFer(sitfer, model, ctx, HardLabelLoss(sitfer.mask_mean))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from ssfer_core.methods.base import SSLMethod
+from ssfer_core.methods.base import RunContext, SSLMethod
+from ssfer_core.methods.registry import PLAIN_HEAD, register_method
 
 
 class Supervised(SSLMethod):
@@ -14,3 +15,9 @@ class Supervised(SSLMethod):
         loss_s = F.cross_entropy(out["logits"], labeled["y"])
         loss = loss_s + self.balance_term(balance)
         return loss, {"loss_s": loss_s.item()}
+
+
+@register_method("supervised", net=PLAIN_HEAD)
+def supervised(model, ctx: RunContext) -> Supervised:
+    """Labeled images only (the lower baseline)."""
+    return Supervised(None, model, ctx)

@@ -18,14 +18,17 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ssfer_core.errors import ConfigError
+from ssfer_core.registry import Registry
+
 log = logging.getLogger(__name__)
-BACKBONES: dict[str, Callable[..., tuple[nn.Module, int]]] = {}
+BACKBONES: Registry[Callable[..., tuple[nn.Module, int]]] = Registry("backbone", "net.backbone")
 
 
 def register(name: str):
+    """``@register("synth_cnn")`` on a factory ``(weights=None, **kw) -> (module, channels)``."""
     def deco(fn):
-        BACKBONES[name] = fn
-        return fn
+        return BACKBONES.add(name, fn)
     return deco
 
 
@@ -172,7 +175,8 @@ def create_backbone(name: str, weights: str | None = None, **kw) -> tuple[nn.Mod
     if name.startswith("open_clip:"):
         return open_clip_backbone(name[10:], weights)
     if name not in BACKBONES:
-        raise KeyError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)} or timm:<name> / open_clip:<name>")
+        raise ConfigError(f"net.backbone={name!r} is not allowed: expected one of: {', '.join(BACKBONES)}, "
+                          "timm:<name> or open_clip:<name>")
     return BACKBONES[name](weights=weights, **kw)
 
 
@@ -193,8 +197,6 @@ def _load_checkpoint(module: nn.Module, path, strict_trunk: bool = False) -> Non
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
-    from ssfer_core.config import ConfigError
-
     own = module.state_dict()
     wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
              if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]

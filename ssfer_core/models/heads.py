@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssfer_core.config import NetConfig
+from ssfer_core.models.config import NetConfig
 from ssfer_core.models.backbones import create_backbone
 from ssfer_core.models.leaf_blocks import MapMixtureOfExperts, MixtureOfExperts
 

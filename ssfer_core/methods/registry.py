@@ -1,0 +1,61 @@
+"""The method registry: a method is one registered factory, next to its class and settings.
+
+    @register_method("fixmatch", sections={"fixmatch": FixMatchConfig}, net=PLAIN_HEAD)
+    def fixmatch(model, ctx, fixmatch: FixMatchConfig) -> FixMatch: ...
+
+``sections`` names the ``TrainConfig`` sections the method reads (each becomes a section of
+``TrainConfig``, e.g. ``train.fixmatch`` in a profile) and the factory receives them as keyword
+arguments; ``net`` fills the network fields a run leaves ``None``. Every module of
+``ssfer_core/methods/`` is imported by the package, so a new method is one new file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ssfer_core.methods.base import SSLMethod
+from ssfer_core.registry import Registry
+
+# Network defaults (NetConfig fields a method decides when a run leaves them None).
+PLAIN_HEAD = {"dropout": 0.0, "l2_normalize": False, "semantic_moe": "off", "instance_moe": False}
+"""A linear classifier on the pooled feature (supervised, FixMatch)."""
+COSINE_HEAD = {"dropout": 0.5, "l2_normalize": True, "semantic_moe": "off", "instance_moe": False}
+"""Dropout 0.5, L2-normalised feature, scaled logits (the SIT-FER and LEAF releases)."""
+LEAF_EXPERTS = {"semantic_moe": "pooled", "instance_moe": True}
+"""LEAF's semantic- and instance-level mixtures of experts (added to a host's head by the plug-ins)."""
+
+
+@dataclass(frozen=True)
+class MethodDef:
+    name: str
+    build: Callable[..., SSLMethod]
+    """(model, ctx, **sections) -> the method."""
+    sections: dict[str, type] = field(default_factory=dict)
+    """TrainConfig sections the method reads, with their settings dataclass."""
+    net: dict = field(default_factory=lambda: dict(PLAIN_HEAD))
+    """Network defaults for the NetConfig fields a run leaves None."""
+    doc: str = ""
+    """One line for listings (the factory's docstring)."""
+
+
+METHODS: Registry[MethodDef] = Registry("method", "method")
+
+
+def register_method(name: str, sections: dict[str, type] | None = None, net: dict | None = None):
+    """Decorator registering a method factory under ``name`` (see the module docstring)."""
+    def deco(fn):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        METHODS.add(name, MethodDef(name, fn, dict(sections or {}), dict(PLAIN_HEAD if net is None else net),
+                                    doc[0] if doc else ""))
+        return fn
+    return deco
+
+
+def settings_sections() -> dict[str, type]:
+    """Every section any registered method reads: name -> settings class (one class per name)."""
+    out: dict[str, type] = {}
+    for d in METHODS._items.values():
+        for key, cls in d.sections.items():
+            if out.setdefault(key, cls) is not cls:
+                raise ValueError(f"section {key!r} is declared with two settings classes: {out[key]} and {cls}")
+    return out
