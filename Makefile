@@ -12,7 +12,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: study test install notebooks
+.PHONY: study test test-fast install notebooks
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,15 +25,17 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 ## Run the whole study and render reports/<profile>/. PROFILE=default (params.yaml) or the name of
-## a folder in studies/ (smoke, paper, ...): that profile's dvc.yaml is a link to the one pipeline.
+## a folder in studies/ (smoke, paper, ...): its profile.yaml is composed into studies/<name>/params.yaml
+## (the complete file DVC reads) and its dvc.yaml is a link to the one pipeline.
 ifeq ($(PROFILE),default)
 PIPELINE := dvc.yaml
 else
 PIPELINE := studies/$(PROFILE)/dvc.yaml
 endif
 study: install
-	@test "$(PROFILE)" = default || test -f studies/$(PROFILE)/params.yaml || \
-	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/params.yaml"; exit 2; }
+	@test "$(PROFILE)" = default || test -f studies/$(PROFILE)/profile.yaml || \
+	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/profile.yaml"; exit 2; }
+	@test "$(PROFILE)" = default || $(BIN)/ssfer profile resolve $(PROFILE) >/dev/null
 	@test "$(PROFILE)" = default || ln -sfn ../../dvc.yaml studies/$(PROFILE)/dvc.yaml
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro $(PIPELINE)
 
@@ -41,6 +43,10 @@ study: install
 notebooks: install
 	$(BIN)/jupytext --sync notebooks/*.ipynb
 
-## Run the test suite (unit tests + smoke end-to-end).
+## Run the whole test suite (unit tests + the smoke study and every reader end to end): what CI runs.
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 --durations=15 tests
+
+## The development lane: everything but the end-to-end runs (tests marked `slow`), under 2 minutes.
+test-fast: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 -m "not slow and not cuda" --durations=5 tests

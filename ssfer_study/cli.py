@@ -1,4 +1,4 @@
-"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval``.
+"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval | profile``.
 
     ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
     ssfer data check --dataset rafdb --root data/raw/rafdb   # or --config studies/<name>/params.yaml
@@ -6,6 +6,11 @@
     ssfer split --config params.yaml                 # make (or verify) the split, cache the images
     ssfer train --config params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
     ssfer eval --run runs/default/fixmatch_s0
+    ssfer profile resolve smoke                       # studies/smoke/profile.yaml -> studies/smoke/params.yaml
+    ssfer profile configs --config params.yaml        # each run's resolved config (the `configs` stage)
+
+Each subcommand imports what it needs when it runs (``ssfer synth`` never loads the training
+stack), so a DVC stage that calls one depends on this file and on that subcommand's modules only.
 
 Expected failures print one line (no traceback unless ``--debug``): exit code 2 for usage and
 configuration errors, 3 for data errors. ``ssfer data check`` exits 0 when training can start and 2
@@ -19,10 +24,14 @@ import logging
 import sys
 from pathlib import Path
 
+from ssfer_core.errors import ConfigError, DatasetError
+
 EXIT_CONFIG, EXIT_DATA = 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ssfer_core.data.datasets import DATASETS  # for the help text
+
     p = argparse.ArgumentParser(prog="ssfer", description="Semi-supervised facial expression recognition study.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -42,13 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     rl.add_argument("--split", default="test", choices=("train", "test"), help="which split to judge")
     rl.add_argument("--out", default="reports/default/data_tour/realism.json", help="report JSON")
     rl.add_argument("--figure", default="reports/default/data_tour/realism.png", help="confusion-matrix figure")
+    rl.add_argument("--weights", default=None, help="converted judge weights (.pt); default: the user cache")
+    rl.add_argument("--fetch", default=None, metavar="DIR",
+                    help="only fetch the judge's weights into DIR (mini_xception.pt + judge.json; the `judge` stage)")
 
     dc = sub.add_parser("data", help="inspect a dataset").add_subparsers(dest="data_cmd", required=True).add_parser(
         "check", help="read a dataset with the training reader and say whether training can start (exit 0) "
                       "or why not (exit 2)")
     dc.add_argument("--config", default=None, help="profile file: check its data and every split its runs use")
-    dc.add_argument("--dataset", default=None, help="reader name (rafdb, fer2013, ferplus, affectnet, sfew, "
-                                                    "imagefolder, synthfacs); overrides the profile's")
+    dc.add_argument("--dataset", default=None, help="; ".join(f"{n}: {d.layout}" for n, d in DATASETS.items())
+                    + " (overrides the profile's)")
     dc.add_argument("--root", default=None, help="dataset folder; overrides the profile's")
     dc.add_argument("--num-classes", type=int, default=None, choices=(7, 8), help="7 basic classes or 8 with contempt")
     dc.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
@@ -78,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="print the metrics of a finished run")
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
+
+    pr = sub.add_parser("profile", help="compose profiles and the run configs the training stages read")
+    pr.add_argument("action", choices=("resolve", "configs", "show"),
+                    help="resolve: write studies/<name>/params.yaml from its profile.yaml; configs: write each "
+                         "run's resolved config; show: print the runs")
+    pr.add_argument("name", nargs="?", default=None, help="profile name (resolve)")
+    pr.add_argument("--config", default="params.yaml", help="profile file (configs, show)")
     return p
 
 
@@ -93,26 +112,34 @@ def _dispatch(a) -> None:
             contact_sheet(cfg).save(a.contact_sheet, quality=92)  # JPEG keeps it small in git
         print(meta)
     elif a.cmd == "realism":
-        from ssfer_core import realism
+        from ssfer_study import plots, realism
 
+        if a.fetch:
+            status = realism.fetch_weights(a.fetch)
+            print(json.dumps(status))
+            return 0
         try:
-            rep = realism.judge_folder(a.data, a.split)
+            rep = realism.judge_folder(a.data, a.split, weights=a.weights)
         except realism.JudgeUnavailable as e:
             # the rest of the study does not need the judge: say so, record why, go on
             print(f"realism: the FER2013 judge is unavailable, SynthFACS realism not measured: {e}", file=sys.stderr)
             rep = {"available": False, "reason": str(e)}
-        realism.write_report(rep, a.out, a.figure)
+        realism.write_report(rep, a.out)
+        if a.figure:
+            Path(a.figure).parent.mkdir(parents=True, exist_ok=True)
+            plots.realism_or_reason(rep).savefig(a.figure, dpi=110, bbox_inches="tight")
         if rep["available"]:
             print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
                              {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
     elif a.cmd == "data":
         return _data_check(a)
     elif a.cmd == "split":
-        from ssfer_core.data.bundle import load_data, split_path
-        from ssfer_core.study.profiles import load_profile, split_configs
+        from ssfer_core.data.bundle import load_data
+        from ssfer_core.data.splits import split_path
+        from ssfer_study.study import load_study
 
         # every split the profile's runs will use, so that no run writes into this stage's output
-        for data in split_configs(load_profile(a.config), a.set):
+        for data in load_study(a.config).split_configs(a.set):
             d = load_data(data, progress=True)
             print(f"split {split_path(data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
                   f"{len(d.unlabeled_idx)} unlabeled, {len(d.val_idx)} validation, {len(d.test_labels)} test")
@@ -125,7 +152,7 @@ def _dispatch(a) -> None:
             Path(a.report).write_text(json.dumps(rep, indent=1))
         print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
     elif a.cmd == "train":
-        from ssfer_core.study.profiles import run_training
+        from ssfer_study.training import run_training
 
         m = run_training(a.config, a.run, a.out, a.set, device=a.device, resume=not a.no_resume)
         print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
@@ -140,17 +167,37 @@ def _dispatch(a) -> None:
                 last, best = m[w]["last"], m[w]["best"]
                 print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
                       f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
+    elif a.cmd == "profile":
+        return _profile(a)
+
+
+def _profile(a) -> int:
+    from ssfer_study.study import load_study, resolve_profile
+
+    if a.action == "resolve":
+        if not a.name:
+            raise ConfigError("ssfer profile resolve NAME: give the profile's name (studies/NAME/profile.yaml)")
+        print(resolve_profile(a.name))
+        return 0
+    study = load_study(a.config)
+    if a.action == "configs":
+        for path in study.write_run_configs():
+            print(path)
+    else:
+        for r in study.runs.values():
+            print(f"{r.name:28s} group={r.group:16s} variant={r.variant:24s} seed={r.seed} method={r.method}")
+    return 0
 
 
 def _data_check(a) -> int:
-    from ssfer_core.config import ConfigError, TrainConfig, apply_overrides, validate
+    from ssfer_core.config import TrainConfig, apply_overrides, validate
     from ssfer_core.data.check import check_dataset
-    from ssfer_core.study.profiles import load_profile, split_configs
+    from ssfer_study.study import load_study
 
     sets = [f"data.{k}={v}" for k, v in (("dataset", a.dataset), ("root", a.root), ("num_classes", a.num_classes))
             if v is not None] + a.set
     if a.config:
-        cfgs = split_configs(load_profile(a.config), sets)
+        cfgs = load_study(a.config).split_configs(sets)
     else:
         if a.dataset is None or a.root is None:
             raise ConfigError("give --dataset and --root, or a profile with --config")
@@ -161,9 +208,6 @@ def _data_check(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ssfer_core.config import ConfigError
-    from ssfer_core.data.readers import DatasetError
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     a = _parser().parse_args(argv)
     try:

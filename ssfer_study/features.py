@@ -14,19 +14,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ssfer_core.compose import build_method
 from ssfer_core.config import from_dict
 from ssfer_core.data.bundle import FERData
 from ssfer_core.data.views import normalize, test_view
-from ssfer_core.methods import build
-from ssfer_core.methods.base import DataInfo
 
 
 def load_run(run_dir: str | Path, data: FERData, use_ema: bool = True):
     """Rebuild a trained method from ``run_dir/checkpoint.pt``; returns (method, model)."""
     state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
     cfg = from_dict(state["config"])
-    info = DataInfo(data.num_classes, len(data.labeled_idx), cfg.steps, cfg.steps_per_epoch, cfg.data.cache_dir)
-    method = build(cfg, info)
+    method = build_method(cfg, data.num_classes, len(data.labeled_idx))
     method.load_state_dict(state["method"])
     model = method.model
     if use_ema and state.get("ema") is not None:

@@ -19,6 +19,11 @@ def _plt():
     return plt
 
 
+def close(fig) -> None:
+    """Release a figure from pyplot (so a notebook cell does not show it twice); ``display(fig)`` still works."""
+    _plt().close(fig)
+
+
 def text_figure(text: str):
     """A figure that only says something (stands in for a figure that could not be made)."""
     plt = _plt()
@@ -219,6 +224,11 @@ def realism_figure(rep: dict):
     axes[2].set_title("agreement by intensity")
     fig.tight_layout()
     return fig
+
+
+def realism_or_reason(rep: dict):
+    """The judge's figure, or a note saying why it was not run."""
+    return realism_figure(rep) if rep["available"] else text_figure(f"SynthFACS realism not measured:\n{rep['reason']}")
 
 
 def calibration(df: pd.DataFrame):

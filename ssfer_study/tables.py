@@ -9,7 +9,6 @@ and the share of the supervised-to-all-labels gap they close.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +25,6 @@ def collect(runs_dir: str | Path, names) -> dict[str, dict]:
         if path.exists():
             out[key] = json.loads(path.read_text())
     return out
-
-
-def variant(key: str) -> str:
-    """Run key without its seed suffix: 'fixmatch_s2' -> 'fixmatch'."""
-    return re.sub(r"_s\d+$", "", key)
 
 
 def train_series(runs_dir: str | Path, run: str, name: str) -> pd.DataFrame | None:
@@ -55,12 +49,12 @@ def majority_baseline(confusion: list[list[int]]) -> float:
     return float(rows.max() / rows.sum())
 
 
-def summarize(runs: dict[str, dict], keys: list[str], runs_dir) -> pd.DataFrame:
-    """One row per variant (runs grouped by name without the seed suffix), numeric columns."""
+def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[str, str]) -> pd.DataFrame:
+    """One row per variant (``variants``: run name -> its row, e.g. ``Run.variant``), numeric columns."""
     by_variant: dict[str, list[str]] = {}
     for k in keys:
         if k in runs:
-            by_variant.setdefault(variant(k), []).append(k)
+            by_variant.setdefault(variants[k], []).append(k)
     rows = []
     for name, ks in by_variant.items():
         ms = [runs[k] for k in ks]
@@ -119,15 +113,6 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
             out["calibration"][str(r["labels/class"])] = {"acc_mean": round(float(r["acc_last_mean"]), 4),
                                                           "acc_std": round(float(r["acc_last_std"]), 4)}
     return out
-
-
-DATASET_NAMES = {"synthfacs": "SynthFACS (embedded synthetic)", "rafdb": "RAF-DB", "fer2013": "FER2013",
-                 "ferplus": "FERPlus", "affectnet": "AffectNet", "sfew": "SFEW 2.0", "imagefolder": "an image folder"}
-
-
-def dataset_name(prof: dict) -> str:
-    """The dataset a profile trains on, as reports name it."""
-    return DATASET_NAMES.get(prof["train"].get("data", {}).get("dataset", "synthfacs"), "?")
 
 
 def write_table(df: pd.DataFrame, stem: Path, dataset: str, profile: str) -> None:

@@ -1,0 +1,120 @@
+"""The `results` stage: finished runs -> the study's tables, figures and ``metrics.json``.
+
+Writes ``reports/<profile>/results/`` (one ``.md`` + ``.csv`` per table, the figures, the
+pseudo-label diagnosis) and ``reports/<profile>/metrics.json`` (numbers only, for ``dvc metrics``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ssfer_study import plots, tables
+from ssfer_study.study import Study
+
+SIDE_GROUPS = ("official", "sitfer_ablation", "leaf_ablation", "plugin")
+"""Tables read beside the main table's seed-0 runs."""
+SOURCES = (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
+           ("pl_text_", "text level"), ("pl_instance_", "instance level"))
+"""Pseudo-label sources a method may log (prefix, name in the diagnosis)."""
+
+
+@dataclass
+class Results:
+    finished: int
+    total: int
+    main: pd.DataFrame
+    calibration: pd.DataFrame | None
+    side: dict[str, pd.DataFrame]
+    diagnosis: pd.DataFrame
+    metrics: dict
+    figures: dict = field(default_factory=dict)
+    """name -> matplotlib figure (also saved as results/<name>.png)."""
+
+    def pretty(self, table: pd.DataFrame) -> pd.DataFrame:
+        return tables.pretty(table)
+
+
+def _seed0_main(study: Study, runs: dict) -> list[str]:
+    return [k for k in study.runs_of("main", seed=0) if k in runs]
+
+
+def diagnosis(study: Study, runs: dict, main_keys: list[str]) -> pd.DataFrame:
+    """Final values (last 10 % of the logged steps, mean over seeds) of every pseudo-label source of
+    every semi-supervised method in the main table: the share it passes and the accuracy of what it
+    passes; for LEAF's category level, how often the positive set holds the true class."""
+    rows = {}
+    methods = list(dict.fromkeys(runs[k]["method"] for k in main_keys))
+    for m in methods:
+        keys = [k for k in main_keys if runs[k]["method"] == m]
+        for prefix, source in SOURCES:
+            cov = [tables.final_value(study.runs_dir, k, prefix + "coverage") for k in keys]
+            if keys and not np.isnan(cov).all():
+                acc = [tables.final_value(study.runs_dir, k, prefix + "acc_masked") for k in keys]
+                rows[(m, source)] = {"share passed": np.nanmean(cov),
+                                     "accuracy of what passes": np.nanmean(acc) if not np.isnan(acc).all() else np.nan}
+        rec = [tables.final_value(study.runs_dir, k, "pl_positive_recall") for k in keys]
+        if keys and not np.isnan(rec).all():
+            rows[(m, "positive set holds the true class")] = {"share passed": np.nan,
+                                                               "accuracy of what passes": np.nanmean(rec)}
+    return pd.DataFrame(rows).T.round(3)
+
+
+def build(study: Study, dpi: int = 120) -> Results:
+    out = study.reports_dir / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = study.dataset.display
+    variants = {name: r.variant for name, r in study.runs.items()}
+    runs = tables.collect(study.runs_dir, study.runs)
+    groups = {g: [k for k in keys if k in runs] for g, keys in study.groups().items()}
+    main_keys = groups.get("main", [])
+
+    main = tables.summarize(runs, main_keys, study.runs_dir, variants)
+    calib_keys = groups.get("calibration", []) + [k for k in main_keys if runs[k]["method"] == "supervised"]
+    calibration = tables.summarize(runs, calib_keys, study.runs_dir, variants) if calib_keys else None
+    sup = main.loc[main.method == "supervised", "acc_last_mean"] if len(main) else []
+    ceiling = calibration.loc[calibration["labels/class"] == "all", "acc_last_mean"] if calibration is not None else []
+    if len(sup) and len(ceiling):
+        main = tables.add_gap_closed(main, float(sup.iloc[0]), float(ceiling.iloc[0]))
+    figures = {}
+    if calibration is not None:
+        calibration = calibration.sort_values("n_labeled")
+        tables.write_table(tables.pretty(calibration), out / "calibration", dataset, study.name)
+        figures["calibration"] = plots.calibration(calibration)
+    tables.write_table(tables.pretty(main), out / "main", dataset, study.name)
+    main.to_csv(out / "main_numbers.csv", index=False)
+    metrics = tables.metrics_json(main, calibration, dataset, study.name)
+    (study.reports_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+    side = {}
+    seed0 = _seed0_main(study, runs)
+    for g in SIDE_GROUPS:
+        if groups.get(g):
+            keys = list(dict.fromkeys(groups[g] + seed0))
+            side[g] = tables.summarize(runs, keys, study.runs_dir, variants)
+            tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
+
+    curves = {variants[k]: {n: tables.train_series(study.runs_dir, k, n) for n in ("mask_rate", "pl_acc_masked")}
+              for k in seed0 if runs[k]["method"] != "supervised"}
+    if curves:
+        figures["ssl_at_work"] = plots.ssl_at_work(curves)
+    figures["accuracy_curves"] = plots.accuracy_curves({k: runs[k]["curve"] for k in seed0})
+
+    diag = diagnosis(study, runs, main_keys)
+    if len(diag):
+        diag.to_csv(out / "pseudo_label_diagnosis.csv")
+        (out / "pseudo_label_diagnosis.md").write_text(f"Dataset: {dataset}, profile: {study.name}\n\n"
+                                                      + diag.to_markdown())
+    sit = [k for k in main_keys if runs[k]["method"] == "sitfer"][:1]
+    if sit:
+        series = {lvl: tables.train_series(study.runs_dir, sit[0], f"pl_{lvl}acc_masked")
+                  for lvl in ("semantic_", "text_", "instance_", "")}
+        series = {("fused" if k == "" else k.rstrip("_")): v for k, v in series.items() if v is not None}
+        figures["sitfer_pl_levels"] = plots.pseudo_label_quality(
+            series, f"SIT-FER: accuracy of the selected pseudo-labels per level ({sit[0]})")
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=dpi)
+        plots.close(fig)
+    return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, figures)
