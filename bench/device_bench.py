@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssfer_core.config import TrainConfig  # noqa: E402
 from ssfer_core.data.bundle import FERData  # noqa: E402
-from ssfer_core.methods import build  # noqa: E402
-from ssfer_core.methods.base import DataInfo  # noqa: E402
+from ssfer_core.compose import build_method  # noqa: E402
 from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
 
 
@@ -54,7 +53,7 @@ def time_variant(variant: str, a, data: FERData, method_name: str = "fixmatch") 
     cfg.net.backbone, cfg.data.image_size = a.backbone, a.size
     cfg.sitfer.text_encoder = "random"  # the text tower is not part of the step
     torch.manual_seed(0)
-    method = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100)).to(a.device)
+    method = build_method(cfg, 7, len(data.labeled_idx)).to(a.device)
     if cfg.channels_last:
         method.to(memory_format=torch.channels_last)
     st = TrainState(cfg, method, data)

@@ -47,8 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ssfer_core.config import TrainConfig  # noqa: E402
 from ssfer_core.data.bundle import FERData  # noqa: E402
 from ssfer_core.data.synthetic import SynthConfig, render_sample  # noqa: E402
-from ssfer_core.methods import build  # noqa: E402
-from ssfer_core.methods.base import DataInfo  # noqa: E402
+from ssfer_core.compose import build_method  # noqa: E402
 from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -190,7 +189,7 @@ def check_losses(usb, cfg, method, data, threshold: float) -> tuple[float, float
     """Our FixMatch loss and USB's on one batch with the same weights (both in train mode)."""
     cfg = copy.deepcopy(cfg)
     cfg.fixmatch.threshold = threshold
-    ours = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100))
+    ours = build_method(cfg, 7, len(data.labeled_idx))
     ours.model.load_state_dict(method.model.state_dict())
     alg = make_usb_fixmatch(usb, copy.deepcopy(method.model), cfg, threshold)
     g = torch.Generator().manual_seed(0)
@@ -208,7 +207,7 @@ def ssfer_side(cfg: TrainConfig, method, data: FERData, channels_last: bool):
     copy of the starting weights and returns (data seconds, whole-step seconds)."""
     cfg = copy.deepcopy(cfg)
     cfg.channels_last = channels_last
-    m = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100))
+    m = build_method(cfg, 7, len(data.labeled_idx))
     m.model.load_state_dict(method.model.state_dict())
     if channels_last:
         m.to(memory_format=torch.channels_last)
@@ -235,7 +234,7 @@ def time_size(usb, name: str, steps: int, warmup: int, n_images: int) -> dict:
     images, labels = synth_images(n_images, size)
     data = fer_data(images, labels, n_labeled=n_images // 4)
     cfg = make_cfg(backbone, size, b, mu, steps + warmup)
-    method = build(cfg, DataInfo(7, len(data.labeled_idx), cfg.steps, 100))
+    method = build_method(cfg, 7, len(data.labeled_idx))
     checks = {t: check_losses(usb, cfg, method, data, t) for t in (0.95, 0.0)}
     alg = make_usb_fixmatch(usb, copy.deepcopy(method.model), cfg, cfg.fixmatch.threshold)
     lab_it, ulb_it = usb_loaders(usb, data, size, b, mu)

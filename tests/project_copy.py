@@ -21,7 +21,7 @@ def git_copy(tmp_path: Path, drop_reports: str) -> Path:
     ``reports/<drop_reports>`` folder, and commit it in a fresh git + DVC repository."""
     proj = tmp_path / "proj"
     proj.mkdir()
-    for item in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "ssfer_core", "studies", ".gitignore",
+    for item in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "ssfer_core", "ssfer_study", "studies", ".gitignore",
                  "reports"):
         src = ROOT / item
         if src.exists():

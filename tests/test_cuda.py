@@ -26,12 +26,11 @@ def test_amp_bf16_training_runs_and_matches_fp32_start(tiny_cfg, tmp_path):
 
 
 def test_cuda_forward_matches_cpu(tiny_cfg):
-    from ssfer_core.methods import build
-    from ssfer_core.methods.base import DataInfo
+    from ssfer_core.compose import build_method
 
     tiny_cfg.method = "leaf"
     torch.manual_seed(0)
-    m = build(tiny_cfg, DataInfo(7, 28, 10, 5)).eval()
+    m = build_method(tiny_cfg, 7, 28).eval()
     x = torch.randn(6, 3, 32, 32)
     cpu = m.model(x)["logits"]
     gpu = m.to("cuda").model(x.to("cuda"))["logits"].cpu()

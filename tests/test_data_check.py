@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 
 from real_layouts import LAYOUTS
-from ssfer_core.cli import main
+from ssfer_study.cli import main
 from ssfer_core.config import DataConfig, TrainConfig
-from ssfer_core.data.bundle import load_data, read_records
+from ssfer_core.data.bundle import load_data
+from ssfer_core.data.datasets import read_records
 from ssfer_core.data.check import check_dataset
 
 

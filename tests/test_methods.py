@@ -7,8 +7,9 @@ import torch
 from ssfer_core.config import ConfigError, apply_overrides
 from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
-from ssfer_core.methods import METHODS, build
-from ssfer_core.methods.base import DataInfo
+from ssfer_core.compose import build_method
+from ssfer_core.methods import METHODS
+from ssfer_core.methods.unlabeled import CategoryLevelLoss
 from ssfer_core.train import make_batch, make_view, score_pseudo_labels
 
 
@@ -16,7 +17,7 @@ def _setup(cfg, overrides=()):
     cfg = apply_overrides(copy.deepcopy(cfg), list(overrides))
     data = load_data(cfg.data)
     torch.manual_seed(0)
-    method = build(cfg, DataInfo(7, len(data.labeled_idx), 40, 10, cfg.data.cache_dir))
+    method = build_method(cfg, 7, len(data.labeled_idx))
     g = torch.Generator().manual_seed(0)
     li = torch.arange(14)
     labeled = {"x": normalize(weak_view(data.train_images[data.labeled_idx[li]], g)),
@@ -77,7 +78,7 @@ def test_sitfer_level_switches(tiny_cfg):
     _, text_only = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "sitfer.use_semantic=false", "sitfer.use_instance=false"])
     levels = {k for k in text_only if k.startswith("pl_") and k.endswith("_acc") and k != "pl_acc"}
     assert levels == {"pl_text_acc"}
-    _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=5.0"])  # step 100 < 5.0 * 40: still warming up
+    _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=10.0"])  # step 100 < 10 * 12 steps: warming up
     assert "pl_instance_acc" not in warm and warm["instance_on"] == 0.0
     for k in ("loss_s", "loss_t"):  # the pseudo-label levels do not touch the labeled losses
         assert all_levels[k] == pytest.approx(no_mipg[k]) == pytest.approx(warm[k])
@@ -90,9 +91,9 @@ def test_leaf_switches_change_only_their_part(tiny_cfg):
     no_cat, logs_nc = _first_step_logs(tiny_cfg, ["leaf.category=false"])
     assert "positive_set_size" not in logs_nc
     assert logs_nc["loss_s"] == pytest.approx(logs["loss_s"]) and logs_nc["mask_rate"] == pytest.approx(logs["mask_rate"])
-    no_sem, _ = _first_step_logs(tiny_cfg, ["leaf.semantic=false"])
+    no_sem, _ = _first_step_logs(tiny_cfg, ['net.semantic_moe="off"'])  # quoted: YAML reads a bare off as false
     assert no_sem.model.semantic is None and no_sem.model.instance is not None
-    no_ins, _ = _first_step_logs(tiny_cfg, ["leaf.instance=false"])
+    no_ins, _ = _first_step_logs(tiny_cfg, ["net.instance_moe=false"])
     assert no_ins.model.instance is None and no_ins.model.semantic is not None
     dense, _ = _first_step_logs(tiny_cfg, ["net.gating=dense"])
     x = torch.randn(3, 3, 32, 32)
@@ -104,13 +105,15 @@ def test_plugins_carry_leaf_blocks(tiny_cfg):
     for name in ("leaf+fixmatch", "leaf+sitfer"):
         tiny_cfg.method = name
         m, logs = _first_step_logs(tiny_cfg, [])
-        assert m.model.semantic is not None and m.model.instance is not None and m.leaf_plugin
+        assert m.model.semantic is not None and m.model.instance is not None
+        assert isinstance(m.unlabeled_loss, CategoryLevelLoss)  # composition: the host's loss object
+        assert "positive_set_size" in logs and "pl_positive_recall" in logs
 
 
 def test_unknown_method_and_key(tiny_cfg):
     tiny_cfg.method = "mixmatch"
-    with pytest.raises(KeyError, match="unknown method 'mixmatch'"):
-        build(tiny_cfg, DataInfo(7, 28, 10, 5))
+    with pytest.raises(ConfigError, match="method='mixmatch' is not allowed"):
+        build_method(tiny_cfg, 7, 28)
     with pytest.raises(ConfigError, match="unknown config key 'fixmatch.thresh'"):
         apply_overrides(tiny_cfg, ["fixmatch.thresh=0.9"])
 

@@ -13,7 +13,7 @@ import yaml
 
 from project_copy import BIN, ROOT, commit, git_copy, run
 from real_layouts import LAYOUTS
-from ssfer_core.study.results import DATASET_NAMES
+from ssfer_core.data.datasets import DATASETS
 
 OUTPUTS = ("README.md", "metrics.json", "results_block.md", "html/data_tour.html", "html/results.html",
            "html/analysis.html", "data_tour/samples.png", "data_tour/counts.csv", "data_tour/class_distribution.png",
@@ -65,7 +65,7 @@ def test_reader_through_the_whole_pipeline(layout, faces8, tmp_path):
         assert (reports / f).exists(), f
     for d in (f"data/{name}/splits", f"runs/{name}/leaf_s0/checkpoint.pt", f"runs/{name}/supervised_s0/metrics.json"):
         assert (proj / d).exists(), d
-    dataset = DATASET_NAMES[data["dataset"]]
+    dataset = DATASETS[data["dataset"]].display
     assert json.loads((reports / "metrics.json").read_text())["dataset"] == dataset
     assert f"Dataset: **{dataset}**. Profile: **{name}**" in (reports / "README.md").read_text()
     texts = {p: p.read_text() for p in reports.rglob("*") if p.suffix in (".md", ".html", ".json", ".csv")}

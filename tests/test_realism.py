@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssfer_core import realism
+from ssfer_study import realism
 from ssfer_core.labels import class_names
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fer_judge_keras.json"
@@ -86,7 +86,7 @@ def test_judge_map_covers_canonical_classes():
 
 
 def test_offline_machine_gets_a_message_and_a_report(tmp_path, monkeypatch, tiny_synth):
-    from ssfer_core.cli import main
+    from ssfer_study.cli import main
 
     monkeypatch.setenv("SSFER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(realism.sys, "executable", str(tmp_path / "no-python"))  # pip cannot run

@@ -33,7 +33,7 @@ def test_smoke_study_end_to_end(tmp_path):
     assert all(isinstance(v["acc_mean"], float) for v in metrics["main"].values())  # numbers, not strings
     for page in ("results", "analysis", "data_tour"):
         html = (reports / "html" / f"{page}.html").read_text()
-        assert "from ssfer_core" not in html  # rendered without code
+        assert "from ssfer_core" not in html and "from ssfer_study" not in html  # rendered without code
         assert "data:image/png;base64" in html, page  # with its figures inline
     assert "bokeh" in (reports / "explorer" / "umap_explorer.html").read_text().lower()
 
@@ -47,3 +47,24 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "up to date" in status, status
     second = _run([str(BIN / "dvc"), "repro", "studies/smoke/dvc.yaml"], proj)
     assert "Running stage" not in second
+
+    # a plot edit re-trains nothing: only the stages that draw figures are out of date
+    plots = proj / "ssfer_study" / "plots.py"
+    plots.write_text(plots.read_text() + "\n# an edit of the plotting code\n")
+    status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
+    assert "train@" not in status and "splits" not in status, status
+    assert "results:" in status and "analysis:" in status and "data_tour:" in status, status
+    _run(["git", "checkout", "ssfer_study/plots.py"], proj)
+
+    # one method's setting re-runs that method's runs only (after the configs stage rewrote their files)
+    params = proj / "studies" / "smoke" / "params.yaml"
+    import yaml
+
+    prof = yaml.safe_load(params.read_text())
+    prof["train"]["sitfer"] = {"threshold": 0.5}
+    params.write_text(yaml.safe_dump(prof, sort_keys=False))
+    _run([str(BIN / "dvc"), "repro", "studies/smoke/dvc.yaml:configs"], proj)
+    status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
+    stale = {line.strip().rstrip(":").split("@")[1] for line in status.splitlines() if line.strip().startswith("train@")}
+    sitfer_runs = {k for k, r in prof["runs"].items() if r.get("method") in ("sitfer", "leaf+sitfer")}
+    assert stale == sitfer_runs, status

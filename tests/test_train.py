@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from ssfer_core.cli import main as cli_main
+from ssfer_study.cli import main as cli_main
 from ssfer_core.train import train
 
 
@@ -102,8 +102,7 @@ def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
     """Same loss and gradients on one batch (up to float rounding of other conv kernels); a run
     with the switch trains in channels-last format."""
     from ssfer_core.data.bundle import load_data
-    from ssfer_core.methods import build
-    from ssfer_core.methods.base import DataInfo
+    from ssfer_core.compose import build_method
     from ssfer_core.train import make_batch
 
     tiny_cfg.method = "fixmatch"
@@ -112,7 +111,7 @@ def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
     for cl in (False, True):
         tiny_cfg.channels_last = cl
         torch.manual_seed(0)
-        m = build(tiny_cfg, DataInfo(7, len(data.labeled_idx), 12, 6))
+        m = build_method(tiny_cfg, 7, len(data.labeled_idx))
         if cl:
             m.to(memory_format=torch.channels_last)
         lab, unl, _ = make_batch(data, torch.arange(14), torch.arange(28), ("weak", "strong"),

@@ -1,0 +1,61 @@
+"""The layering, read from the source: the core never imports the study layer, no module imports
+itself through others, each DVC stage depends on exactly the code it runs, and the generated
+profiles are current."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssfer_study import deps
+from ssfer_study.study import STUDIES, compose, GENERATED
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_core_never_imports_the_study_layer():
+    graph = deps.import_graph(ROOT)
+    upward = [(m, n) for m, targets in graph.items() for n in targets
+              if m.startswith("ssfer_core") and n.startswith("ssfer_study")]
+    assert not upward, upward
+    assert len(graph) > 30  # the walk saw the packages
+
+
+def test_no_import_cycle():
+    assert deps.find_cycle(deps.import_graph(ROOT)) is None
+
+
+def test_cycle_detector_finds_one():
+    assert deps.find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert deps.find_cycle({"p": {"p.m"}, "p.m": {"p"}}) is None  # a package and its own module
+
+
+def _code_deps(stage: dict) -> set[str]:
+    return {d for d in stage["deps"] if str(d).startswith(("ssfer_core", "ssfer_study"))}
+
+
+@pytest.mark.parametrize("stage", list(deps.STAGE_ENTRIES))
+def test_dvc_stage_depends_on_exactly_the_code_it_runs(stage):
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    spec = pipeline[stage]["do"] if "foreach" in pipeline[stage] else pipeline[stage]
+    assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `python -m ssfer_study.deps` and update dvc.yaml"
+
+
+def test_training_depends_on_no_study_code_no_renderer_no_judge():
+    train = set(deps.stage_deps("train", ROOT))
+    assert not {d for d in train if d.startswith("ssfer_study")}
+    assert "ssfer_core/data/synthetic.py" not in train and "ssfer_core/pretrain.py" not in train
+    assert "ssfer_core/methods" in train and "ssfer_core/train.py" in train
+
+
+def test_generated_profiles_are_current():
+    for src in sorted((ROOT / STUDIES).glob("*/profile.yaml")):
+        name = src.parent.name
+        committed = (src.parent / "params.yaml").read_text()
+        assert committed.startswith(GENERATED.format(name=name)), name
+        import os
+        cwd = os.getcwd()
+        try:
+            os.chdir(ROOT)
+            assert yaml.safe_load(committed) == compose(name), f"run `ssfer profile resolve {name}`"
+        finally:
+            os.chdir(cwd)
