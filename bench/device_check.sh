@@ -33,9 +33,9 @@ b_rc=${PIPESTATUS[0]}
 d_rc=skipped
 if [ "${GPUS:-0}" -ge 2 ]; then
   echo "== 3. DDP over NCCL, 2 GPUs (torchrun)"
-  $PY -m ssfer_core.cli synth --out "$out/synth" --n-train 700 --n-test 210 --size 32 >/dev/null 2>&1
+  $PY -m ssfer_study.cli synth --out "$out/synth" --n-train 700 --n-test 210 --size 32 >/dev/null 2>&1
   t0=$(date +%s)
-  timeout 180 $PY -m torch.distributed.run --nproc_per_node 2 -m ssfer_core.cli train --out "$out/ddp" \
+  timeout 180 $PY -m torch.distributed.run --nproc_per_node 2 -m ssfer_study.cli train --out "$out/ddp" \
     --device cuda --config none -S method=fixmatch -S data.root="$out/synth" -S data.image_size=32 \
     -S data.labels_per_class=4 -S data.split_dir="$out/splits" -S data.cache_dir="$out/cache" \
     -S net.backbone=synth_cnn_tiny -S steps=50 -S batch_size=16 -S mu=2 -S eval_every=50 2>&1 | tail -n 3

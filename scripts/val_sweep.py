@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssfer_core.data.bundle import load_data  # noqa: E402
-from ssfer_core.study.profiles import load_profile, run_config  # noqa: E402
-from ssfer_core.study.results import final_value  # noqa: E402
+from ssfer_study.study import load_study  # noqa: E402
+from ssfer_study.tables import final_value  # noqa: E402
 from ssfer_core.train import train  # noqa: E402
 
 BASE = ("data.val_size=1000", "eval_on=val")
@@ -50,14 +50,14 @@ def main(argv=None) -> None:
         print(table(a.table))
         return
     logging.basicConfig(level=logging.WARNING)
-    prof = load_profile(a.profile)
+    study = load_study(a.profile)
     cache: dict = {}
     for line in Path(a.plan).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         name, *sets = line.split()
-        cfg = run_config(prof, None, list(BASE) + sets)
+        cfg = study.config(None, list(BASE) + sets)
         key = json.dumps(vars(cfg.data), sort_keys=True, default=str)
         if key not in cache:
             cache.clear()
