@@ -25,7 +25,8 @@ def resolve_net_defaults(cfg: TrainConfig) -> TrainConfig:
 def run_context(cfg: TrainConfig, num_classes: int, n_labeled: int) -> RunContext:
     return RunContext(num_classes=num_classes, n_labeled=n_labeled, steps=cfg.steps,
                       steps_per_epoch=cfg.steps_per_epoch, seed=cfg.seed, channels_last=cfg.channels_last,
-                      balance_coef=cfg.net.balance_coef, cache_dir=cfg.data.cache_dir)
+                      balance_coef=cfg.net.balance_coef, cache_dir=cfg.data.cache_dir,
+                      forward_passes=cfg.forward_passes)
 
 
 def build_method(cfg: TrainConfig, num_classes: int, n_labeled: int) -> SSLMethod:

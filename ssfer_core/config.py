@@ -58,7 +58,21 @@ class LoopConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     """cosine (FixMatch: lr * cos(7 pi k / 16 K)) | constant."""
     ema: float = 0.999
-    """EMA decay of the evaluation model (0 disables)."""
+    """EMA decay of the evaluation model (0 disables: the live model is evaluated, as SIT-FER's release)."""
+    ema_warmup: bool = True
+    """Warm the EMA decay up as min(ema, (1 + step) / (10 + step)) (USB / timm style); false: a
+    fixed decay from step 1 (the LEAF release's ``WeightEMA``)."""
+    ema_state: Literal["parameters", "state_dict"] = "parameters"
+    """parameters (EMA of the parameters, BN statistics copied: USB / timm) | state_dict (the LEAF
+    release's ``WeightEMA``: every float32 entry of the state_dict, BN statistics included, is
+    averaged and then decayed by ``live_decay``, entry by entry; a module held in several slots, as
+    the tied expert is, is averaged and decayed once per slot: 9 times a step)."""
+    live_decay: float = 0.0
+    """Multiply the live model's float weights and buffers by (1 - live_decay) each step: the LEAF
+    release's hidden weight decay inside ``WeightEMA.step`` (0.02 * lr = 1e-5 there)."""
+    forward_passes: Literal["joint", "per_view"] = "joint"
+    """joint (one forward over all views, as FixMatch / USB) | per_view (one forward per view: BN
+    statistics per view, as the SIT-FER and LEAF releases)."""
     amp: bool = True
     """bfloat16/float16 autocast on CUDA (ignored on CPU)."""
     channels_last: bool = False

@@ -127,20 +127,48 @@ def ambiguity_weight(sorted_probs: torch.Tensor, set_size: torch.Tensor, kind: s
 
 def category_level_loss(strong_logits: torch.Tensor, pseudo_probs: torch.Tensor, mask: torch.Tensor,
                         mass: float = 0.9, max_positive: int = 3, consistent: bool = False,
-                        weighting: str = "concave") -> tuple[torch.Tensor, dict]:
-    """LEAF's unlabeled loss on the strong view: weighted positive/negative loss, rescaled so its
-    batch mean equals the hard-label CE of the strong view (a detached ratio), masked, averaged."""
-    positive, size, sorted_p = ambiguous_sets(pseudo_probs, mass, max_positive, consistent)
+                        weighting: str = "concave", set_probs: torch.Tensor | None = None,
+                        masking: str = "global") -> tuple[torch.Tensor, dict]:
+    """LEAF's unlabeled loss on the strong view: the weighted positive/negative loss, rescaled by the
+    detached ratio CE(strong, argmax pseudo_probs).mean() / its own mean, then masked.
+
+    ``set_probs``: the distribution the positive / negative sets and weights come from (the release:
+    softmax of the mean of the two weak views' logits; default ``pseudo_probs``). ``masking``:
+    ``global`` (the release: ``Lu = mean(loss * w)``, a scalar, times ``ratio * mask.mean()``; every
+    sample trains on its ambiguous label and the pass rate scales the term) | ``per_sample`` (only
+    the samples that pass train: ``mean(loss * w * ratio * mask)``).
+    """
+    positive, size, sorted_p = ambiguous_sets(pseudo_probs if set_probs is None else set_probs, mass,
+                                              max_positive, consistent)
     pn = positive_negative_loss(strong_logits, positive) * ambiguity_weight(sorted_p, size, weighting)
     ce = F.cross_entropy(strong_logits, pseudo_probs.argmax(-1), reduction="none")
     ratio = (ce.mean() / pn.mean().clamp_min(1e-8)).detach()
-    loss = (pn * ratio * mask).mean()
+    if masking == "global":
+        loss = pn.mean() * ratio * mask.float().mean()
+    elif masking == "per_sample":
+        loss = (pn * ratio * mask).mean()
+    else:
+        raise ValueError(f"masking must be global or per_sample, got {masking!r}")
     return loss, {"positive_set_size": size.float().mean().item(), "positive": positive}
 
 
 def adaptive_thresholds(mean_conf: torch.Tensor, epoch: int, floor: float = 0.8) -> torch.Tensor:
     """Ada-CM / LEAF per-class thresholds: max(floor, 0.97 * mean confidence / (1 + e^-epoch))."""
     return torch.clamp(0.97 * mean_conf / (1 + math.exp(-epoch)), min=floor)
+
+
+def thresholds_from_predictions(logits: torch.Tensor, labels: torch.Tensor, epoch: int,
+                                floor: float = 0.8) -> torch.Tensor:
+    """The LEAF release's ``adaptive_threshold_generate``: from a model's logits on the labeled set,
+    each class's mean confidence over its correctly predicted samples goes through
+    :func:`adaptive_thresholds`; a class with no correct prediction gets ``floor``."""
+    conf, pred = logits.float().softmax(-1).max(-1)
+    ok = pred == labels
+    c = logits.shape[1]
+    sums = conf.new_zeros(c).index_add(0, labels[ok], conf[ok])
+    counts = conf.new_zeros(c).index_add(0, labels[ok], torch.ones_like(conf[ok]))
+    thr = adaptive_thresholds(sums / counts.clamp_min(1), epoch, floor)
+    return torch.where(counts > 0, thr, torch.full_like(thr, floor))
 
 
 def supcon_loss(f1: torch.Tensor, f2: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:

@@ -96,6 +96,26 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.copy_(b)
 
 
+@torch.no_grad()
+def release_ema_step(ema: torch.nn.Module, model: torch.nn.Module, decay: float, live_decay: float) -> None:
+    """The LEAF release's ``WeightEMA.step``, entry by entry over the state_dicts (duplicates kept):
+    ``ema = decay * ema + (1 - decay) * live`` then ``live *= 1 - live_decay``, for float32 entries."""
+    pairs = zip(ema.state_dict(keep_vars=True).values(), model.state_dict(keep_vars=True).values())
+    for e, p in pairs:
+        if e.dtype == torch.float32:
+            e.mul_(decay).add_(p * (1.0 - decay))
+            p.mul_(1 - live_decay)
+
+
+@torch.no_grad()
+def decay_live_weights(model: torch.nn.Module, factor: float) -> None:
+    """Multiply every float parameter and buffer by ``1 - factor`` once (an explicit form of the
+    LEAF release's hidden decay, for ``ema_state: parameters``)."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            t.mul_(1 - factor)
+
+
 def seed_everything(seed: int) -> None:
     import random
 
@@ -187,19 +207,24 @@ class TrainState:
 
 
 class StepLogger:
-    """Means of the per-step logs over ``log_every`` steps, to the progress bar and dvclive."""
+    """Means of the per-step logs over ``log_every`` steps, to the progress bar and dvclive. Each
+    key is averaged over the steps that emitted it: ``pl_acc_masked`` exists only on steps where a
+    pseudo-label passed, and dividing by every step of the window would deflate it."""
 
     def __init__(self, live, bar):
-        self.live, self.bar, self.sums, self.n = live, bar, {}, 0
+        self.live, self.bar, self.sums, self.counts = live, bar, {}, {}
 
     def add(self, logs: dict) -> None:
         for k, v in logs.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
-        self.n += 1
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self) -> dict:
+        return {k: v / self.counts[k] for k, v in self.sums.items()}
 
     def flush(self, step: int) -> None:
-        means = {k: v / self.n for k, v in self.sums.items()}
-        self.sums, self.n = {}, 0
+        means = self.means()
+        self.sums, self.counts = {}, {}
         self.bar.set_postfix(loss=f"{means['loss']:.3f}", mask=f"{means.get('mask_rate', 0):.2f}")
         if self.live is not None:
             self.live.step = step  # label the row with the step it summarises
@@ -261,6 +286,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
             raise FloatingPointError(f"loss became {loss.item()} at step {st.step}; lower the lr or disable amp")
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
+        if method.needs_labeled_logits and st.step % cfg.steps_per_epoch == 0:
+            model = st.ema if st.ema is not None else method.model
+            method.end_epoch(*labeled_logits(model, data, cfg, device, st.step // cfg.steps_per_epoch),
+                             st.step // cfg.steps_per_epoch)
+            method.train()
         logger.add(score_pseudo_labels(logs, y_unlabeled) | {"loss": loss.item(), "lr": st.sched.get_last_lr()[0]})
         bar.update(1)
         if st.step % cfg.log_every == 0 or st.step == cfg.steps:
@@ -290,8 +320,30 @@ def optimizer_step(loss: torch.Tensor, st: TrainState, scaler, cfg: TrainConfig)
     scaler.step(st.opt)
     scaler.update()
     st.sched.step()
+    if st.ema is not None and cfg.ema_state == "state_dict":
+        release_ema_step(st.ema, st.method.model, cfg.ema, cfg.live_decay)
+        return
     if st.ema is not None:
-        ema_update(st.ema, st.method.model, cfg.ema, st.step)
+        ema_update(st.ema, st.method.model, cfg.ema, st.step if cfg.ema_warmup else None)
+    if cfg.live_decay:
+        decay_live_weights(st.method.model, cfg.live_decay)
+
+
+@torch.no_grad()
+def labeled_logits(model: torch.nn.Module, data: FERData, cfg: TrainConfig, device: str, epoch: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model``'s logits (eval mode) on weak views of the whole labeled set, drawn from a generator
+    of their own per epoch (the batch streams are untouched, so resume stays exact)."""
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + 3 + epoch)
+    model.eval()
+    images = data.train_images[data.labeled_idx]
+    logits = []
+    for i in range(0, len(images), cfg.eval_batch):
+        x = make_view("weak", images[i : i + cfg.eval_batch].to(device), g, cfg)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits.append(model(x)["logits"].float())
+    return torch.cat(logits), data.train_labels[data.labeled_idx].to(device)
 
 
 def evaluate_models(st: TrainState, data: FERData, cfg: TrainConfig, device: str, live) -> dict:

@@ -43,7 +43,7 @@ def test_moe_shapes_gates_and_gradients(gating, k):
     nonzero = (r["gates"] > 0).sum(1)
     assert (nonzero == (k if gating == "topk" else 4)).all()
     (r["out"].sum() + r["balance"]).backward()
-    assert x.grad.abs().sum() > 0 and moe.weight.grad.abs().sum() > 0
+    assert x.grad.abs().sum() > 0 and moe.experts.weight.grad.abs().sum() > 0
     assert moe.w_gate.grad is not None and moe.w_gate.grad.abs().sum() > 0
 
 
@@ -54,7 +54,7 @@ def test_top1_output_is_the_selected_expert():
     x = torch.randn(4, 6)
     r = moe(x)
     e = r["gates"].argmax(1)
-    expected = torch.stack([x[i] @ moe.weight[e[i]] + moe.bias[e[i]] for i in range(4)])
+    expected = torch.stack([x[i] @ moe.experts.weight[e[i]] + moe.experts.bias[e[i]] for i in range(4)])
     assert torch.allclose(r["out"], expected, atol=1e-5)
 
 
@@ -80,7 +80,7 @@ def test_agnostic_component_is_the_complement_mixture(gating, k):
     moe.w_gate.data.normal_()
     x = torch.randn(10, 16)
     r = moe(x)
-    outs = torch.einsum("ni,eio->neo", x, moe.weight) + moe.bias
+    outs = torch.einsum("ni,eio->neo", x, moe.experts.weight) + moe.experts.bias
     g = r["gates"]
     if gating == "topk":
         unused = (g == 0).float()

@@ -28,6 +28,9 @@ class RunContext:
     """Weight of the experts' load-balancing loss (``net.balance_coef``)."""
     cache_dir: str = "cache"
     """Where text embeddings are cached."""
+    forward_passes: str = "joint"
+    """joint (one forward over all views: BN sees them together, as in FixMatch / USB) | per_view
+    (one forward per view, in the order the method lists them: the SIT-FER and LEAF releases)."""
 
 
 class SSLMethod(nn.Module):
@@ -47,19 +50,32 @@ class SSLMethod(nn.Module):
         self.settings, self.model, self.ctx = settings, model, ctx
 
     def forward_views(self, views: list[torch.Tensor]) -> tuple[list[dict], torch.Tensor]:
-        """One forward over the concatenated views (BN sees them together, as in FixMatch);
-        returns per-view output dicts and the load-balancing loss of the whole batch."""
+        """Per-view output dicts and the load-balancing loss. ``ctx.forward_passes``: one forward over
+        the concatenated views (BN statistics of the whole batch) or one per view, in list order
+        (BN statistics and dropout / gate-noise draws per view, as the official loops do)."""
+        if self.ctx.forward_passes == "per_view":
+            outs = [self._forward(v) for v in views]
+            return outs, sum((o["balance"] for o in outs), views[0].new_zeros(()))
         sizes = [v.shape[0] for v in views]
-        x = torch.cat(views)
-        if self.ctx.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = self.model(x)
+        out = self._forward(torch.cat(views))
         parts = [dict() for _ in views]
         for k, v in out.items():
             if v.dim() and v.shape[0] == sum(sizes):
                 for p, chunk in zip(parts, v.split(sizes)):
                     p[k] = chunk
         return parts, out["balance"]
+
+    def _forward(self, x: torch.Tensor) -> dict:
+        if self.ctx.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    needs_labeled_logits = False
+    """True for a method whose ``end_epoch(logits, labels, epoch)`` wants the evaluation model's
+    logits on the labeled set once per epoch (LEAF's release-style thresholds)."""
+
+    def end_epoch(self, logits: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
+        """Once per epoch, for methods with ``needs_labeled_logits``; nothing by default."""
 
     def balance_term(self, balance: torch.Tensor) -> torch.Tensor:
         return self.ctx.balance_coef * balance

@@ -1,20 +1,28 @@
 """LEAF (Zhang et al., CVIU 2025): hierarchical expression-aware aggregation.
 
-* semantic and instance levels: mixtures of experts in the network (models/leaf_blocks.py),
-  fused by learnable (noisy top-k or dense) gates; load-balancing loss added (``net.balance_coef``).
+* semantic and instance levels: mixtures of experts in the network (models/leaf_blocks.py); the
+  released code's experts are one tied residual MLP, so its gates are inert (``net.experts``).
   Their switches are the network's (``net.semantic_moe``, ``net.instance_moe``), one per level;
-* category level: the mean of two weak views' softmaxes is split into a positive set and a
-  negative set; the strong view is trained so that every positive class outscores every negative
-  one, weighted by how clear the split is, rescaled to the hard-label CE and masked by confidence;
+* category level: the two weak views give a pseudo-label distribution (mean of their softmaxes:
+  argmax and confidence mask) and the positive / negative sets (``set_source``; the release takes
+  them from the softmax of the mean of the two views' logits); the strong view is trained so that
+  every positive class outscores every negative one, weighted by how clear the split is, rescaled
+  to the hard-label CE, and scaled by the pass rate (``masking='global'``, the release) or masked
+  per sample;
 * a contrastive term on the two weak views of the samples the mask rejects.
 
-    L = 0.5 * CE(labeled) + L_u(category) + 0.1 * L_con + balance
+    L = 0.5 * CE(labeled) + L_u(category) + 0.1 * L_con (+ net.balance_coef * balance, 0 in the release)
 
-Thresholds (``leaf.threshold_rule='adaptive'``): Ada-CM's per-class rule, max(0.8, 0.97 * mean
-confidence of correctly-predicted labeled samples of the class / (1 + e^-epoch)). The official code
-measures that confidence with the EMA model over the whole labeled set after each epoch; here it
-is accumulated from the live model's labeled batches during the epoch (no extra pass; a
-documented deviation).
+Thresholds (``threshold_rule='adaptive'``): Ada-CM's per-class rule, max(0.8, 0.97 * mean
+confidence of correctly-predicted labeled samples of the class / (1 + e^-epoch)), 0.8 for a class
+with none. ``threshold_source='ema_labeled'`` (the release) measures it once per epoch with the
+evaluation (EMA) model over the whole labeled set (weak views; the release's labeled loader
+augments too); ``live_batches`` accumulates the live model's labeled batches during the epoch (no
+extra pass; not the release).
+
+The release runs one forward per view in the order weak, weak2, labeled, strong
+(``forward_passes: per_view`` in the official recipe); tests/test_official_leaf.py checks one
+whole training step against numbers recorded from the released code.
 """
 from __future__ import annotations
 
@@ -44,8 +52,17 @@ class LeafConfig:
     """False: official quirk (mass tested on i+1 classes, set holds i); True: mass tested on the set itself."""
     weighting: Literal["concave", "linear", "convex", "none"] = "concave"
     """Per-sample weight: concave | linear | convex | none."""
+    masking: Literal["global", "per_sample"] = "global"
+    """global (release: every unlabeled sample trains on its ambiguous label, the term is scaled by
+    the pass rate) | per_sample (only samples that pass train)."""
+    set_source: Literal["mean_logits", "mean_probs"] = "mean_logits"
+    """Where the positive / negative sets come from: mean_logits (release: softmax of the mean of the
+    two weak views' logits) | mean_probs (the mean of their softmaxes, like the mask)."""
     threshold_rule: Literal["adaptive", "fixed"] = "adaptive"
     """adaptive (Ada-CM per-class thresholds from labeled confidences) | fixed (``fixed_threshold``)."""
+    threshold_source: Literal["ema_labeled", "live_batches"] = "ema_labeled"
+    """ema_labeled (release: the evaluation model over the labeled set once per epoch) |
+    live_batches (the live model's labeled batches of the epoch)."""
     fixed_threshold: float = 0.8
     """Threshold for threshold_rule=fixed and the floor of the adaptive ones."""
     labeled_weight: float = 0.5
@@ -68,9 +85,21 @@ class Leaf(SSLMethod):
         self.register_buffer("conf_count", torch.zeros(k))
 
     @torch.no_grad()
+    def end_epoch(self, logits: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
+        """The release's refresh: the evaluation model's logits on the labeled set (the loop calls
+        this once per epoch for methods with ``needs_labeled_logits``)."""
+        c = self.settings
+        self.thresholds.copy_(pseudo.thresholds_from_predictions(logits, labels, epoch, c.fixed_threshold))
+
+    @property
+    def needs_labeled_logits(self) -> bool:
+        c = self.settings
+        return c.threshold_rule == "adaptive" and c.threshold_source == "ema_labeled"
+
+    @torch.no_grad()
     def update_thresholds(self, logits_l: torch.Tensor, y: torch.Tensor, step: int) -> None:
         c = self.settings
-        if c.threshold_rule == "fixed":
+        if c.threshold_rule == "fixed" or c.threshold_source != "live_batches":
             return
         probs = logits_l.float().softmax(-1)
         conf, pred = probs.max(-1)
@@ -87,15 +116,17 @@ class Leaf(SSLMethod):
 
     def train_step(self, labeled, unlabeled, step):
         c = self.settings
-        (out_l, out_w1, out_w2, out_s), balance = self.forward_views(
-            [labeled["x"], unlabeled["weak"], unlabeled["weak2"], unlabeled["strong"]])
+        (out_w1, out_w2, out_l, out_s), balance = self.forward_views(  # the release's order
+            [unlabeled["weak"], unlabeled["weak2"], labeled["x"], unlabeled["strong"]])
         y = labeled["y"]
         loss_x = F.cross_entropy(out_l["logits"], y)
         self.update_thresholds(out_l["logits"].detach(), y, step)
         with torch.no_grad():
-            probs = (out_w1["logits"].float().softmax(-1) + out_w2["logits"].float().softmax(-1)) / 2
+            l1, l2 = out_w1["logits"].float(), out_w2["logits"].float()
+            probs = (l1.softmax(-1) + l2.softmax(-1)) / 2
+            set_probs = ((l1 + l2) / 2).softmax(-1) if c.set_source == "mean_logits" else probs
             mask, _, _ = pseudo.threshold_mask(probs, self.thresholds)
-        loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask)
+        loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask, set_probs)
         loss_con = out_l["logits"].new_zeros(())
         rejected = mask == 0
         if c.contrastive_weight > 0 and rejected.sum() >= 2:

@@ -69,8 +69,8 @@ class SitferConfig:
     """w_sem, w_text, w_ins after the instance warm-up (RAF-5000 script)."""
     weights_warmup: tuple[float, float] = (0.6, 0.4)
     """w_sem, w_text before the instance level switches on."""
-    instance_warmup: float = 0.2
-    """Fraction of training before the instance level switches on (code: 15 of 80 epochs)."""
+    instance_warmup: float = 0.1875
+    """Fraction of training before the instance level switches on (code: after epoch 15 of 80)."""
     instance_temperature: float = 0.1
     """tau_i for softmax(p_ins / tau_i) under paper_mean."""
     threshold: float = 0.75
@@ -97,8 +97,10 @@ class SitFer(SSLMethod):
         c = settings
         self.unlabeled_loss = unlabeled_loss
         prompts = class_prompts(ctx.num_classes, c.prompt, c.descriptions)
-        self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed))
-        dim, tdim = model.feat_dim, self.text.shape[1]
+        dim = model.feat_dim  # the release's random text vectors live in the image feature's space
+        self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed,
+                                                     dim=dim if c.text_encoder == "random" else 512))
+        tdim = self.text.shape[1]
         self.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
         pseudo_slots = ctx.n_labeled if c.buffer_pseudo else 0
         self.memory = InstanceMemory(ctx.n_labeled, dim, ctx.num_classes, pseudo_slots)
@@ -138,8 +140,8 @@ class SitFer(SSLMethod):
     def train_step(self, labeled, unlabeled, step):
         c = self.settings
         instance_on = step >= c.instance_warmup * self.ctx.steps
-        (out_l, out_w, out_s), balance = self.forward_views(
-            [labeled["x"], unlabeled["weak"], unlabeled["strong"]])
+        (out_w, out_s, out_l), balance = self.forward_views(  # the release's order
+            [unlabeled["weak"], unlabeled["strong"], labeled["x"]])
         y = labeled["y"]
         loss_s = F.cross_entropy(out_l["logits"], y)
         loss_t = (F.cross_entropy(self.text_scores(out_l["feature"]) / c.text_temperature, y)

@@ -16,8 +16,10 @@ from ssfer_core import pseudo
 
 
 class UnlabeledLoss(Protocol):
-    def __call__(self, strong_logits: torch.Tensor, probs: torch.Tensor, mask: torch.Tensor
-                 ) -> tuple[torch.Tensor, dict]: ...
+    def __call__(self, strong_logits: torch.Tensor, probs: torch.Tensor, mask: torch.Tensor,
+                 set_probs: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]: ...
+    """``probs``: the host's pseudo-label distribution (argmax and mask come from it);
+    ``set_probs``: where a set-valued loss takes its sets from, when the host has another (LEAF)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class HardLabelLoss:
     reduction: Literal["batch", "selected"] = "batch"
     hard: bool = True  # False: the whole distribution is the target
 
-    def __call__(self, strong_logits, probs, mask):
+    def __call__(self, strong_logits, probs, mask, set_probs=None):
         target = probs.argmax(-1) if self.hard else probs
         return pseudo.masked_cross_entropy(strong_logits, target, mask, self.reduction), {}
 
@@ -42,13 +44,14 @@ class CategoryLevelLoss:
     max_positive: int = 3
     consistent: bool = False
     weighting: str = "concave"
+    masking: str = "global"
 
     @classmethod
     def from_settings(cls, leaf) -> "CategoryLevelLoss":
         """From a :class:`~ssfer_core.methods.leaf.LeafConfig`."""
-        return cls(leaf.mass, leaf.max_positive, leaf.consistent_sets, leaf.weighting)
+        return cls(leaf.mass, leaf.max_positive, leaf.consistent_sets, leaf.weighting, leaf.masking)
 
-    def __call__(self, strong_logits, probs, mask):
+    def __call__(self, strong_logits, probs, mask, set_probs=None):
         loss, info = pseudo.category_level_loss(strong_logits, probs, mask, self.mass, self.max_positive,
-                                                self.consistent, self.weighting)
+                                                self.consistent, self.weighting, set_probs, self.masking)
         return loss, {"positive_set_size": info["positive_set_size"], "positive_sets": info["positive"]}

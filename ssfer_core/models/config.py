@@ -25,9 +25,13 @@ class NetConfig:
     """LEAF's instance level: a mixture of experts on the normalised feature. The one switch of that
     level (LEAF's instance ablation is ``net.instance_moe: false``)."""
     logit_scale: float = 1.0
-    """Multiplies the logits when the feature is L2-normalised (a cosine classifier's scale, as in
-    NormFace). 1.0 is the official code, whose logits stay near-uniform until the classifier
-    weights have grown over tens of thousands of steps; short budgets need ~16."""
+    """Multiplies the logits when the classifier's input is the L2-normalised feature (a cosine
+    classifier's scale, as in NormFace; SIT-FER's head). Never applied behind LEAF's instance-level
+    experts, whose output is not normalised (there it would only be a free temperature and a larger
+    step on the head). 1.0 is the official code."""
+    experts: Literal["tied_residual", "residual", "linear"] = "tied_residual"
+    """LEAF's expert design: tied_residual (released code: one residual MLP in every slot, so the
+    gates are inert) | residual (independent residual MLPs) | linear (independent Linear(d, d))."""
     num_experts: int = 8
     """Experts per mixture (official: 8)."""
     top_k: int = 1
@@ -36,5 +40,6 @@ class NetConfig:
     """topk (noisy top-k, Shazeer et al. 2017) | dense (softmax over all experts)."""
     noisy_gating: bool = True
     """Add the learned Gaussian gate noise at train time."""
-    balance_coef: float = 1e-2
-    """Load-balancing loss weight (cv^2 of importance + load); the official code computes but never adds it."""
+    balance_coef: float = 0.0
+    """Load-balancing loss weight (cv^2 of importance + load). 0 is the released code, which computes
+    the term and never adds it; 1e-2 is the coefficient it computes with."""

@@ -25,7 +25,8 @@ class FERNet(nn.Module):
         kw = {"norm": cfg.norm} if cfg.backbone.startswith("synth_cnn") else {}
         self.backbone, dim = create_backbone(cfg.backbone, cfg.weights, **kw)
         self.feat_dim = dim
-        moe = dict(num_experts=cfg.num_experts, k=cfg.top_k, gating=cfg.gating, noisy=cfg.noisy_gating)
+        moe = dict(num_experts=cfg.num_experts, k=cfg.top_k, gating=cfg.gating, noisy=cfg.noisy_gating,
+                   experts=cfg.experts)
         self.semantic = None
         if cfg.semantic_moe == "map":
             self.semantic = MapMixtureOfExperts(dim, **moe)
@@ -69,6 +70,8 @@ class FERNet(nn.Module):
             out["relevant_instance"] = h
             balance = balance + r["balance"]
         logits = self.classifier(h)
-        out["logits"] = logits * self.cfg.logit_scale if self.cfg.l2_normalize else logits
+        # The scale belongs to a cosine head: only when the classifier reads the normalised feature.
+        cosine_head = self.cfg.l2_normalize and self.instance is None
+        out["logits"] = logits * self.cfg.logit_scale if cosine_head else logits
         out["balance"] = balance
         return out

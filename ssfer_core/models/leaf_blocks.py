@@ -1,22 +1,30 @@
 """LEAF's semantic- and instance-level decoupling: mixtures of experts fused by learnable gates.
 
-Follows the official code's sparsely-gated MoE (Shazeer et al. 2017): linear experts, noisy top-k
-gating (clean logits ``x W_g`` plus Gaussian noise of std ``softplus(x W_n) + 0.01`` at train
-time, softmax over the k largest logits, zeros elsewhere), log-space combination
+Gating follows the official code's sparsely-gated MoE (Shazeer et al. 2017): noisy top-k gating
+(clean logits ``x W_g`` plus Gaussian noise of std ``softplus(x W_n) + 0.01`` at train time,
+softmax over the k largest logits, zeros elsewhere), log-space combination
 ``log(sum_e g_e exp(expert_e(x)))``, and the load-balancing loss ``cv^2(importance) + cv^2(load)``.
-All experts are evaluated densely with one batched matmul (8 small experts are cheaper that way
-than dispatching), which gives the same output as the sparse dispatcher.
+
+Three expert designs (``net.experts``):
+
+* ``tied_residual`` -- **the released code** (zfkarl/LEAF 7873d3a, ``models/backbone.py``,
+  ``Instance_MoE``): ONE ``ResExpert`` (``x + Linear(d, d/2) -> ReLU -> Linear(d/2, d)``) placed in
+  all expert slots. With k = 1 the gate value is the softmax of one logit, i.e. exactly 1, and the
+  log-space combine returns the expert's output, so each "mixture" is ``x + MLP(x)``: routing changes
+  nothing and the gate weights receive no gradient. We compute the gates anyway (same noise draws as
+  the code, so a seeded run consumes the random stream as the code does; the gate statistics are
+  shown in the analysis) and return ``log(exp(x + MLP(x)) * sum_e g_e)`` as the code's combine does
+  (tests/test_official.py checks a whole training step against the code's numbers to 1e-5).
+* ``residual`` -- the paper's reading with the code's expert shape: independent ``ResExpert``\ s.
+* ``linear`` -- independent ``Linear(d, d)`` experts (the unused ``Semantic_MoE`` class of the code).
+All independent experts are evaluated densely with one batched matmul (8 small experts are cheaper
+that way than dispatching), which gives the same output as the sparse dispatcher.
 
 Decoupled components (our reading, documented as a choice): the gate-selected mixture is the
 **expression-relevant** component; the **expression-agnostic** component is the complement
 mixture, the experts weighted by ``1 - g_e`` (normalised): for top-1 gates that is the mean of the
-experts the gate did *not* select, and for dense gates it stresses the experts the gate turns down
-(a plain "unselected" mean would be empty there). The analysis probes both (study/analysis.py).
-
-Quirk of the official code, reproduced with the defaults (k=1, gate weights initialised to 0): with
-one expert per input the softmax gate value is always 1, so the task loss never reaches the gate;
-only the load-balancing term (which the official code forgets to add) trains it. ``balance_coef``
-is on by default here; ``k>1`` or ``gating='dense'`` lets the task loss train the gate too.
+experts the gate did *not* select, and for dense gates it stresses the experts the gate turns down.
+With tied experts both components are the same vector: the released network does not decouple.
 """
 from __future__ import annotations
 
@@ -35,20 +43,71 @@ def cv_squared(x: torch.Tensor) -> torch.Tensor:
     return x.var() / (x.mean() ** 2 + 1e-10)
 
 
+class ResExpert(nn.Module):
+    """The released code's expert: ``x + Linear(d, d/2) -> ReLU -> Linear(d/2, d)``."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(d, d // 2), nn.ReLU(), nn.Linear(d // 2, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(x)
+
+
+class BatchedExperts(nn.Module):
+    """``num_experts`` independent experts, all evaluated at once: ``[N, d] -> [N, E, d_out]``.
+    ``residual`` experts have the code's ``ResExpert`` shape; ``linear`` ones are ``Linear(d, d_out)``."""
+
+    def __init__(self, d_in: int, d_out: int, num_experts: int, residual: bool):
+        super().__init__()
+        if residual and d_in != d_out:
+            raise ValueError(f"residual experts need d_in == d_out, got {d_in} and {d_out}")
+        self.residual = residual
+        hidden = d_in // 2 if residual else d_out
+        self.weight = nn.Parameter(_uniform((num_experts, d_in, hidden), d_in))
+        self.bias = nn.Parameter(_uniform((num_experts, hidden), d_in))
+        if residual:
+            self.weight2 = nn.Parameter(_uniform((num_experts, hidden, d_out), hidden))
+            self.bias2 = nn.Parameter(_uniform((num_experts, d_out), hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.einsum("ni,eio->neo", x, self.weight) + self.bias
+        if not self.residual:
+            return h
+        return x.unsqueeze(1) + torch.einsum("neh,eho->neo", h.relu(), self.weight2) + self.bias2
+
+
+def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+    """nn.Linear's default initialisation range."""
+    bound = 1 / math.sqrt(fan_in)
+    return torch.empty(shape).uniform_(-bound, bound)
+
+
+EXPERT_DESIGNS = ("tied_residual", "residual", "linear")
+
+
 class MixtureOfExperts(nn.Module):
-    """Experts ``Linear(d_in, d_out)`` fused by a top-k or dense gate, on ``[N, d_in]`` inputs."""
+    """Experts fused by a top-k or dense gate, on ``[N, d_in]`` inputs (``experts``: see the module doc)."""
 
     def __init__(self, d_in: int, d_out: int, num_experts: int = 8, k: int = 1, gating: str = "topk",
-                 noisy: bool = True):
+                 noisy: bool = True, experts: str = "linear"):
         super().__init__()
         if gating not in ("topk", "dense"):
             raise ValueError(f"gating must be 'topk' or 'dense', got {gating!r}")
         if not 1 <= k <= num_experts:
             raise ValueError(f"top_k must be in 1..{num_experts}, got {k}")
-        self.num_experts, self.k, self.gating, self.noisy = num_experts, k, gating, noisy
-        bound = 1 / math.sqrt(d_in)
-        self.weight = nn.Parameter(torch.empty(num_experts, d_in, d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(num_experts, d_out).uniform_(-bound, bound))
+        if experts not in EXPERT_DESIGNS:
+            raise ValueError(f"experts must be one of {EXPERT_DESIGNS}, got {experts!r}")
+        self.num_experts, self.k, self.gating, self.noisy, self.design = num_experts, k, gating, noisy, experts
+        if experts == "tied_residual":
+            if d_in != d_out:
+                raise ValueError(f"tied residual experts need d_in == d_out, got {d_in} and {d_out}")
+            self.expert = ResExpert(d_in)
+            # The release's structure: the same module in every slot. It matters beyond routing: the
+            # release's EMA step walks the state_dict, where the expert appears num_experts + 1 times.
+            self.experts = nn.ModuleList([self.expert for _ in range(num_experts)])
+        else:
+            self.experts = BatchedExperts(d_in, d_out, num_experts, residual=experts == "residual")
         self.w_gate = nn.Parameter(torch.zeros(d_in, num_experts))
         self.w_noise = nn.Parameter(torch.zeros(d_in, num_experts))
 
@@ -84,12 +143,17 @@ class MixtureOfExperts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         gates, load = self.gate(x)
-        outs = torch.einsum("ni,eio->neo", x, self.weight) + self.bias  # N, E, d_out
+        balance = cv_squared(gates.sum(0)) + cv_squared(load)
+        if self.design == "tied_residual":  # every slot holds the same expert: the mixture is its output,
+            # through the code's own log-space round trip (log(sum_e g_e exp(y)), sum_e g_e = 1), so
+            # that even the float rounding of the gradients is the release's
+            y = torch.log(torch.exp(self.expert(x)) * gates.sum(1, keepdim=True))
+            return {"out": y, "agnostic": y, "gates": gates, "balance": balance}
+        outs = self.experts(x)  # N, E, d_out
         # log(sum_e g_e exp(y_e)), stable: logsumexp over y_e + log g_e (experts with g_e=0 drop out)
         relevant = torch.logsumexp(outs + torch.log(gates.clamp_min(1e-30)).unsqueeze(-1), dim=1)
         complement = 1 - gates  # top-1: exactly the unselected experts; dense: what the gate turns down
         agnostic = (outs * complement.unsqueeze(-1)).sum(1) / complement.sum(1, keepdim=True).clamp_min(1e-12)
-        balance = cv_squared(gates.sum(0)) + cv_squared(load)
         return {"out": relevant, "agnostic": agnostic, "gates": gates, "balance": balance}
 
 

@@ -1,0 +1,309 @@
+"""ssfer's `official` LEAF and SIT-FER against numbers recorded from the released code.
+
+Fixtures: tests/fixtures/official_leaf.json (zfkarl/LEAF 7873d3a) and official_sitfer.json
+(PatrickStarL/SIT-FER 2aa046c), written once by scripts/record_official_fixtures.py, which drives
+the releases' own modules and training loops (its docstring names every function exercised) on a
+tiny network: a Conv(3, 16) + BN + ReLU trunk, then the releases' blocks at width 16. Here the same
+weights go into ssfer's FERNet and methods with their official settings; every number must agree
+to 1e-5 (max absolute difference).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import types
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from ssfer_core import pseudo
+from ssfer_core.config import TrainConfig
+from ssfer_core.methods.base import RunContext
+from ssfer_core.methods.leaf import Leaf, LeafConfig, leaf_unlabeled_loss
+from ssfer_core.methods.sitfer import SitFer, SitferConfig
+from ssfer_core.methods.unlabeled import HardLabelLoss
+from ssfer_core.models.backbones import BACKBONES
+from ssfer_core.models.config import NetConfig
+from ssfer_core.models.heads import FERNet
+from ssfer_core.train import make_optimizer, make_schedule, optimizer_step
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOL = 1e-5
+T = torch.tensor
+
+
+def close(a, b, tol=TOL):
+    a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
+    assert a.shape == b.shape, (a.shape, b.shape)
+    diff = (a - b).abs().max().item() if a.numel() else 0.0
+    assert diff <= tol, f"max |diff| {diff:.2e} > {tol:.0e}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def trunk_backbone():
+    """The fixtures' trunk, registered as a backbone for the duration of this module."""
+    BACKBONES.add("official_fixture_trunk",
+                  lambda weights=None, **kw: (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                                                            nn.ReLU()), 16))
+    yield
+    BACKBONES.remove("official_fixture_trunk")
+
+
+def load_weights(net: nn.Module, official: dict) -> None:
+    """The release's parameter names -> ssfer's (its Normal(0, 1) buffers have no counterpart)."""
+    rename = (("base.", "backbone."), ("semantic_moe.", "semantic."), ("instance_moe.", "instance."))
+    sd = {}
+    for k, v in official.items():
+        if k.endswith("_moe.mean") or k.endswith("_moe.std"):
+            continue
+        for a, b in rename:
+            k = k.replace(a, b, 1) if k.startswith(a) else k
+        sd[k] = T(v)
+    missing, unexpected = net.load_state_dict(sd, strict=False)  # noqa: F841
+    assert not unexpected and all(k.endswith("num_batches_tracked") or ".experts." in k for k in missing), missing
+
+
+def official_name(k: str) -> str:
+    for a, b in (("base.", "backbone."), ("semantic_moe.", "semantic."), ("instance_moe.", "instance.")):
+        if k.startswith(a):
+            return b + k[len(a):]
+    return k
+
+
+def compare_grads(net: nn.Module, grads: dict) -> None:
+    """Every parameter's gradient after the step's backward (the release names them its own way)."""
+    mine = {k: p.grad for k, p in net.named_parameters()}
+    for k, g in grads.items():
+        k = official_name(k)
+        if mine[k] is None:  # no path to the loss here; in the release the gradient is exactly 0
+            assert not T(g).any(), k
+            continue
+        close(mine[k], g)
+
+
+def compare_state(net: nn.Module, official: dict) -> None:
+    """Every weight and buffer after the optimiser step (and the EMA step)."""
+    mine = net.state_dict()
+    n = 0
+    for k, v in official.items():
+        if k.endswith("_moe.mean") or k.endswith("_moe.std"):
+            continue
+        try:
+            close(mine[official_name(k)], v)
+        except AssertionError as e:
+            raise AssertionError(f"{k}: {e}") from None
+        n += 1
+    assert n >= 5
+
+
+class Recorder:
+    """Keeps each forward's output dict (the release runs one forward per view)."""
+
+    def __init__(self, net: nn.Module):
+        self.calls = []
+        net.register_forward_hook(lambda m, i, o: self.calls.append({k: v.detach() for k, v in o.items()}))
+
+
+# ----------------------------------------------------------------------------- LEAF
+LEAF_NET = NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="pooled",
+                     instance_moe=True, experts="tied_residual", gating="topk", top_k=1, noisy_gating=True,
+                     logit_scale=16.0, balance_coef=0.0)  # the scale must not apply behind the instance experts
+
+
+@pytest.fixture(scope="module")
+def leaf_fx():
+    return json.loads((FIXTURES / "official_leaf.json").read_text())
+
+
+def leaf_net(fx) -> FERNet:
+    net = FERNet(LEAF_NET, 7)
+    load_weights(net, fx["weights"])
+    return net
+
+
+def test_leaf_fixture_names_the_release(leaf_fx):
+    src = leaf_fx["source"]
+    assert src["repository"] == "zfkarl/LEAF" and src["commit"].startswith("7873d3a")
+    assert "Instance_MoE" in src["functions"] and "topk_ce_FPL" in src["functions"]
+
+
+def test_leaf_forward_matches_release(leaf_fx):
+    """Both MoE blocks (tied residual expert, noisy top-1 gate), the normalised feature, the logits."""
+    net = leaf_net(leaf_fx).eval()
+    f = leaf_fx["forward"]
+    with torch.no_grad():
+        out = net(T(f["x"]))
+    close(out["relevant_semantic"], f["semantic_out"])
+    close(out["feature"], f["feature"])
+    close(out["relevant_instance"], f["instance_out"])
+    close(out["logits"], f["logits"])
+
+
+def test_leaf_train_step_matches_release(leaf_fx):
+    """One iteration of the release's train(): per-view forwards (same dropout and gate-noise draws),
+    the mask, sets, weights, category-level loss with its ratio and global masking, SupCon, the
+    total loss, the Adam step, the EMA of the whole state and the hidden live-weight decay."""
+    st_fx = leaf_fx["train_step"]
+    net = leaf_net(leaf_fx)
+    ctx = RunContext(num_classes=7, n_labeled=6, steps=1, steps_per_epoch=1, forward_passes="per_view")
+    settings = LeafConfig()  # the defaults are the release's
+    method = Leaf(settings, net, ctx, leaf_unlabeled_loss(settings))
+    method.thresholds.copy_(T(st_fx["threshold"]))
+    cfg = TrainConfig(method="leaf", optimizer="adam", lr=st_fx["lr"], weight_decay=0.0, schedule="constant",
+                      ema=st_fx["ema_decay"], ema_warmup=False, ema_state="state_dict", live_decay=st_fx["live_decay"])
+    st = types.SimpleNamespace(method=method, ema=copy.deepcopy(net).eval(), step=0)
+    st.opt = make_optimizer(cfg, method.named_parameters())
+    st.sched = make_schedule(cfg, st.opt)
+    rec = Recorder(net)
+    method.train()
+    torch.manual_seed(st_fx["seed"])
+    labeled = {"x": T(leaf_fx["forward"]["x"]), "y": T(st_fx["y"]), "idx": torch.arange(6)}
+    unlabeled = {"weak": T(st_fx["u"]), "weak2": T(st_fx["u2"]), "strong": T(st_fx["strong"])}
+    loss, logs = method.train_step(labeled, unlabeled, 0)
+
+    names = ("logits_u", "logits_u2", "logits_x", "logits_strong")
+    for call, name in zip(rec.calls, names):
+        close(call["logits"], st_fx[name])
+    close(rec.calls[0]["feature"], st_fx["feature_u"])
+    close(rec.calls[1]["feature"], st_fx["feature_u2"])
+    l1, l2 = T(st_fx["logits_u"]), T(st_fx["logits_u2"])
+    probs = (l1.softmax(1) + l2.softmax(1)) / 2
+    mask, _, _ = pseudo.threshold_mask(probs, method.thresholds)
+    assert mask.tolist() == st_fx["mask"]
+    positive, size, sorted_p = pseudo.ambiguous_sets(((l1 + l2) / 2).softmax(1))
+    close(pseudo.ambiguity_weight(sorted_p, size), st_fx["weight"])
+    close(pseudo.positive_negative_loss(T(st_fx["logits_strong"]), positive), st_fx["loss_topk"])
+    close(logs["loss_s"], st_fx["loss_x"])
+    close(logs["loss_u"], st_fx["loss_u"])
+    close(logs["loss_con"], st_fx["loss_s"])  # the release calls the SupCon term Ls
+    close(logs["loss_con"], st_fx["supcon"])
+    close(loss.item(), st_fx["loss"])
+
+    optimizer_step(loss, st, torch.amp.GradScaler("cuda", enabled=False), cfg)
+    compare_grads(net, st_fx["grads"])
+    compare_state(net, st_fx["model_after"])  # includes the tied expert decayed once per state_dict slot
+    compare_state(st.ema, st_fx["ema_after"])
+
+
+def test_leaf_gates_are_inert_in_the_release_design(leaf_fx):
+    """With the tied expert the output does not depend on the routing (other gate weights, other
+    noise), nothing is decoupled (agnostic = relevant), and the gate weights get no gradient."""
+    net = leaf_net(leaf_fx).train()
+    net(T(leaf_fx["forward"]["x"]))["logits"].sum().backward()
+    for block in (net.semantic, net.instance):  # softmax of one logit: exactly zero gradient
+        assert block.w_gate.grad is None or not block.w_gate.grad.any()
+    h = torch.randn(6, 16)
+    for block in (net.semantic, net.instance):
+        torch.manual_seed(2)
+        r1 = block(h)
+        with torch.no_grad():
+            block.w_gate.normal_(0, 5.0)
+        torch.manual_seed(3)
+        r2 = block(h)
+        assert not torch.equal(r1["gates"], r2["gates"])  # the routing changed ...
+        close(r1["out"], r2["out"], 1e-6)  # ... the output did not
+        close(r1["out"], r1["agnostic"], 0.0)
+
+
+def test_leaf_thresholds_match_release(leaf_fx):
+    """adaptive_threshold_generate: the EMA model's logits on the labeled set, and a peaked case
+    with a class that has no correct prediction (reset to 0.8)."""
+    th = leaf_fx["thresholds"]
+    close(pseudo.thresholds_from_predictions(T(th["ema_logits"]), T(th["labels"]), th["epoch"]), th["thresholds"])
+    got = pseudo.thresholds_from_predictions(T(th["peaked_logits"]), T(th["peaked_labels"]), th["peaked_epoch"])
+    close(got, th["peaked_thresholds"])
+    assert got[2] == 0.8 and got.max() > 0.85
+    # the evaluation model's logits the release measured them with: ssfer's EMA after the same step
+    ema = leaf_net(leaf_fx)
+    load_weights(ema, leaf_fx["train_step"]["ema_after"])
+    with torch.no_grad():
+        close(ema.eval()(T(leaf_fx["forward"]["x"]))["logits"], th["ema_logits"])
+
+
+def test_per_sample_masking_is_a_different_loss(leaf_fx):
+    """The switch departs from the release: only the passed samples train."""
+    st_fx = leaf_fx["train_step"]
+    l1, l2, ls = T(st_fx["logits_u"]), T(st_fx["logits_u2"]), T(st_fx["logits_strong"])
+    probs = (l1.softmax(1) + l2.softmax(1)) / 2
+    mask = T(st_fx["mask"])
+    g, _ = pseudo.category_level_loss(ls, probs, mask, set_probs=((l1 + l2) / 2).softmax(1))
+    p, _ = pseudo.category_level_loss(ls, probs, mask, set_probs=((l1 + l2) / 2).softmax(1), masking="per_sample")
+    close(g, st_fx["loss_u"])
+    assert abs(g.item() - p.item()) > 1e-3
+
+
+# ----------------------------------------------------------------------------- SIT-FER
+@pytest.fixture(scope="module")
+def sitfer_fx():
+    return json.loads((FIXTURES / "official_sitfer.json").read_text())
+
+
+def sitfer_method(fx, tmp_path) -> SitFer:
+    net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
+                           instance_moe=False, logit_scale=1.0), 7)
+    load_weights(net, fx["weights"])
+    settings = SitferConfig(text_encoder="random", prompt="This is a face image of {expression}",
+                            text_temperature=1.0, instance_warmup=0.5)
+    ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes="per_view",
+                     cache_dir=str(tmp_path))
+    method = SitFer(settings, net, ctx, HardLabelLoss(settings.mask_mean))
+    assert isinstance(method.text_proj, nn.Identity)  # the release has no projection
+    method.text.copy_(T(fx["text"]))  # the release's text vectors (an untrained toy transformer's outputs)
+    return method
+
+
+def test_sitfer_fixture_names_the_release(sitfer_fx):
+    src = sitfer_fx["source"]
+    assert src["repository"] == "PatrickStarL/SIT-FER" and src["commit"].startswith("2aa046c")
+
+
+def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
+    """Two iterations of the release's train() (epoch 1: semantic + text fusion 0.6 / 0.4; epoch 16:
+    0.3 / 0.2 / 0.5 with the instance level), then validate()'s fused test predictor."""
+    method = sitfer_method(sitfer_fx, tmp_path)
+    net = method.model
+    cfg = TrainConfig(method="sitfer", optimizer="adam", lr=sitfer_fx["lr"], weight_decay=0.0, schedule="constant",
+                      ema=0.0)
+    st = types.SimpleNamespace(method=method, ema=None, step=0)
+    st.opt = make_optimizer(cfg, method.named_parameters())
+    st.sched = make_schedule(cfg, st.opt)
+    rec = Recorder(net)
+    method.train()
+    passed = 0
+    for k, s in enumerate(sitfer_fx["steps"]):
+        rec.calls.clear()
+        torch.manual_seed(sitfer_fx["seed"] + k)
+        labeled = {"x": T(s["x"]), "y": T(s["y"]), "idx": T(s["idx"])}
+        loss, logs = method.train_step(labeled, {"weak": T(s["u"]), "strong": T(s["strong"])}, k)
+        for call, name in zip(rec.calls, ("logits_u", "logits_strong", "logits_x")):
+            close(call["logits"], s[name])
+        close(rec.calls[0]["feature"], s["feature_u"])
+        # the three levels and their fusion
+        lu, fu = T(s["logits_u"]), T(s["feature_u"])
+        text = fu @ T(sitfer_fx["text"]).T
+        close(method.text_scores(fu), text)
+        z = T(s["fused_scores"])
+        p_hat, mask = logs["pseudo"]["pl_"]
+        close(p_hat, z.softmax(1))
+        assert mask.bool().tolist() == (z.softmax(1).max(1).values > 0.75).tolist()
+        passed += int(mask.sum())
+        if s["epoch"] > 15:
+            ins_release = (z - 0.3 * lu - 0.2 * text) / 0.5
+            close(method.memory.class_scores(fu), ins_release)
+        else:
+            close(z, 0.6 * lu + 0.4 * text)
+        close(logs["loss_s"], s["loss_s"])
+        close(logs["loss_t"], s["loss_t"])
+        close(logs["loss_u"], s["loss_u"])
+        close(loss.item(), s["loss"])
+        filled = method.memory.filled
+        close(method.memory.features[filled], T(s["bank"])[filled])
+        assert method.memory.labels[filled].tolist() == T(s["bank_labels"])[filled].long().tolist()
+        optimizer_step(loss, st, torch.amp.GradScaler("cuda", enabled=False), cfg)
+        compare_grads(net, s["grads"])
+        compare_state(net, s["model_after"])
+    assert passed > 0  # the fixture exercises the mask
+    with torch.no_grad():
+        close(method.predict(net.eval(), T(sitfer_fx["predict"]["x"])), sitfer_fx["predict"]["probs"])
