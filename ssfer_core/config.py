@@ -10,6 +10,7 @@ YAML scalars and checked against the field types.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -26,7 +27,7 @@ from ssfer_core.methods import METHODS
 from ssfer_core.methods.registry import settings_sections
 from ssfer_core.models.config import NetConfig
 
-__all__ = ["ConfigError", "DataConfig", "NetConfig", "TrainConfig", "apply_overrides", "from_dict",
+__all__ = ["ConfigError", "DataConfig", "NetConfig", "TrainConfig", "apply_overrides", "compose_config", "from_dict",
            "method_view", "to_dict", "validate"]
 
 
@@ -39,6 +40,11 @@ class LoopConfig:
     leaf+fixmatch | leaf+sitfer."""
     seed: int = 0
     """Training seed (init, batches, augmentation)."""
+    protocol: Literal["shared", "official"] = "shared"
+    """shared (the profile's one recipe for every method, each method's loss weights normalised so
+    the labeled CE has weight 1, its lr chosen on the validation split) | official (the method's
+    released recipe: optimiser, lr, loss weights, thresholds, EMA; ``protocols`` in its registry
+    entry). A run's own keys still apply on top."""
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     steps: int = 1000
@@ -207,6 +213,20 @@ def from_dict(d: dict, base=None):
     for k, v in (d or {}).items():
         _set(cfg, k, v)
     return cfg
+
+
+def compose_config(base: dict, overlay: dict | None = None, overrides: list[str] = ()):
+    """The one place a run's config is layered: ``base`` (a profile's ``train:``), then the keys its
+    method sets under its protocol (``METHODS[method].protocols``), then the run's ``overlay``,
+    then ``-S`` overrides. Method and protocol are read from all layers but the recipe."""
+    import copy
+
+    def layered(recipe: dict):
+        cfg = from_dict(copy.deepcopy(recipe), from_dict(copy.deepcopy(base)))
+        return apply_overrides(from_dict(copy.deepcopy(overlay or {}), cfg), list(overrides))
+
+    probe = layered({})
+    return layered(METHODS[probe.method].protocols.get(probe.protocol, {}))
 
 
 def apply_overrides(cfg, overrides: list[str]):

@@ -26,7 +26,7 @@ from ssfer_core.atomic import torch_save
 from ssfer_core.compose import build_method
 from ssfer_core.config import TrainConfig, to_dict
 from ssfer_core.data.bundle import FERData, load_data
-from ssfer_core.data.views import normalize, strong_view, weak_view
+from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
 from ssfer_core.evaluate import evaluate
 from ssfer_core.methods.base import pseudo_label_stats
 
@@ -387,6 +387,9 @@ def _live(out: Path, resume: bool):
 
 def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     model.eval()
+    with torch.no_grad():
+        method.prepare_predict(model, normalize(test_view(data.train_images[data.labeled_idx].to(device))),
+                               data.train_labels[data.labeled_idx].to(device))
     images, labels = data.eval_set(cfg.eval_on)
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 

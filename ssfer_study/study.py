@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from ssfer_core.compose import resolve_net_defaults
-from ssfer_core.config import TrainConfig, apply_overrides, from_dict, method_view, validate
+from ssfer_core.config import TrainConfig, compose_config, method_view, validate
 from ssfer_core.data.config import DataConfig
 from ssfer_core.data.datasets import DATASETS, DatasetDef
 from ssfer_core.data.splits import split_path
@@ -104,12 +104,10 @@ class Study:
     def config(self, run: str | None = None, overrides: list[str] = ()) -> TrainConfig:
         """The checked TrainConfig of ``run`` (base ``train:`` + the run's overlay + ``-S`` overrides),
         with the method's network defaults filled in. ``run=None``: the base config alone."""
-        cfg = from_dict(copy.deepcopy(self.train))
-        if run is not None:
-            if run not in self.runs:
-                raise ConfigError(f"run {run!r} is not in profile {self.name!r}; runs: {', '.join(self.runs)}")
-            cfg = from_dict(copy.deepcopy(self.runs[run].overlay), cfg)
-        return resolve_net_defaults(validate(apply_overrides(cfg, list(overrides))))
+        if run is not None and run not in self.runs:
+            raise ConfigError(f"run {run!r} is not in profile {self.name!r}; runs: {', '.join(self.runs)}")
+        overlay = self.runs[run].overlay if run is not None else {}
+        return resolve_net_defaults(validate(compose_config(self.train, overlay, list(overrides))))
 
     @property
     def base(self) -> TrainConfig:
@@ -242,16 +240,15 @@ def load_study_dict(prof: dict, path: Path) -> Study:
                   readme=Path(prof.get("readme", f"reports/{name}/results_block.md")),
                   synth=prof.get("synth", {}), pretrain=prof.get("pretrain", {}), train=prof["train"],
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={})
-    base = from_dict(copy.deepcopy(prof["train"]))
     for run, overlay in prof["runs"].items():
-        study.runs[run] = _run(run, overlay or {}, base, path)
+        study.runs[run] = _run(run, overlay or {}, prof["train"], path)
     _check_paths(study)
     return study
 
 
-def _run(name: str, overlay: dict, base: TrainConfig, path: Path) -> Run:
+def _run(name: str, overlay: dict, base: dict, path: Path) -> Run:
     train_keys = {k: v for k, v in overlay.items() if k not in STUDY_KEYS}
-    cfg = validate(from_dict(copy.deepcopy(train_keys), copy.deepcopy(base)))
+    cfg = validate(compose_config(base, train_keys))
     m = SEED_SUFFIX.search(name)
     if m and int(m.group(1)) != cfg.seed:
         raise ConfigError(f"{path}: run {name!r} is named for seed {m.group(1)} but trains seed {cfg.seed}; "

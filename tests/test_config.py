@@ -117,3 +117,21 @@ def test_weights_of_another_network_exit_2_with_one_line(tiny_cfg, tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "synth_cnn.pth was saved from another network" in r.stderr
+
+
+def test_protocols_layer_the_methods_recipe_between_profile_and_run():
+    """official: the method's registered recipe over the profile's train:, the run's keys over it."""
+    from ssfer_core.config import compose_config
+
+    base = {"method": "leaf", "lr": 0.03, "optimizer": "sgd", "steps": 77}
+    shared = compose_config(base)
+    assert (shared.optimizer, shared.lr, shared.leaf.labeled_weight, shared.leaf.unlabeled_weight) == ("sgd", 0.03, 1.0, 2.0)
+    official = compose_config(base, {"protocol": "official"})
+    assert (official.optimizer, official.lr, official.leaf.labeled_weight, official.steps) == ("adam", 5e-4, 0.5, 77)
+    assert official.ema_state == "state_dict" and official.live_decay == pytest.approx(1e-5)
+    run_wins = compose_config(base, {"protocol": "official", "lr": 1e-3})
+    assert run_wins.lr == 1e-3 and run_wins.optimizer == "adam"
+    sitfer = compose_config({"method": "sitfer"}, {}, ["protocol=official"])
+    assert sitfer.sitfer.text_encoder == "random" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
+    assert compose_config({"method": "sitfer"}).sitfer.loss_weights == (1.0, 1.0, 0.5)
+    assert compose_config({"method": "fixmatch", "lr": 0.1}, {"protocol": "official"}).lr == 0.03

@@ -153,3 +153,15 @@ def test_methods_never_see_the_hidden_labels(tiny_cfg):
 def test_an_unknown_view_name_is_an_error(tiny_cfg):
     with pytest.raises(ValueError, match="unknown view 'strnog'"):
         make_view("strnog", torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.Generator(), tiny_cfg)
+
+
+def test_sitfer_logs_each_levels_contribution_and_can_delay_its_unlabeled_loss(tiny_cfg):
+    tiny_cfg.method = "sitfer"
+    _, logs = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "steps=1000"])
+    for level in ("semantic", "text", "instance"):
+        assert logs[f"contrib_{level}"] > 0, level
+    _, late = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "steps=1000", "sitfer.unlabeled_warmup=0.5"])
+    assert late["loss_u"] == 0 and late["mask_rate"] == pytest.approx(logs["mask_rate"])
+    # with the levels on the head's scale, the text and instance levels are not 10x weaker
+    _, raw = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "steps=1000", "sitfer.level_scale=1"])
+    assert raw["contrib_text"] == pytest.approx(logs["contrib_text"] / 16, rel=1e-4)

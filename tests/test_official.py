@@ -10,6 +10,7 @@ to 1e-5 (max absolute difference).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import types
 from pathlib import Path
@@ -19,10 +20,11 @@ import torch
 import torch.nn as nn
 
 from ssfer_core import pseudo
-from ssfer_core.config import TrainConfig
+from ssfer_core.compose import resolve_net_defaults
+from ssfer_core.config import compose_config
 from ssfer_core.methods.base import RunContext
-from ssfer_core.methods.leaf import Leaf, LeafConfig, leaf_unlabeled_loss
-from ssfer_core.methods.sitfer import SitFer, SitferConfig
+from ssfer_core.methods.leaf import Leaf, leaf_unlabeled_loss
+from ssfer_core.methods.sitfer import SitFer
 from ssfer_core.methods.unlabeled import HardLabelLoss
 from ssfer_core.models.backbones import BACKBONES
 from ssfer_core.models.config import NetConfig
@@ -98,6 +100,12 @@ def compare_state(net: nn.Module, official: dict) -> None:
     assert n >= 5
 
 
+def official_config(method: str):
+    cfg = resolve_net_defaults(compose_config({"method": method, "protocol": "official"}))
+    cfg.net.backbone = "official_fixture_trunk"
+    return cfg
+
+
 class Recorder:
     """Keeps each forward's output dict (the release runs one forward per view)."""
 
@@ -147,12 +155,14 @@ def test_leaf_train_step_matches_release(leaf_fx):
     total loss, the Adam step, the EMA of the whole state and the hidden live-weight decay."""
     st_fx = leaf_fx["train_step"]
     net = leaf_net(leaf_fx)
-    ctx = RunContext(num_classes=7, n_labeled=6, steps=1, steps_per_epoch=1, forward_passes="per_view")
-    settings = LeafConfig()  # the defaults are the release's
-    method = Leaf(settings, net, ctx, leaf_unlabeled_loss(settings))
+    cfg = official_config("leaf")  # the registered official recipe, nothing added
+    assert (cfg.lr, cfg.ema, cfg.live_decay) == pytest.approx((st_fx["lr"], st_fx["ema_decay"], st_fx["live_decay"]))
+    for key in ("experts", "gating", "top_k", "noisy_gating", "balance_coef", "dropout", "l2_normalize",
+                "semantic_moe", "instance_moe"):
+        assert getattr(cfg.net, key) == getattr(LEAF_NET, key), key
+    ctx = RunContext(num_classes=7, n_labeled=6, steps=1, steps_per_epoch=1, forward_passes=cfg.forward_passes)
+    method = Leaf(cfg.leaf, net, ctx, leaf_unlabeled_loss(cfg.leaf))
     method.thresholds.copy_(T(st_fx["threshold"]))
-    cfg = TrainConfig(method="leaf", optimizer="adam", lr=st_fx["lr"], weight_decay=0.0, schedule="constant",
-                      ema=st_fx["ema_decay"], ema_warmup=False, ema_state="state_dict", live_decay=st_fx["live_decay"])
     st = types.SimpleNamespace(method=method, ema=copy.deepcopy(net).eval(), step=0)
     st.opt = make_optimizer(cfg, method.named_parameters())
     st.sched = make_schedule(cfg, st.opt)
@@ -244,9 +254,10 @@ def sitfer_method(fx, tmp_path) -> SitFer:
     net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
                            instance_moe=False, logit_scale=1.0), 7)
     load_weights(net, fx["weights"])
-    settings = SitferConfig(text_encoder="random", prompt="This is a face image of {expression}",
-                            text_temperature=1.0, instance_warmup=0.5)
-    ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes="per_view",
+    cfg = official_config("sitfer")  # the registered official recipe ...
+    assert cfg.net.logit_scale == 1.0 and cfg.net.dropout == 0.5 and cfg.net.l2_normalize
+    settings = dataclasses.replace(cfg.sitfer, instance_warmup=0.5)  # ... with the fixture's 2-step warm-up
+    ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes=cfg.forward_passes,
                      cache_dir=str(tmp_path))
     method = SitFer(settings, net, ctx, HardLabelLoss(settings.mask_mean))
     assert isinstance(method.text_proj, nn.Identity)  # the release has no projection
@@ -264,8 +275,8 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
     0.3 / 0.2 / 0.5 with the instance level), then validate()'s fused test predictor."""
     method = sitfer_method(sitfer_fx, tmp_path)
     net = method.model
-    cfg = TrainConfig(method="sitfer", optimizer="adam", lr=sitfer_fx["lr"], weight_decay=0.0, schedule="constant",
-                      ema=0.0)
+    cfg = official_config("sitfer")
+    assert cfg.lr == sitfer_fx["lr"] and cfg.ema == 0
     st = types.SimpleNamespace(method=method, ema=None, step=0)
     st.opt = make_optimizer(cfg, method.named_parameters())
     st.sched = make_schedule(cfg, st.opt)

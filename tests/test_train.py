@@ -153,3 +153,77 @@ def test_resume_after_a_kill_between_log_and_checkpoint_keeps_logs_clean(tiny_cf
     monkeypatch.setattr(tr, "torch_save", real_save)
     train(tiny_cfg, tmp_path / "r", progress=False)
     assert [r["step"] for r in csv.DictReader(tsv.open(), delimiter="\t")] == ["3", "6", "9", "12"]
+
+
+def test_step_logger_averages_each_key_over_the_steps_that_emitted_it():
+    """acc_masked exists only on steps where a pseudo-label passed: 2 of 4 steps here."""
+    from ssfer_core.train import StepLogger
+
+    logger = StepLogger(None, None)
+    for acc in (None, 0.5, None, 1.0):
+        logger.add({"loss": 1.0} | ({} if acc is None else {"pl_acc_masked": acc}))
+    means = logger.means()
+    assert means["pl_acc_masked"] == pytest.approx(0.75)  # not (0.5 + 1.0) / 4
+    assert means["loss"] == pytest.approx(1.0)
+
+
+def test_official_leaf_refreshes_thresholds_from_the_ema_model_each_epoch(tiny_cfg, tmp_path, monkeypatch):
+    """The release's rule: once per epoch, the evaluation (EMA) model's logits over the whole
+    labeled set; the resumed run is exact with it."""
+    from ssfer_core.methods.leaf import Leaf
+
+    calls = []
+    real = Leaf.end_epoch
+    monkeypatch.setattr(Leaf, "end_epoch", lambda self, logits, labels, epoch: (
+        calls.append((logits.shape, labels.shape, epoch, self.model.training)), real(self, logits, labels, epoch))[1])
+    tiny_cfg.method, tiny_cfg.protocol, tiny_cfg.steps_per_epoch = "leaf", "official", 4
+    from ssfer_core.config import compose_config, to_dict
+    cfg = compose_config(to_dict(tiny_cfg))
+    assert cfg.optimizer == "adam" and cfg.ema_state == "state_dict" and cfg.forward_passes == "per_view"
+    full = train(cfg, tmp_path / "full", progress=False)
+    n_labeled = 7 * tiny_cfg.data.labels_per_class
+    assert [c[2] for c in calls] == [1, 2, 3]
+    assert all(c[0] == (n_labeled, 7) and c[1] == (n_labeled,) for c in calls)
+    assert all(c[3] for c in calls)  # back in train mode when the step continues
+    train(cfg, tmp_path / "killed", progress=False, stop_after=6)
+    resumed = train(cfg, tmp_path / "killed", progress=False)
+    assert full["ema"]["last"] == resumed["ema"]["last"]
+
+
+def test_release_ema_step_decays_a_tied_module_once_per_slot():
+    """WeightEMA walks the state_dict: the tied expert sits in num_experts + 1 slots."""
+    import copy
+
+    from ssfer_core.models.leaf_blocks import MixtureOfExperts
+    from ssfer_core.train import release_ema_step
+
+    live = MixtureOfExperts(4, 4, num_experts=3, experts="tied_residual")
+    ema = copy.deepcopy(live)
+    w0 = live.expert.fc[0].weight.detach().clone()
+    g0 = live.w_gate.detach().clone()
+    release_ema_step(ema, live, 0.9, 0.1)
+    assert torch.allclose(live.expert.fc[0].weight, w0 * 0.9 ** 4)  # 1 + 3 slots
+    assert torch.allclose(live.w_gate, g0 * 0.9)  # an untied entry: once
+
+
+def test_sitfer_ema_predictor_uses_the_evaluated_models_memory(tiny_cfg):
+    """Every part of the fused predictor comes from the model evaluated: the EMA copy gets a memory
+    of its own features of the labeled images and its own text projection."""
+    import copy
+
+    from ssfer_core.compose import build_method
+
+    tiny_cfg.method = "sitfer"
+    method = build_method(tiny_cfg, 7, 12)
+    method.memory.write_labeled(torch.arange(12), torch.nn.functional.normalize(torch.randn(12, 64), dim=1),
+                                torch.arange(12) % 7)
+    ema = copy.deepcopy(method.model).eval()
+    assert ema.text_proj is not method.model.text_proj  # the projection travels with the network
+    images, labels = torch.randn(12, 3, 32, 32), torch.arange(12) % 7
+    method.prepare_predict(ema, images, labels)
+    with torch.no_grad():
+        own = ema(images)["feature"]
+    mem = method._eval["memory"]
+    assert torch.allclose(mem.features[:12], own) and mem.labels[:12].tolist() == labels.tolist()
+    method.prepare_predict(method.model, images, labels)  # the live model keeps its training memory
+    assert "memory" not in method._eval

@@ -70,6 +70,10 @@ class SSLMethod(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
+    def prepare_predict(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Called before each evaluation of ``model`` with the labeled set (normalised); nothing by
+        default (SIT-FER builds the evaluated model's own instance memory)."""
+
     needs_labeled_logits = False
     """True for a method whose ``end_epoch(logits, labels, epoch)`` wants the evaluation model's
     logits on the labeled set once per epoch (LEAF's release-style thresholds)."""

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.methods.base import RunContext, SSLMethod
-from ssfer_core.methods.registry import PLAIN_HEAD, register_method
+from ssfer_core.methods.registry import PLAIN_HEAD, USB_RECIPE, register_method
 from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
 
 
@@ -53,7 +53,8 @@ class FixMatch(SSLMethod):
         return loss, logs
 
 
-@register_method("fixmatch", sections={"fixmatch": FixMatchConfig}, net=PLAIN_HEAD)
+@register_method("fixmatch", sections={"fixmatch": FixMatchConfig}, net=PLAIN_HEAD,
+                 protocols={"official": USB_RECIPE})
 def fixmatch(model, ctx: RunContext, fixmatch: FixMatchConfig) -> FixMatch:
     """Confident weak-view predictions as hard targets for the strong view (USB defaults)."""
     return FixMatch(fixmatch, model, ctx, HardLabelLoss("batch", hard=fixmatch.hard_label))

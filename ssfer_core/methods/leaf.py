@@ -67,6 +67,8 @@ class LeafConfig:
     """Threshold for threshold_rule=fixed and the floor of the adaptive ones."""
     labeled_weight: float = 0.5
     """Weight of the labeled cross-entropy (official 0.5)."""
+    unlabeled_weight: float = 1.0
+    """Weight of the category-level term (official 1)."""
     contrastive_weight: float = 0.1
     """SupCon weight on the unconfident samples' two weak views (0 disables)."""
     contrastive_temperature: float = 0.07
@@ -132,7 +134,7 @@ class Leaf(SSLMethod):
         if c.contrastive_weight > 0 and rejected.sum() >= 2:
             loss_con = pseudo.supcon_loss(out_w1["feature"][rejected], out_w2["feature"][rejected],
                                           c.contrastive_temperature)
-        loss = c.labeled_weight * loss_x + loss_u + c.contrastive_weight * loss_con + self.balance_term(balance)
+        loss = c.labeled_weight * loss_x + c.unlabeled_weight * loss_u + c.contrastive_weight * loss_con + self.balance_term(balance)
         logs.update({"loss_s": loss_x.item(), "loss_u": loss_u.item(), "loss_con": loss_con.item(),
                      "balance": balance.item(), "mask_rate": mask.mean().item(),
                      "threshold_mean": self.thresholds.mean().item()})
@@ -145,7 +147,21 @@ def leaf_unlabeled_loss(leaf: LeafConfig) -> UnlabeledLoss:
     return CategoryLevelLoss.from_settings(leaf) if leaf.category else HardLabelLoss("batch")
 
 
-@register_method("leaf", sections={"leaf": LeafConfig}, net=COSINE_HEAD | LEAF_EXPERTS)
+OFFICIAL = {"optimizer": "adam", "lr": 5e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.999,
+            "ema_warmup": False, "ema_state": "state_dict", "live_decay": 0.02 * 5e-4, "forward_passes": "per_view",
+            "net": {"experts": "tied_residual", "gating": "topk", "top_k": 1, "noisy_gating": True,
+                    "balance_coef": 0.0},
+            "leaf": {"labeled_weight": 0.5, "unlabeled_weight": 1.0, "contrastive_weight": 0.1, "masking": "global",
+                     "set_source": "mean_logits", "threshold_rule": "adaptive", "threshold_source": "ema_labeled"}}
+"""The release's recipe (zfkarl/LEAF 7873d3a, Code_LEAF/main.py defaults): Adam 5e-4 (x batch/16 =
+1 at batch 16), no schedule, ``WeightEMA`` 0.999 with its hidden decay 0.02 * lr, one forward per
+view, tied residual experts with noisy top-1 gates, L = 0.5 CE + L_u + 0.1 SupCon."""
+SHARED = {"leaf": {"labeled_weight": 1.0, "unlabeled_weight": 2.0, "contrastive_weight": 0.2}}
+"""The shared protocol keeps the release's loss ratios (0.5 : 1 : 0.1) with the labeled CE at 1."""
+
+
+@register_method("leaf", sections={"leaf": LeafConfig}, net=COSINE_HEAD | LEAF_EXPERTS,
+                 protocols={"official": OFFICIAL, "shared": SHARED})
 def leaf(model, ctx: RunContext, leaf: LeafConfig) -> Leaf:
     """Gated experts at semantic and instance level; positive/negative ambiguous pseudo-labels."""
     return Leaf(leaf, model, ctx, leaf_unlabeled_loss(leaf))

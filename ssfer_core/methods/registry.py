@@ -5,7 +5,11 @@
 
 ``sections`` names the ``TrainConfig`` sections the method reads (each becomes a section of
 ``TrainConfig``, e.g. ``train.fixmatch`` in a profile) and the factory receives them as keyword
-arguments; ``net`` fills the network fields a run leaves ``None``. Every module of
+arguments; ``net`` fills the network fields a run leaves ``None``; ``protocols`` maps a protocol
+name to the keys the method sets under it (a nested mapping of ``TrainConfig`` keys, applied over a
+profile's ``train:`` and under a run's overlay, see ``config.compose_config``): ``official`` is the
+method's released recipe, ``shared`` what the shared recipe changes for it (its loss weights,
+normalised so the labeled cross-entropy has weight 1). Every module of
 ``ssfer_core/methods/`` is imported by the package, so a new method is one new file.
 """
 from __future__ import annotations
@@ -36,19 +40,28 @@ class MethodDef:
     """Network defaults for the NetConfig fields a run leaves None."""
     doc: str = ""
     """One line for listings (the factory's docstring)."""
+    protocols: dict[str, dict] = field(default_factory=dict)
+    """Protocol name -> the TrainConfig keys the method sets under it (absent: nothing)."""
 
 
 METHODS: Registry[MethodDef] = Registry("method", "method")
 
 
-def register_method(name: str, sections: dict[str, type] | None = None, net: dict | None = None):
+def register_method(name: str, sections: dict[str, type] | None = None, net: dict | None = None,
+                    protocols: dict[str, dict] | None = None):
     """Decorator registering a method factory under ``name`` (see the module docstring)."""
     def deco(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
         METHODS.add(name, MethodDef(name, fn, dict(sections or {}), dict(PLAIN_HEAD if net is None else net),
-                                    doc[0] if doc else ""))
+                                    doc[0] if doc else "", dict(protocols or {})))
         return fn
     return deco
+
+
+USB_RECIPE = {"optimizer": "sgd", "lr": 0.03, "weight_decay": 5e-4, "schedule": "cosine", "ema": 0.999,
+              "ema_warmup": True, "ema_state": "parameters", "live_decay": 0.0, "forward_passes": "joint"}
+"""USB's FixMatch recipe (SGD 0.03 nesterov, cosine, weight decay 5e-4, EMA 0.999): the official
+protocol of supervised and FixMatch, and the optimiser family of the shared protocol."""
 
 
 def settings_sections() -> dict[str, type]:

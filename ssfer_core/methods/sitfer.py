@@ -52,7 +52,13 @@ class SitferConfig:
     descriptions: Literal["word", "au"] = "word"
     """word (the class word only) | au (richer Action-Unit descriptions, see models/text.py)."""
     text_temperature: float = 0.1
-    """tau_t for L_t and p_text (code: 1.0 on raw cosines; 0.1 suits a real text encoder)."""
+    """tau_t for L_t (and p_text under paper_mean); the release: 1.0 on raw cosines."""
+    level_scale: float = 16.0
+    """Under code_logits, the text and instance cosines are multiplied by this before the weighted
+    sum, so that they sit on the scale of the head's logits (``net.logit_scale``): the release's
+    level weights then act on terms of comparable size, as in the release, where all three are raw
+    cosine-like scores (level_scale 1 with logit_scale 1). With the head at 16 and the levels at 1 the
+    text and instance levels would be 10-16x weaker than the semantic one."""
     mssl: bool = True
     """MSSL switch: text co-supervision of labeled data (the L_t term)."""
     mipg: bool = True
@@ -87,6 +93,9 @@ class SitferConfig:
     """Test predictor: fused (official protocol) | semantic (classifier only)."""
     mask_mean: Literal["selected", "batch"] = "selected"
     """L_u averaged over selected samples (code) | batch (FixMatch style)."""
+    unlabeled_warmup: float = 0.0
+    """Fraction of training before L_u counts (a control: 0.1875 starts it with the instance level,
+    skipping the early low-accuracy selections; the release: 0)."""
 
 
 class SitFer(SSLMethod):
@@ -101,17 +110,40 @@ class SitFer(SSLMethod):
         self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed,
                                                      dim=dim if c.text_encoder == "random" else 512))
         tdim = self.text.shape[1]
-        self.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
+        # The projection lives on the network, so that the EMA copy averages it with the encoder
+        # and an evaluated model brings its own (the network's forward does not use it).
+        model.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
         pseudo_slots = ctx.n_labeled if c.buffer_pseudo else 0
         self.memory = InstanceMemory(ctx.n_labeled, dim, ctx.num_classes, pseudo_slots)
 
-    def text_scores(self, feature: torch.Tensor) -> torch.Tensor:
-        """Cosines to the class prompts, ``[N, C]`` (before the temperature)."""
-        return F.normalize(self.text_proj(feature), dim=1) @ self.text.T
+    @property
+    def text_proj(self) -> nn.Module:
+        return self.model.text_proj
 
-    def levels(self, out: dict, instance_on: bool) -> dict[str, torch.Tensor]:
-        """Raw scores of each enabled level for a weak-view output."""
+    def text_scores(self, feature: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """Cosines to the class prompts, ``[N, C]`` (before any scale), through ``model``'s projection."""
+        return F.normalize((model or self.model).text_proj(feature), dim=1) @ self.text.T
+
+    @torch.no_grad()
+    def prepare_predict(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Before an evaluation: every part of the predictor must come from the evaluated model.
+        The live model uses the memory it trained with (the release); another model (the EMA copy)
+        gets a memory of its own features of the labeled images (eval mode, normalised as in the
+        views)."""
+        self._eval = {}  # a plain dict: the evaluation memory is not part of the checkpoint
+        if model is self.model or not self.settings.mipg:
+            return
+        mem = InstanceMemory(self.ctx.n_labeled, self.memory.features.shape[1], self.ctx.num_classes)
+        mem = mem.to(self.memory.features.device)
+        feats = [model(images[i : i + 512])["feature"].float() for i in range(0, len(images), 512)]
+        mem.write_labeled(torch.arange(len(labels), device=mem.features.device), torch.cat(feats), labels)
+        self._eval["memory"] = mem
+
+    def levels(self, out: dict, instance_on: bool, model: nn.Module | None = None,
+               memory: InstanceMemory | None = None) -> dict[str, torch.Tensor]:
+        """Scores of each enabled level for an output of ``model`` (default: the live network)."""
         c = self.settings
+        memory = memory or self.memory
         use = {"semantic": c.use_semantic, "text": c.use_text and c.mipg,
                "instance": c.use_instance and c.mipg and instance_on}
         if not c.mipg:
@@ -119,11 +151,13 @@ class SitFer(SSLMethod):
         scores = {}
         if use["semantic"]:
             scores["semantic"] = out["logits"].float()
+        paper = c.fusion == "paper_mean"
         if use["text"]:
-            scores["text"] = self.text_scores(out["feature"]).float() / c.text_temperature
+            cos = self.text_scores(out["feature"], model).float()
+            scores["text"] = cos / c.text_temperature if paper else cos * c.level_scale
         if use["instance"]:
-            ins = self.memory.class_scores(out["feature"], c.instance_score, c.instance_topk)
-            scores["instance"] = ins / (c.instance_temperature if c.fusion == "paper_mean" else 1.0)
+            ins = memory.class_scores(out["feature"], c.instance_score, c.instance_topk)
+            scores["instance"] = ins / c.instance_temperature if paper else ins * c.level_scale
         if not scores:  # e.g. instance-only before its warm-up: fall back to the classifier
             scores["semantic"] = out["logits"].float()
         return scores
@@ -136,6 +170,17 @@ class SitFer(SSLMethod):
             raise ValueError(f"fusion must be code_logits or paper_mean, got {c.fusion!r}")
         w = c.weights if instance_on else (*c.weights_warmup, 0.0)
         return pseudo.fuse_code_logits(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
+
+    def contributions(self, scores: dict[str, torch.Tensor], instance_on: bool) -> dict[str, float]:
+        """How much each level moves the fused logit: the mean over samples of the spread (max - min
+        over classes) of its weighted score under code_logits (a level with a small spread hardly
+        changes the softmax)."""
+        if self.settings.fusion != "code_logits":
+            return {}
+        w = dict(zip(("semantic", "text", "instance"),
+                     self.settings.weights if instance_on else (*self.settings.weights_warmup, 0.0)))
+        return {f"contrib_{k}": (w[k] * (v.max(-1).values - v.min(-1).values)).mean().item()
+                for k, v in scores.items()}
 
     def train_step(self, labeled, unlabeled, step):
         c = self.settings
@@ -153,12 +198,15 @@ class SitFer(SSLMethod):
             p_hat = self.fuse(scores, instance_on)
             mask, _, hard = pseudo.threshold_mask(p_hat, c.threshold)
         loss_u, logs = self.unlabeled_loss(out_s["logits"], p_hat, mask)
+        if step < c.unlabeled_warmup * self.ctx.steps:
+            loss_u = loss_u * 0.0
         if c.buffer_pseudo and mask.any():
             self.memory.write_pseudo(out_w["feature"][mask.bool()], hard[mask.bool()])
         w_s, w_t, w_u = c.loss_weights
         loss = w_s * loss_s + w_t * loss_t + w_u * loss_u + self.balance_term(balance)
         logs |= {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
                  "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
+        logs |= self.contributions(scores, instance_on)
         logs["pseudo"] = {"pl_": (p_hat, mask)}
         for name, s in scores.items():  # per-level quality at the same threshold
             p = s.softmax(-1)
@@ -167,14 +215,15 @@ class SitFer(SSLMethod):
 
     @torch.no_grad()
     def predict(self, model, x):
-        """Official protocol: weighted mix of the level softmaxes (instance level from the buffer
-        built during training); ``predict='semantic'``: classifier only."""
+        """The release's predictor: weighted mix of the level softmaxes, every level from ``model``
+        (see :meth:`prepare_predict`); ``predict='semantic'``: classifier only."""
         c = self.settings
         out = model(x)
         p_sem = out["logits"].float().softmax(-1)
         if c.predict == "semantic" or not c.mipg:
             return p_sem
-        scores = self.levels(out, instance_on=bool(self.memory.filled.any()))
+        memory = getattr(self, "_eval", {}).get("memory") if model is not self.model else None
+        scores = self.levels(out, bool(self.memory.filled.any()), model, memory)
         probs = {k: v.softmax(-1) for k, v in scores.items()}
         if c.fusion == "paper_mean":
             return pseudo.fuse_paper_mean(list(probs.values()))
@@ -183,7 +232,23 @@ class SitFer(SSLMethod):
         return total / sum(w[k] for k in probs)
 
 
-@register_method("sitfer", sections={"sitfer": SitferConfig}, net=COSINE_HEAD)
+OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
+            "forward_passes": "per_view", "net": {"logit_scale": 1.0},
+            "sitfer": {"text_encoder": "random", "prompt": "This is a face image of {expression}",
+                       "text_temperature": 1.0, "level_scale": 1.0, "fusion": "code_logits",
+                       "weights": [0.3, 0.2, 0.5], "weights_warmup": [0.6, 0.4], "instance_warmup": 0.1875,
+                       "threshold": 0.75, "loss_weights": [0.4, 0.4, 0.2], "mask_mean": "selected",
+                       "predict": "fused", "unlabeled_warmup": 0.0}}
+"""The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
+no EMA (the live model is evaluated, with the memory and text vectors it trained with), one forward
+per view, raw scores (logit scale 1, cosines unscaled), fixed random text vectors, fusion 0.3 / 0.2 /
+0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u."""
+SHARED = {"sitfer": {"loss_weights": [1.0, 1.0, 0.5]}}
+"""The shared protocol keeps the release's loss ratios (0.4 : 0.4 : 0.2) with L_s at 1."""
+
+
+@register_method("sitfer", sections={"sitfer": SitferConfig}, net=COSINE_HEAD,
+                 protocols={"official": OFFICIAL, "shared": SHARED})
 def sitfer(model, ctx: RunContext, sitfer: SitferConfig) -> SitFer:
     """Pseudo-labels fused from semantic, text and instance levels; text co-supervision."""
     return SitFer(sitfer, model, ctx, HardLabelLoss(sitfer.mask_mean))

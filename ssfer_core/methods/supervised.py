@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from ssfer_core.methods.base import RunContext, SSLMethod
-from ssfer_core.methods.registry import PLAIN_HEAD, register_method
+from ssfer_core.methods.registry import PLAIN_HEAD, USB_RECIPE, register_method
 
 
 class Supervised(SSLMethod):
@@ -17,7 +17,7 @@ class Supervised(SSLMethod):
         return loss, {"loss_s": loss_s.item()}
 
 
-@register_method("supervised", net=PLAIN_HEAD)
+@register_method("supervised", net=PLAIN_HEAD, protocols={"official": USB_RECIPE})
 def supervised(model, ctx: RunContext) -> Supervised:
     """Labeled images only (the lower baseline)."""
     return Supervised(None, model, ctx)
