@@ -65,8 +65,9 @@ def main(argv=None) -> None:
         out = Path(a.runs_dir) / name
         t = time.time()
         m = train(cfg, out, resume=False, progress=False, data=cache[key])
-        row = {"name": name, "val_acc": round(100 * m["ema"]["last"]["acc"], 1),
-               "val_bal_acc": round(100 * m["ema"]["last"]["bal_acc"], 1),
+        ev = m.get("ema") or m["raw"]
+        row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
+               "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
                "mask_rate_final": round(final_value(out.parent, name, "mask_rate"), 3),
                "pl_acc_selected_final": round(final_value(out.parent, name, "pl_acc_masked"), 3),
                "seconds": round(time.time() - t), "overrides": " ".join(sets)}

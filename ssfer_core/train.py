@@ -406,7 +406,8 @@ def labels_per_class_name(cfg: TrainConfig):
 
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float) -> dict:
     """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
-    out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset,
+    out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,
+           "optimizer": cfg.optimizer, "lr": cfg.lr,
            "labels_per_class": labels_per_class_name(cfg), "split_hash": data.split_hash,
            "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "eval_on": cfg.eval_on,
            "train_seconds": round(seconds, 1)}

@@ -86,13 +86,14 @@ def accuracy_curves(curves: dict[str, list[dict]], key: str = "ema_acc"):
     return fig
 
 
-def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str):
+def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str, ylabel: str = "accuracy"):
     """``series``: name -> DataFrame with columns step, value (e.g. per-level pseudo-label accuracy)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, df in series.items():
         ax.plot(df["step"], df["value"], label=name)
     ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()

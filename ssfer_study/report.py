@@ -16,13 +16,16 @@ NOTEBOOKS = ("data_tour", "results", "analysis")
 START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.report) -->", \
     "<!-- results:end -->"
 TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accuracy by label budget"),
-          ("official", "Official settings at the same budget"),
+          ("official", "Official protocol: each method's released recipe at the study's budget"),
+          ("head_control", "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads"),
+          ("sitfer_levels", "SIT-FER control: the unlabeled loss only from the instance level's switch-on"),
           ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
           ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods"))
 FIGURES = ("figures/contact_sheet.jpg", "data_tour/realism.png", "data_tour/samples.png",
            "data_tour/class_distribution.png",
            "results/calibration.png", "results/ssl_at_work.png", "results/accuracy_curves.png",
-           "results/sitfer_pl_levels.png", "analysis/umap_methods.png", "analysis/umap_components.png",
+           "results/sitfer_pl_levels.png", "results/sitfer_level_accuracy.png",
+           "results/sitfer_level_contribution.png", "analysis/umap_methods.png", "analysis/umap_components.png",
            "analysis/gates_semantic.png", "analysis/gates_instance.png")
 
 
@@ -53,7 +56,7 @@ def index(study: Study) -> Path:
     lines = ["# ssfer study report", "",
              f"Dataset: **{study.dataset.display}**. Profile: **{study.name}**. Regenerate with "
              f"`{study.make_command}`.", "",
-             "Accuracy in % (EMA model), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
+             "Accuracy in % (EMA model; the live model for runs without one, as SIT-FER's official recipe), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
              "seen (the papers' protocol, optimistic).", ""]
     for name, title in TABLES:
         t = _table(reports, name)

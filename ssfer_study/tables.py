@@ -43,6 +43,12 @@ def final_value(runs_dir, run: str, name: str) -> float:
     return float(s["value"].iloc[-max(1, int(len(s) * TAIL)):].mean())
 
 
+def evaluated(m: dict) -> dict:
+    """The model a table reports: the EMA copy, or the live model of a run without one (SIT-FER's
+    official recipe has no EMA)."""
+    return m.get("ema") or m["raw"]
+
+
 def majority_baseline(confusion: list[list[int]]) -> float:
     """Accuracy of always answering the most frequent class of the evaluated set."""
     rows = np.asarray(confusion).sum(1)
@@ -62,11 +68,14 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
                "labels/class": ms[0].get("labels_per_class"), "n_labeled": ms[0].get("n_labeled")}
         for when in ("last", "best"):
             for metric in ("acc", "bal_acc"):
-                vals = [100 * m["ema"][when][metric] for m in ms]
+                vals = [100 * evaluated(m)[when][metric] for m in ms]
                 row[f"{metric}_{when}_mean"] = float(np.mean(vals))
                 row[f"{metric}_{when}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-        row["acc_per_seed"] = [round(100 * m["ema"]["last"]["acc"], 2) for m in ms]
-        row["majority_baseline"] = 100 * majority_baseline(ms[0]["ema"]["last"]["confusion"])
+        row["acc_per_seed"] = [round(100 * evaluated(m)["last"]["acc"], 2) for m in ms]
+        row["majority_baseline"] = 100 * majority_baseline(evaluated(ms[0])["last"]["confusion"])
+        row["protocol"] = ms[0].get("protocol", "shared")
+        row["lr"] = ms[0].get("lr", float("nan"))
+        row["optimizer"] = ms[0].get("optimizer", "")
         row["mask_rate_final"] = float(np.nanmean([final_value(runs_dir, k, "mask_rate") for k in ks]))
         row["pl_acc_selected_final"] = float(np.nanmean([final_value(runs_dir, k, "pl_acc_masked") for k in ks]))
         row["train_seconds"] = float(np.mean([m.get("train_seconds", np.nan) for m in ms]))
@@ -87,6 +96,9 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
         return f"{m:.1f}" if n == 1 else f"{m:.1f} ± {s:.1f}"
 
     out = pd.DataFrame({"variant": df["variant"], "seeds": df["seeds"], "labels/class": df["labels/class"]})
+    if "protocol" in df:
+        out["protocol"] = df["protocol"]
+        out["optimiser, lr"] = [f"{o} {lr:g}" for o, lr in zip(df["optimizer"], df["lr"])]
     for when in ("last", "best"):
         out[f"acc {when}"] = [pm(m, s, n) for m, s, n in zip(df[f"acc_{when}_mean"], df[f"acc_{when}_std"], df["seeds"])]
     out["bal. acc last"] = [pm(m, s, n) for m, s, n in zip(df["bal_acc_last_mean"], df["bal_acc_last_std"], df["seeds"])]

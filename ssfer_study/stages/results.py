@@ -14,7 +14,7 @@ import pandas as pd
 from ssfer_study import plots, tables
 from ssfer_study.study import Study
 
-SIDE_GROUPS = ("official", "sitfer_ablation", "leaf_ablation", "plugin")
+SIDE_GROUPS = ("official", "head_control", "sitfer_levels", "sitfer_ablation", "leaf_ablation", "plugin")
 """Tables read beside the main table's seed-0 runs."""
 SOURCES = (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
            ("pl_text_", "text level"), ("pl_instance_", "instance level"))
@@ -114,6 +114,20 @@ def build(study: Study, dpi: int = 120) -> Results:
         series = {("fused" if k == "" else k.rstrip("_")): v for k, v in series.items() if v is not None}
         figures["sitfer_pl_levels"] = plots.pseudo_label_quality(
             series, f"SIT-FER: accuracy of the selected pseudo-labels per level ({sit[0]})")
+        every = {lvl: tables.train_series(study.runs_dir, sit[0], f"pl_{lvl}_acc")
+                 for lvl in ("semantic", "text", "instance")}
+        every["fused"] = tables.train_series(study.runs_dir, sit[0], "pl_acc")
+        every = {k: v for k, v in every.items() if v is not None}
+        if every:
+            figures["sitfer_level_accuracy"] = plots.pseudo_label_quality(
+                every, f"SIT-FER: accuracy of each level's argmax on every unlabeled sample ({sit[0]})")
+        contrib = {lvl: tables.train_series(study.runs_dir, sit[0], f"contrib_{lvl}")
+                   for lvl in ("semantic", "text", "instance")}
+        contrib = {k: v for k, v in contrib.items() if v is not None}
+        if contrib:
+            figures["sitfer_level_contribution"] = plots.pseudo_label_quality(
+                contrib, f"SIT-FER: spread of each level's weighted term in the fused logit ({sit[0]})",
+                ylabel="mean (max - min) over classes")
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.png", dpi=dpi)
         plots.close(fig)
