@@ -58,6 +58,32 @@ def test_top1_output_is_the_selected_expert():
     assert torch.allclose(r["out"], expected, atol=1e-5)
 
 
+def test_residual_experts_are_independent_res_mlps():
+    """``residual``: the release's expert shape, one per slot; top-1 returns the selected one."""
+    torch.manual_seed(2)
+    moe = MixtureOfExperts(6, 6, num_experts=3, k=1, experts="residual").eval()
+    moe.w_gate.data.normal_()
+    x = torch.randn(5, 6)
+    r = moe(x)
+    e = r["gates"].argmax(1)
+    ex = moe.experts
+
+    def expert(i, v):
+        return v + torch.relu(v @ ex.weight[i] + ex.bias[i]) @ ex.weight2[i] + ex.bias2[i]
+    expected = torch.stack([expert(e[i], x[i]) for i in range(5)])
+    assert torch.allclose(r["out"], expected, atol=1e-5)
+    assert ex.weight.shape == (3, 6, 3) and ex.weight2.shape == (3, 3, 6)
+    assert not torch.allclose(expert(0, x), expert(1, x))  # not tied
+
+
+def test_tied_expert_is_one_module_in_every_slot():
+    moe = MixtureOfExperts(8, 8, num_experts=4, experts="tied_residual")
+    assert all(m is moe.expert for m in moe.experts)
+    assert sum(p.numel() for p in moe.parameters()) == 8 * 4 + 4 + 4 * 8 + 8 + 2 * 8 * 4  # one MLP + two gates
+    with pytest.raises(ValueError, match="d_in == d_out"):
+        MixtureOfExperts(8, 6, experts="tied_residual")
+
+
 def test_map_variant_gates_every_location():
     moe = MapMixtureOfExperts(8, num_experts=4, k=1).eval()
     r = moe(torch.randn(2, 8, 3, 3))
