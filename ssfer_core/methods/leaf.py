@@ -150,7 +150,7 @@ def leaf_unlabeled_loss(leaf: LeafConfig) -> UnlabeledLoss:
 OFFICIAL = {"optimizer": "adam", "lr": 5e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.999,
             "ema_warmup": False, "ema_state": "state_dict", "live_decay": 0.02 * 5e-4, "forward_passes": "per_view",
             "net": {"experts": "tied_residual", "gating": "topk", "top_k": 1, "noisy_gating": True,
-                    "balance_coef": 0.0},
+                    "balance_coef": 0.0, "logit_scale": 1.0},
             "leaf": {"labeled_weight": 0.5, "unlabeled_weight": 1.0, "contrastive_weight": 0.1, "masking": "global",
                      "set_source": "mean_logits", "threshold_rule": "adaptive", "threshold_source": "ema_labeled"}}
 """The release's recipe (zfkarl/LEAF 7873d3a, Code_LEAF/main.py defaults): Adam 5e-4 (x batch/16 =
