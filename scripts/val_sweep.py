@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssfer_core.data.bundle import load_data  # noqa: E402
 from ssfer_study.study import load_study  # noqa: E402
-from ssfer_study.tables import final_value  # noqa: E402
+from ssfer_study.tables import evaluated, final_value  # noqa: E402
 from ssfer_core.train import train  # noqa: E402
 
 BASE = ("data.val_size=1000", "eval_on=val")
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
         out = Path(a.runs_dir) / name
         t = time.time()
         m = train(cfg, out, resume=False, progress=False, data=cache[key])
-        ev = m.get("ema") or m["raw"]
+        ev = evaluated(m)
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
                "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
                "mask_rate_final": round(final_value(out.parent, name, "mask_rate"), 3),

@@ -53,18 +53,12 @@ def trunk_backbone():
     BACKBONES.remove("official_fixture_trunk")
 
 
-def load_weights(net: nn.Module, official: dict) -> None:
-    """The release's parameter names -> ssfer's (its Normal(0, 1) buffers have no counterpart)."""
-    rename = (("base.", "backbone."), ("semantic_moe.", "semantic."), ("instance_moe.", "instance."))
-    sd = {}
+def release_entries(official: dict):
+    """(ssfer's name, value) for each of the release's tensors; its MoE blocks' Normal(0, 1) buffers
+    (used only by the unused load-balancing term) have no counterpart."""
     for k, v in official.items():
-        if k.endswith("_moe.mean") or k.endswith("_moe.std"):
-            continue
-        for a, b in rename:
-            k = k.replace(a, b, 1) if k.startswith(a) else k
-        sd[k] = T(v)
-    missing, unexpected = net.load_state_dict(sd, strict=False)  # noqa: F841
-    assert not unexpected and all(k.endswith("num_batches_tracked") or ".experts." in k for k in missing), missing
+        if not (k.endswith("_moe.mean") or k.endswith("_moe.std")):
+            yield official_name(k), v
 
 
 def official_name(k: str) -> str:
@@ -72,6 +66,12 @@ def official_name(k: str) -> str:
         if k.startswith(a):
             return b + k[len(a):]
     return k
+
+
+def load_weights(net: nn.Module, official: dict) -> None:
+    """The release's tensors into ssfer's network, every one of them used."""
+    missing, unexpected = net.load_state_dict({k: T(v) for k, v in release_entries(official)}, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") or ".experts." in k for k in missing), missing
 
 
 def compare_grads(net: nn.Module, grads: dict) -> None:
@@ -89,11 +89,9 @@ def compare_state(net: nn.Module, official: dict) -> None:
     """Every weight and buffer after the optimiser step (and the EMA step)."""
     mine = net.state_dict()
     n = 0
-    for k, v in official.items():
-        if k.endswith("_moe.mean") or k.endswith("_moe.std"):
-            continue
+    for k, v in release_entries(official):
         try:
-            close(mine[official_name(k)], v)
+            close(mine[k], v)
         except AssertionError as e:
             raise AssertionError(f"{k}: {e}") from None
         n += 1
