@@ -36,6 +36,7 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 # %matplotlib inline
 from IPython.display import Markdown, display
 
+from ssfer_study.captions import caption
 from ssfer_study.stages import analysis
 from ssfer_study.study import load_study
 
@@ -48,29 +49,36 @@ display(Markdown(f"Dataset **{study.dataset.display}**, profile **{study.name}**
 # ## UMAP of each method's feature (seed 0), coloured by expression
 
 # %%
-display(res.knn.round(3), res.figures.get("umap_methods", "no finished run in the main table"))
+display(res.knn.round(3), res.figures.get("umap_methods", "no finished run in the main table"),
+        Markdown(caption("analysis/umap_methods.png")))
 
 # %% [markdown]
-# ## LEAF: what the expression-relevant and expression-agnostic components carry
+# ## LEAF: what the expression-relevant and expression-agnostic components carry, per expert design
 # Held-out linear probes (half the images fit, half score): accuracy for categorical factors, R²
-# for continuous ones. Decoupling means the *relevant* component decodes expression better, and
-# identity worse, than the *agnostic* one.
+# for continuous ones, one block of rows per expert design (the release's tied residual expert,
+# and independent experts with learned gates, top-1 and dense). Decoupling means the *relevant*
+# component decodes expression better, and identity worse, than the *agnostic* one.
 
 # %%
-if res.leaf_run is None:
+if not res.designs:
     print("no LEAF run in the main table")
 else:
     display(res.available, res.probes.round(3) if res.probes is not None else "probes not available")
+    display(Markdown(analysis.DECOUPLING_TARGET))
+    for design, levels in res.decoupling.items():
+        display(Markdown(f"- **{design}**: " + "; ".join(f"{lv} level {v}" for lv, v in levels.items())))
     if "umap_components" in res.figures:
-        display(res.figures["umap_components"])
+        display(res.figures["umap_components"], Markdown(caption("analysis/umap_components.png")))
 
 # %% [markdown]
-# ## LEAF's gates at test time: which expert fires, and what it responds to
+# ## LEAF's gates at test time: mean gate weight per class and expert, per design and level
 
 # %%
+if "gate_weights" in res.figures:
+    display(res.figures["gate_weights"], Markdown(caption("analysis/gate_weights.png")))
 for level, usage in res.gate_usage.items():
-    display(Markdown(f"**{level} level**: {res.gates[level]['experts_used_5pct']} experts take >= 5 % of the images"),
-            usage, res.figures[f"gates_{level}"], res.gate_associations[level].round(3))
+    display(Markdown(f"**{level} level ({res.leaf_run})**: {res.gates[level]['experts_used_5pct']} experts take "
+                     ">= 5 % of the images"), usage, res.gate_associations[level].round(3))
 
 # %% [markdown]
 # ## Interactive explorer

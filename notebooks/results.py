@@ -33,6 +33,7 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 # %matplotlib inline
 from IPython.display import Markdown, display
 
+from ssfer_study.captions import caption
 from ssfer_study.stages import results
 from ssfer_study.study import load_study
 
@@ -48,7 +49,7 @@ display(Markdown(f"Dataset **{study.dataset.display}**, profile **{study.name}**
 
 # %%
 if res.calibration is not None:
-    display(res.pretty(res.calibration), res.figures["calibration"])
+    display(res.pretty(res.calibration), res.figures["calibration"], Markdown(caption("results/calibration.png")))
 
 # %% [markdown]
 # ## Main table
@@ -57,11 +58,24 @@ if res.calibration is not None:
 res.pretty(res.main)
 
 # %% [markdown]
-# ## Official settings, ablations and plug-ins (same budget, beside the main table's seed 0)
+# ## Official recipes and controls (same budget, beside the main table's seed 0)
 
 # %%
 for group, table in res.side.items():
-    display(Markdown(f"### {group}"), res.pretty(table))
+    if group not in results.ABLATION_GROUPS:
+        display(Markdown(f"### {group}"), res.pretty(table))
+
+# %% [markdown]
+# ## Ablations and plug-ins, read against the main table
+# Each row is one seed; its reference is the main table's row of its method (for a plug-in, of its
+# host), mean ± std over seeds. A difference under 2 standard deviations of the reference's seeds is
+# marked "within noise": one seed cannot tell it from the seed-to-seed spread.
+
+# %%
+for group, title in results.ABLATION_GROUPS.items():
+    if group in res.side:
+        display(Markdown(f"### {title}"), res.pretty(res.side[group]), res.figures[f"ablation_{group}"],
+                Markdown(caption(f"results/ablation_{group}.png")))
 
 # %% [markdown]
 # ## Semi-supervised learning at work: mask rate and pseudo-label accuracy over training
@@ -71,7 +85,7 @@ for group, table in res.side.items():
 # %%
 for name in ("ssl_at_work", "accuracy_curves"):
     if name in res.figures:
-        display(res.figures[name])
+        display(res.figures[name], Markdown(caption(f"results/{name}.png")))
 
 # %% [markdown]
 # ## Why a method trails FixMatch: its pseudo-labels, source by source
@@ -87,4 +101,13 @@ res.diagnosis
 # ## SIT-FER: pseudo-label quality per level (seed 0)
 
 # %%
-res.figures.get("sitfer_pl_levels", "no SIT-FER run in the main table")
+for name in ("sitfer_pl_levels", "sitfer_level_accuracy", "sitfer_level_contribution"):
+    if name in res.figures:
+        display(res.figures[name], Markdown(caption(f"results/{name}.png")))
+
+# %% [markdown]
+# ## LEAF's category level: positive-set size and recall over training (every seed)
+
+# %%
+if "leaf_positive_sets" in res.figures:
+    display(res.figures["leaf_positive_sets"], Markdown(caption("results/leaf_positive_sets.png")))

@@ -219,8 +219,6 @@ def compose_config(base: dict, overlay: dict | None = None, overrides: list[str]
     """The one place a run's config is layered: ``base`` (a profile's ``train:``), then the keys its
     method sets under its protocol (``METHODS[method].protocols``), then the run's ``overlay``,
     then ``-S`` overrides. Method and protocol are read from all layers but the recipe."""
-    import copy
-
     def layered(recipe: dict):
         cfg = from_dict(copy.deepcopy(recipe), from_dict(copy.deepcopy(base)))
         return apply_overrides(from_dict(copy.deepcopy(overlay or {}), cfg), list(overrides))

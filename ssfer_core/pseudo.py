@@ -157,16 +157,21 @@ def adaptive_thresholds(mean_conf: torch.Tensor, epoch: int, floor: float = 0.8)
     return torch.clamp(0.97 * mean_conf / (1 + math.exp(-epoch)), min=floor)
 
 
+def correct_confidence(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class: the summed softmax confidence of the correctly predicted samples, and their count."""
+    conf, pred = logits.float().softmax(-1).max(-1)
+    ok = pred == labels
+    c = logits.shape[1]
+    sums = conf.new_zeros(c).index_add(0, labels[ok], conf[ok])
+    return sums, conf.new_zeros(c).index_add(0, labels[ok], torch.ones_like(conf[ok]))
+
+
 def thresholds_from_predictions(logits: torch.Tensor, labels: torch.Tensor, epoch: int,
                                 floor: float = 0.8) -> torch.Tensor:
     """The LEAF release's ``adaptive_threshold_generate``: from a model's logits on the labeled set,
     each class's mean confidence over its correctly predicted samples goes through
     :func:`adaptive_thresholds`; a class with no correct prediction gets ``floor``."""
-    conf, pred = logits.float().softmax(-1).max(-1)
-    ok = pred == labels
-    c = logits.shape[1]
-    sums = conf.new_zeros(c).index_add(0, labels[ok], conf[ok])
-    counts = conf.new_zeros(c).index_add(0, labels[ok], torch.ones_like(conf[ok]))
+    sums, counts = correct_confidence(logits, labels)
     thr = adaptive_thresholds(sums / counts.clamp_min(1), epoch, floor)
     return torch.where(counts > 0, thr, torch.full_like(thr, floor))
 

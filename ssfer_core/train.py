@@ -288,7 +288,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
         st.step += 1
         if method.needs_labeled_logits and st.step % cfg.steps_per_epoch == 0:
             model = st.ema if st.ema is not None else method.model
-            method.end_epoch(*labeled_logits(model, data, cfg, device, st.step // cfg.steps_per_epoch),
+            method.end_epoch(*labeled_logits(method, model, data, cfg, device, st.step // cfg.steps_per_epoch),
                              st.step // cfg.steps_per_epoch)
             method.train()
         logger.add(score_pseudo_labels(logs, y_unlabeled) | {"loss": loss.item(), "lr": st.sched.get_last_lr()[0]})
@@ -330,9 +330,9 @@ def optimizer_step(loss: torch.Tensor, st: TrainState, scaler, cfg: TrainConfig)
 
 
 @torch.no_grad()
-def labeled_logits(model: torch.nn.Module, data: FERData, cfg: TrainConfig, device: str, epoch: int
+def labeled_logits(method, model: torch.nn.Module, data: FERData, cfg: TrainConfig, device: str, epoch: int
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``model``'s logits (eval mode) on weak views of the whole labeled set, drawn from a generator
+    """``model``'s logits (eval mode, in ``method``'s input format) on weak views of the whole labeled set, drawn from a generator
     of their own per epoch (the batch streams are untouched, so resume stays exact)."""
     g = torch.Generator().manual_seed(cfg.seed * 1000 + 3 + epoch)
     model.eval()
@@ -340,9 +340,7 @@ def labeled_logits(model: torch.nn.Module, data: FERData, cfg: TrainConfig, devi
     logits = []
     for i in range(0, len(images), cfg.eval_batch):
         x = make_view("weak", images[i : i + cfg.eval_batch].to(device), g, cfg)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        logits.append(model(x)["logits"].float())
+        logits.append(model(method.as_input(x))["logits"].float())
     return torch.cat(logits), data.train_labels[data.labeled_idx].to(device)
 
 
@@ -387,9 +385,10 @@ def _live(out: Path, resume: bool):
 
 def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     model.eval()
-    with torch.no_grad():
-        method.prepare_predict(model, normalize(test_view(data.train_images[data.labeled_idx].to(device))),
-                               data.train_labels[data.labeled_idx].to(device))
+    if method.needs_eval_memory:
+        with torch.no_grad():
+            method.prepare_predict(model, normalize(test_view(data.train_images[data.labeled_idx].to(device))),
+                                   data.train_labels[data.labeled_idx].to(device))
     images, labels = data.eval_set(cfg.eval_on)
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 

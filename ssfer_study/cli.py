@@ -1,4 +1,4 @@
-"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval | profile``.
+"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval | compare | profile``.
 
     ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
     ssfer data check --dataset rafdb --root data/raw/rafdb   # or --config studies/<name>/params.yaml
@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the metrics of a finished run")
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
 
+    c = sub.add_parser("compare", help="your metrics.json against the committed one, within the measured tolerance")
+    c.add_argument("--config", default="params.yaml", help="profile file: compares reports/<profile>/metrics.json")
+    c.add_argument("--reference", default="git:HEAD", help="git:<rev> (that revision's file) or a path")
+    c.add_argument("--tolerance", type=float, default=None,
+                   help="accuracy points (default: ssfer_study.compare.TOLERANCE, measured for another CPU)")
+
     pr = sub.add_parser("profile", help="compose profiles and the run configs the training stages read")
     pr.add_argument("action", choices=("resolve", "configs", "show"),
                     help="resolve: write studies/<name>/params.yaml from its profile.yaml; configs: write each "
@@ -150,13 +156,19 @@ def _dispatch(a) -> None:
         if a.report:
             Path(a.report).parent.mkdir(parents=True, exist_ok=True)
             Path(a.report).write_text(json.dumps(rep, indent=1))
-        print(json.dumps({k: rep[k] for k in ("steps", "seconds", "final_train_mse")}))
+        print(json.dumps({k: rep[k] for k in ("steps", "final_train_mse")}))
     elif a.cmd == "train":
         from ssfer_study.training import run_training
 
         m = run_training(a.config, a.run, a.out, a.set, device=a.device, resume=not a.no_resume)
         print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
                          {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
+    elif a.cmd == "compare":
+        from ssfer_study import compare
+        from ssfer_study.study import load_study
+
+        metrics = load_study(a.config).reports_dir / "metrics.json"
+        return compare.run(metrics, a.reference, compare.TOLERANCE if a.tolerance is None else a.tolerance)
     elif a.cmd == "eval":
         path = Path(a.run) / "metrics.json"
         if not path.exists():

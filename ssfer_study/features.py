@@ -83,6 +83,25 @@ def decoupling_probes(feats: dict[str, np.ndarray], meta: pd.DataFrame, componen
     return pd.DataFrame(rows)
 
 
+def decoupling_verdict(probes: pd.DataFrame, margin: float = 0.10) -> dict[str, str]:
+    """Per level present in ``probes`` (columns ``relevant_<level>`` / ``agnostic_<level>``): "met"
+    when the relevant component reads the expression at least ``margin`` better than the agnostic
+    one and the agnostic one reads identity better than the relevant one; else "not met" with the
+    numbers."""
+    rows = probes.set_index("factor")
+    out = {}
+    for level in ("semantic", "instance"):
+        rel, agn = f"relevant_{level}", f"agnostic_{level}"
+        if rel not in rows or agn not in rows or "expression" not in rows.index:
+            continue
+        expr = rows.loc["expression", rel] - rows.loc["expression", agn]
+        ident = next((rows.loc[i, agn] - rows.loc[i, rel] for i in rows.index if i.startswith("identity")), np.nan)
+        met = expr >= margin and (np.isnan(ident) or ident > 0)
+        out[level] = (f"{'met' if met else 'not met'}: expression relevant - agnostic {100 * expr:+.1f} points, "
+                      f"identity agnostic - relevant {100 * ident:+.1f} points")
+    return out
+
+
 def gate_table(feats: dict[str, np.ndarray], meta: pd.DataFrame, level: str) -> pd.DataFrame:
     """Per image: the expert the gate picked at ``level`` plus the factors to correlate it with."""
     g = feats[f"gates_{level}"]

@@ -81,6 +81,7 @@ def accuracy_curves(curves: dict[str, list[dict]], key: str = "ema_acc"):
         ax.plot([r["step"] for r in rows], [r.get(key, np.nan) for r in rows], label=name)
     ax.set_xlabel("step")
     ax.set_ylabel(f"test accuracy ({key.split('_')[0]})")
+    ax.set_title("Test accuracy over training (seed 0)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -243,6 +244,7 @@ def calibration(df: pd.DataFrame):
     ax.set_xticks(x, [str(v) for v in df["labels/class"]])
     ax.set_xlabel("labels per class")
     ax.set_ylabel("% (supervised, EMA, last)")
+    ax.set_title("Supervised accuracy by label budget", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -259,9 +261,118 @@ def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
                 ax.plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=name)
     axes[0].set_title("mask rate (share of unlabeled samples selected)")
     axes[1].set_title("accuracy of the selected pseudo-labels")
+    axes[0].set_ylabel("share of the unlabeled batch")
+    axes[1].set_ylabel("accuracy")
     for ax in axes:
         ax.set_xlabel("step")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def ablation_bars(df: pd.DataFrame, title: str):
+    """Each row's last accuracy (``tables.against_reference``): reference rows with their ±1 sd
+    error bar and a shaded ±2 sd noise band; single-seed rows inside their reference's band are
+    hatched and labelled "within noise"."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(df) + 1.4))
+    y = np.arange(len(df))[::-1]
+    refs = df[df["verdict"] == "reference"].set_index("method")
+    for i, (_, r) in zip(y, df.iterrows()):
+        is_ref = r["verdict"] == "reference"
+        colour = "tab:blue" if is_ref else {"above": "tab:green", "below": "tab:red"}.get(r["verdict"], "tab:grey")
+        ax.barh(i, r["acc_last_mean"], color=colour, alpha=0.8 if is_ref else 0.6,
+                hatch="//" if r["verdict"] == "within noise" else None,
+                xerr=r["acc_last_std"] if is_ref and r["seeds"] > 1 else None, capsize=3)
+        note = f"{r['acc_last_mean']:.1f}" + ("" if is_ref else f" ({r['verdict']})")
+        ax.text(r["acc_last_mean"] + 0.5, i, note, va="center", fontsize=7)
+        if not is_ref and r["reference"] in refs.index:
+            m, s = refs.loc[r["reference"], ["acc_last_mean", "acc_last_std"]]
+            ax.fill_betweenx([i - 0.45, i + 0.45], m - 2 * s, m + 2 * s, color="grey", alpha=0.2, lw=0)
+    ax.set_yticks(y, [f"{v} ({n} seed{'s' if n > 1 else ''})" for v, n in zip(df["variant"], df["seeds"])], fontsize=7)
+    lo = float(np.nanmin(df["acc_last_mean"] - df["acc_last_std"].fillna(0)))
+    ax.set_xlim(max(0.0, lo - 10), min(100.0, float(np.nanmax(df["acc_last_mean"])) + 12))
+    ax.set_xlabel("test accuracy, % (EMA, last)")
+    ax.set_title(title, fontsize=9)
+    ax.plot([], [], color="grey", alpha=0.3, lw=6, label="reference mean ± 2 sd (noise band)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def positive_sets(series: dict[str, dict[str, pd.DataFrame | None]]):
+    """LEAF's category level over training, per run: the mean size of the positive set and how
+    often it holds the true class (every unlabeled sample, before any threshold)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for name, s in series.items():
+        for ax, key in zip(axes, ("positive_set_size", "pl_positive_recall")):
+            if s.get(key) is not None:
+                ax.plot(s[key]["step"], s[key]["value"].rolling(5, min_periods=1).mean(), label=name)
+    axes[0].set_ylabel("classes in the positive set (mean)")
+    axes[1].set_ylabel("share holding the true class")
+    axes[0].set_title("LEAF: positive-set size", fontsize=9)
+    axes[1].set_title("LEAF: positive-set recall", fontsize=9)
+    axes[1].set_ylim(0, 1.02)
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gate_weights(tables: dict[str, pd.DataFrame], num_classes: int = 7):
+    """Rows: expert designs; columns: levels. Each panel: the mean gate weight of each expert for
+    each true class (a design whose gates matter shows rows that differ)."""
+    plt = _plt()
+    import seaborn as sns
+
+    designs = list(dict.fromkeys(d for d, _ in tables))
+    levels = list(dict.fromkeys(lv for _, lv in tables))
+    fig, axes = plt.subplots(len(designs), len(levels), figsize=(4.2 * len(levels), 2.8 * len(designs)),
+                             squeeze=False)
+    for (design, level), df in tables.items():
+        ax = axes[designs.index(design), levels.index(level)]
+        cols = [c for c in df.columns if c.startswith("gate_")]
+        mean = df.groupby("label")[cols].mean()
+        mean.index = [class_names(num_classes)[i] for i in mean.index]
+        mean.columns = [c.split("_")[1] for c in cols]
+        sns.heatmap(mean, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False, annot_kws={"size": 6})
+        ax.set_title(f"{design}: {level} level", fontsize=8)
+        ax.set_xlabel("expert")
+        ax.set_ylabel("true class")
+    fig.tight_layout()
+    return fig
+
+
+def decoupled_umaps(emb: dict[tuple[str, str], np.ndarray], meta: pd.DataFrame, num_classes: int = 7,
+                    n_ids: int = 8):
+    """Rows: (design, component); columns: coloured by expression, and by identity (the ``n_ids``
+    most frequent identities in colour, the rest grey). Decoupling shows as a relevant component
+    that clusters by expression and an agnostic one that clusters by identity."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(emb), 2, figsize=(7, 2.6 * len(emb)), squeeze=False)
+    top = meta["identity"].value_counts().index[:n_ids] if "identity" in meta else []
+    for r, ((design, comp), xy) in enumerate(emb.items()):
+        ax = axes[r, 0]
+        ax.scatter(xy[:, 0], xy[:, 1], c=meta["label"], s=2, cmap="tab10", vmin=0, vmax=9)
+        ax.set_ylabel(f"{design}\n{comp}", fontsize=7)
+        ax = axes[r, 1]
+        if len(top):
+            other = ~meta["identity"].isin(top).to_numpy()
+            ax.scatter(xy[other, 0], xy[other, 1], c="lightgrey", s=1)
+            for j, ident in enumerate(top):
+                sel = (meta["identity"] == ident).to_numpy()
+                ax.scatter(xy[sel, 0], xy[sel, 1], color=plt.cm.tab10(j), s=8)
+        for a in axes[r]:
+            a.set_xticks([])
+            a.set_yticks([])
+    axes[0, 0].set_title("coloured by expression", fontsize=8)
+    axes[0, 1].set_title(f"coloured by identity ({len(top)} most frequent; rest grey)", fontsize=8)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=n)
+               for i, n in enumerate(class_names(num_classes))]
+    handles += [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(j), label=f"id {i}") for j, i in enumerate(top)]
+    fig.legend(handles=handles, loc="lower center", ncol=8, fontsize=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ssfer_study.captions import CAPTIONS
 from ssfer_study.study import Study, load_study
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
@@ -19,14 +20,12 @@ TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accur
           ("official", "Official protocol: each method's released recipe at the study's budget"),
           ("head_control", "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads"),
           ("sitfer_levels", "SIT-FER control: the unlabeled loss only from the instance level's switch-on"),
-          ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels)"),
-          ("leaf_ablation", "LEAF ablation (levels / gating)"), ("plugin", "LEAF plugged into other methods"))
-FIGURES = ("figures/contact_sheet.jpg", "data_tour/realism.png", "data_tour/samples.png",
-           "data_tour/class_distribution.png",
-           "results/calibration.png", "results/ssl_at_work.png", "results/accuracy_curves.png",
-           "results/sitfer_pl_levels.png", "results/sitfer_level_accuracy.png",
-           "results/sitfer_level_contribution.png", "analysis/umap_methods.png", "analysis/umap_components.png",
-           "analysis/gates_semantic.png", "analysis/gates_instance.png")
+          ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels), against the main table"),
+          ("leaf_ablation", "LEAF ablation (aggregation levels), against the main table"),
+          ("leaf_experts", "LEAF expert design, against the main table"),
+          ("plugin", "LEAF plugged into other methods, against each host"))
+FIGURES = tuple(CAPTIONS)
+"""Every figure the report index shows (those that exist), in this order, each with its caption."""
 
 
 def render(reports: Path) -> list[Path]:
@@ -66,7 +65,7 @@ def index(study: Study) -> Path:
     analysis = reports / "analysis" / "analysis.json"
     n_points = json.loads(analysis.read_text()).get("n_points") if analysis.exists() else None
     if probes.exists():
-        lines += ["## Decoupling probes (LEAF, seed 0)", "",
+        lines += ["## Decoupling probes (LEAF, seed 0, per expert design)", "",
                   f"Held-out linear probes on {n_points} test images (`analysis.max_points`).", "",
                   probes.read_text().split("\n", 2)[-1], ""]
     else:
@@ -74,7 +73,7 @@ def index(study: Study) -> Path:
                   "(the expression probe runs on any dataset; the other factors where the dataset records them).", ""]
     # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
     figures = [f for f in FIGURES if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
-    lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in figures]
+    lines += ["## Figures", ""] + [f"![{f}]({f})\n\n*{CAPTIONS[f]}*\n" for f in figures]
     lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
               "- [analysis](html/analysis.html)",
               "- interactive UMAP explorer: `explorer/umap_explorer.html` (kept by DVC, not git: run "

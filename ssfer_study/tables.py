@@ -78,7 +78,6 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
         row["optimizer"] = ms[0].get("optimizer", "")
         row["mask_rate_final"] = float(np.nanmean([final_value(runs_dir, k, "mask_rate") for k in ks]))
         row["pl_acc_selected_final"] = float(np.nanmean([final_value(runs_dir, k, "pl_acc_masked") for k in ks]))
-        row["train_seconds"] = float(np.mean([m.get("train_seconds", np.nan) for m in ms]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -88,6 +87,33 @@ def add_gap_closed(df: pd.DataFrame, supervised: float, ceiling: float) -> pd.Da
     df = df.copy()
     df["gap_closed"] = (df["acc_last_mean"] - supervised) / (ceiling - supervised) if ceiling > supervised else np.nan
     return df
+
+
+def host(method: str) -> str:
+    """The main-table method a side row is read against: its own, or a plug-in's host
+    (``leaf+fixmatch`` -> ``fixmatch``)."""
+    return method.split("+")[-1]
+
+
+def against_reference(side: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
+    """An ablation or plug-in table read against the main table: each row's difference to the
+    mean of its reference (the main-table row of :func:`host` of its method, several seeds) and a
+    verdict: ``within noise`` when the difference is under 2 standard deviations of the
+    reference's seeds, else ``above`` / ``below``. The reference rows come first, verdict
+    ``reference``."""
+    refs = main.set_index("method")
+    hosts = [host(m) for m in side["method"]]
+    reference = main[main["method"].isin(hosts)].assign(reference="", delta=np.nan, noise=np.nan,
+                                                       verdict="reference")
+    rows = side.copy()
+    rows["reference"] = hosts
+    mean = np.array([refs.loc[h, "acc_last_mean"] if h in refs.index else np.nan for h in hosts])
+    std = np.array([refs.loc[h, "acc_last_std"] if h in refs.index else np.nan for h in hosts])
+    rows["delta"] = rows["acc_last_mean"].to_numpy() - mean
+    rows["noise"] = 2 * std
+    rows["verdict"] = [("-" if np.isnan(d) else "within noise" if abs(d) < n else "above" if d > 0 else "below")
+                       for d, n in zip(rows["delta"], rows["noise"])]
+    return pd.concat([reference, rows], ignore_index=True)
 
 
 def pretty(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +131,11 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
     out["majority class"] = df["majority_baseline"].map("{:.1f}".format)
     out["mask rate (final)"] = df["mask_rate_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     out["selected PL acc (final)"] = df["pl_acc_selected_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    if "verdict" in df:
+        out["vs reference (Δ, 2 sd)"] = [
+            "-" if np.isnan(d) else f"{d:+.1f} vs {r} (2 sd = {n:.1f})"
+            for d, r, n in zip(df["delta"], df["reference"], df["noise"])]
+        out["verdict"] = df["verdict"]
     if "gap_closed" in df:
         out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     return out

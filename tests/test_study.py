@@ -93,3 +93,66 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
               "accuracy_curves.png", "pseudo_label_diagnosis.csv"):
         assert (s.reports_dir / "results" / f).exists(), f
     assert res.diagnosis.loc[("fixmatch", "selected (what the method trains on)"), "share passed"] == 0.5
+
+
+def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkeypatch):
+    """An ablation or plug-in row gets its reference's mean and 2-sd noise band: inside -> "within
+    noise", outside -> above / below; a plug-in is read against its host; each group has a chart
+    with a title and a caption."""
+    from ssfer_study.captions import CAPTIONS
+
+    monkeypatch.chdir(tmp_path)
+    runs = {f"fixmatch_s{i}": {"group": "main", "method": "fixmatch", "seed": i} for i in range(3)}
+    runs |= {"fixmatch_noisy_s0": {"group": "sitfer_ablation", "method": "fixmatch", "fixmatch": {"threshold": 0.9}},
+             "fixmatch_low_s0": {"group": "sitfer_ablation", "method": "fixmatch", "fixmatch": {"threshold": 0.8}},
+             "leaf_plus_fixmatch_s0": {"group": "plugin", "method": "leaf+fixmatch"}}
+    s = _study(runs)
+    for i, acc in enumerate((0.70, 0.72, 0.74)):  # mean 72, sd 2 -> noise band 72 +- 4
+        _fake_run(s.runs_dir, f"fixmatch_s{i}", "fixmatch", i, acc, 0.5)
+    _fake_run(s.runs_dir, "fixmatch_noisy_s0", "fixmatch", 0, 0.69, 0.5)   # -3: within noise
+    _fake_run(s.runs_dir, "fixmatch_low_s0", "fixmatch", 0, 0.60, 0.5)     # -12: below
+    _fake_run(s.runs_dir, "leaf_plus_fixmatch_s0", "leaf+fixmatch", 0, 0.80, 0.5)  # +8 vs its host: above
+    res = results.build(s)
+    t = res.side["sitfer_ablation"].set_index("variant")
+    assert t.loc["fixmatch", "verdict"] == "reference"
+    assert t.loc["fixmatch_noisy", "delta"] == pytest.approx(-3.0) and t.loc["fixmatch_noisy", "noise"] == pytest.approx(4.0)
+    assert t.loc["fixmatch_noisy", "verdict"] == "within noise" and t.loc["fixmatch_low", "verdict"] == "below"
+    p = res.side["plugin"].set_index("variant")
+    assert p.loc["leaf_plus_fixmatch", "reference"] == "fixmatch" and p.loc["leaf_plus_fixmatch", "verdict"] == "above"
+    for g in ("sitfer_ablation", "plugin"):
+        fig = res.figures[f"ablation_{g}"]
+        assert fig.axes[0].get_title() and fig.axes[0].get_xlabel() and f"results/ablation_{g}.png" in CAPTIONS
+        assert (s.reports_dir / "results" / f"ablation_{g}.png").exists()
+    assert "within noise" in (s.reports_dir / "results" / "sitfer_ablation.md").read_text()
+
+
+def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
+    from ssfer_study.captions import CAPTIONS
+
+    monkeypatch.chdir(tmp_path)
+    s = _study({"supervised_s0": {"group": "main", "method": "supervised"},
+                "fixmatch_s0": {"group": "main", "method": "fixmatch"}})
+    _fake_run(s.runs_dir, "supervised_s0", "supervised", 0, 0.5, None)
+    _fake_run(s.runs_dir, "fixmatch_s0", "fixmatch", 0, 0.7, 0.5)
+    res = results.build(s)
+    assert res.figures and all(f"results/{name}.png" in CAPTIONS for name in res.figures)
+
+
+def test_compare_within_and_outside_tolerance(tmp_path):
+    from ssfer_study import compare
+
+    ref = {"dataset": "d", "profile": "p", "main": {"fixmatch": {"acc_mean": 70.0, "bal_acc_mean": 68.0},
+                                                    "leaf": {"acc_mean": 60.0, "bal_acc_mean": 59.0}}}
+    cur = {"dataset": "d", "profile": "p", "main": {"fixmatch": {"acc_mean": 71.5, "bal_acc_mean": 66.0}}}
+    t = compare.compare(cur, ref, tolerance=2.0).set_index(["method", "field"])
+    assert t.loc[("fixmatch", "acc_mean"), "verdict"] == "ok"
+    assert t.loc[("fixmatch", "acc_mean"), "|diff|"] == pytest.approx(1.5)
+    assert t.loc[("fixmatch", "bal_acc_mean"), "verdict"] == "ok"  # exactly at the tolerance
+    assert t.loc[("leaf", "acc_mean"), "verdict"] == "missing"
+    mine = tmp_path / "metrics.json"
+    mine.write_text(json.dumps(ref))
+    other = tmp_path / "ref.json"
+    other.write_text(json.dumps(ref))
+    assert compare.run(mine, str(other), 0.5) == 0
+    other.write_text(json.dumps(cur))
+    assert compare.run(mine, str(other), 0.5) == 1

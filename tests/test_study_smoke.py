@@ -21,7 +21,9 @@ def test_smoke_study_end_to_end(tmp_path):
     reports = proj / "reports" / "smoke"
     for f in ("README.md", "metrics.json", "results_block.md", "html/results.html", "html/analysis.html",
               "html/data_tour.html", "results/main.md", "results/sitfer_ablation.md", "results/leaf_ablation.md",
-              "results/plugin.md", "analysis/decoupling_probes.md", "analysis/analysis.json",
+              "results/plugin.md", "results/leaf_experts.md", "results/ablation_leaf_experts.png",
+              "results/leaf_positive_sets.png", "analysis/decoupling_probes.md", "analysis/decoupling_verdict.csv",
+              "analysis/gate_weights.png", "analysis/umap_components.png", "analysis/analysis.json",
               "explorer/umap_explorer.html", "figures/contact_sheet.jpg", "data_tour/realism.json",
               "data_tour/samples.png", "data_tour/counts.csv"):
         assert (reports / f).exists(), f

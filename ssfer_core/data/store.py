@@ -62,9 +62,9 @@ def _fingerprint(rec: Record) -> bytes:
     box = f"|{rec.box}" if rec.box is not None else ""
     if rec.pixels is not None:
         return rec.key.encode() + hashlib.sha1(np.ascontiguousarray(rec.pixels).tobytes()).digest() + box.encode()
-    p = Path(rec.path).resolve()
+    p = os.path.abspath(rec.path)  # not resolve(): realpath's lstat per path component costs 1 s a run
     try:
-        st = p.stat()
+        st = os.stat(p)
         return f"{rec.key}|{p}|{st.st_size}|{st.st_mtime_ns}{box}\n".encode()
     except OSError:
         return f"{rec.key}|{p}|missing{box}\n".encode()

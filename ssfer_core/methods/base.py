@@ -66,13 +66,19 @@ class SSLMethod(nn.Module):
         return parts, out["balance"]
 
     def _forward(self, x: torch.Tensor) -> dict:
-        if self.ctx.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self.model(self.as_input(x))
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the memory format the network runs in (channels-last when it is)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else x
+
+    needs_eval_memory = False
+    """True for a method whose predictor reads the labeled set (SIT-FER's instance level): the
+    trainer then calls :meth:`prepare_predict` before each evaluation."""
 
     def prepare_predict(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Called before each evaluation of ``model`` with the labeled set (normalised); nothing by
-        default (SIT-FER builds the evaluated model's own instance memory)."""
+        """Called before each evaluation of ``model`` with the labeled set (normalised) when
+        ``needs_eval_memory``; SIT-FER builds the evaluated model's own instance memory."""
 
     needs_labeled_logits = False
     """True for a method whose ``end_epoch(logits, labels, epoch)`` wants the evaluation model's

@@ -21,7 +21,7 @@ augments too); ``live_batches`` accumulates the live model's labeled batches dur
 extra pass; not the release).
 
 The release runs one forward per view in the order weak, weak2, labeled, strong
-(``forward_passes: per_view`` in the official recipe); tests/test_official_leaf.py checks one
+(``forward_passes: per_view`` in the official recipe); tests/test_official.py checks one
 whole training step against numbers recorded from the released code.
 """
 from __future__ import annotations
@@ -103,11 +103,9 @@ class Leaf(SSLMethod):
         c = self.settings
         if c.threshold_rule == "fixed" or c.threshold_source != "live_batches":
             return
-        probs = logits_l.float().softmax(-1)
-        conf, pred = probs.max(-1)
-        ok = pred == y
-        self.conf_sum.index_add_(0, y[ok], conf[ok])
-        self.conf_count.index_add_(0, y[ok], torch.ones_like(conf[ok]))
+        sums, counts = pseudo.correct_confidence(logits_l, y)
+        self.conf_sum += sums
+        self.conf_count += counts
         if (step + 1) % self.ctx.steps_per_epoch == 0:
             epoch = (step + 1) // self.ctx.steps_per_epoch
             seen = self.conf_count > 0

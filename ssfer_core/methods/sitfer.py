@@ -100,6 +100,7 @@ class SitferConfig:
 
 class SitFer(SSLMethod):
     unlabeled_views = ("weak", "strong")
+    needs_eval_memory = True
 
     def __init__(self, settings: SitferConfig, model, ctx: RunContext, unlabeled_loss: UnlabeledLoss):
         super().__init__(settings, model, ctx)
@@ -115,6 +116,7 @@ class SitFer(SSLMethod):
         model.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
         pseudo_slots = ctx.n_labeled if c.buffer_pseudo else 0
         self.memory = InstanceMemory(ctx.n_labeled, dim, ctx.num_classes, pseudo_slots)
+        self._eval: dict = {}  # a plain dict: the evaluation memory is not part of the checkpoint
 
     @property
     def text_proj(self) -> nn.Module:
@@ -130,7 +132,7 @@ class SitFer(SSLMethod):
         The live model uses the memory it trained with (the release); another model (the EMA copy)
         gets a memory of its own features of the labeled images (eval mode, normalised as in the
         views)."""
-        self._eval = {}  # a plain dict: the evaluation memory is not part of the checkpoint
+        self._eval = {}
         if model is self.model or not self.settings.mipg:
             return
         mem = InstanceMemory(self.ctx.n_labeled, self.memory.features.shape[1], self.ctx.num_classes)
@@ -168,8 +170,14 @@ class SitFer(SSLMethod):
             return pseudo.fuse_paper_mean([s.softmax(-1) for s in scores.values()])
         if c.fusion != "code_logits":
             raise ValueError(f"fusion must be code_logits or paper_mean, got {c.fusion!r}")
-        w = c.weights if instance_on else (*c.weights_warmup, 0.0)
+        w = tuple(self.level_weights(instance_on).values())
         return pseudo.fuse_code_logits(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
+
+    def level_weights(self, instance_on: bool) -> dict[str, float]:
+        """Each level's weight in the fused logit: ``weights``, or before the instance warm-up
+        ``weights_warmup`` with the instance level at 0."""
+        c = self.settings
+        return dict(zip(("semantic", "text", "instance"), c.weights if instance_on else (*c.weights_warmup, 0.0)))
 
     def contributions(self, scores: dict[str, torch.Tensor], instance_on: bool) -> dict[str, float]:
         """How much each level moves the fused logit: the mean over samples of the spread (max - min
@@ -177,8 +185,7 @@ class SitFer(SSLMethod):
         changes the softmax)."""
         if self.settings.fusion != "code_logits":
             return {}
-        w = dict(zip(("semantic", "text", "instance"),
-                     self.settings.weights if instance_on else (*self.settings.weights_warmup, 0.0)))
+        w = self.level_weights(instance_on)
         return {f"contrib_{k}": (w[k] * (v.max(-1).values - v.min(-1).values)).mean().item()
                 for k, v in scores.items()}
 
@@ -222,12 +229,12 @@ class SitFer(SSLMethod):
         p_sem = out["logits"].float().softmax(-1)
         if c.predict == "semantic" or not c.mipg:
             return p_sem
-        memory = getattr(self, "_eval", {}).get("memory") if model is not self.model else None
+        memory = self._eval.get("memory") if model is not self.model else None
         scores = self.levels(out, bool(self.memory.filled.any()), model, memory)
         probs = {k: v.softmax(-1) for k, v in scores.items()}
         if c.fusion == "paper_mean":
             return pseudo.fuse_paper_mean(list(probs.values()))
-        w = dict(zip(("semantic", "text", "instance"), c.weights))
+        w = self.level_weights(True)
         total = sum(w[k] * p for k, p in probs.items())
         return total / sum(w[k] for k in probs)
 

@@ -1,8 +1,10 @@
 """The `analysis` stage: every main-table method's test features (seed 0) -> UMAPs with their
-10-NN expression accuracy, LEAF's decoupling probes and gate statistics, the interactive explorer.
+10-NN expression accuracy; for each LEAF expert design (the main table's LEAF and the
+``leaf_experts`` runs) the decoupling probes and verdict, the relevant / agnostic UMAPs and the gate
+weights per class and expert at both levels; the interactive explorer.
 
 Writes ``reports/<profile>/analysis/`` (``umap_knn.csv``, ``decoupling_probes.{csv,md}``,
-``gates_<level>.{csv,png}``, ``analysis.json``, the figures) and
+``decoupling_verdict.csv``, ``gates_<level>.csv``, ``analysis.json``, the figures) and
 ``reports/<profile>/explorer/umap_explorer.html``. ``max_points`` test images (a seeded subset;
 ``analysis.max_points`` of the profile) are embedded and probed.
 """
@@ -21,6 +23,9 @@ from ssfer_study import features, plots
 from ssfer_study.study import Study
 
 COMPONENTS = ("relevant_semantic", "agnostic_semantic", "relevant_instance", "agnostic_instance")
+DECOUPLING_TARGET = ("Target (issue 20): a design decouples at a level when its relevant component reads the expression "
+                     "at least 10 points better than its agnostic one, and its agnostic component reads identity better "
+                     "than its relevant one.")
 UMAP_COLOURS = ("label", "identity", "yaw", "occluder")
 
 
@@ -33,13 +38,19 @@ class Analysis:
     available: pd.DataFrame | None
     """Which probe targets the dataset records."""
     probes: pd.DataFrame | None
+    """Decoupling probes: one row per (design, factor), one column per component."""
     gates: dict
     gate_usage: dict = field(default_factory=dict)
+    """Share of images per expert at each level (the main table's LEAF run)."""
     gate_associations: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     explorer: Path | None = None
     explorer_figure: object = None
     """The explorer's bokeh figure (for ``bokeh.io.show`` in JupyterLab)."""
+    designs: dict = field(default_factory=dict)
+    """LEAF expert design -> the run analysed for it (:func:`expert_designs`)."""
+    decoupling: dict = field(default_factory=dict)
+    """Design -> level -> the decoupling target met / not met, with the numbers."""
 
 
 def test_subset(data: FERData, max_points: int, seed: int = 0) -> np.ndarray:
@@ -53,6 +64,17 @@ def factors(study: Study, data: FERData, idx: np.ndarray, labels: np.ndarray) ->
     if study.dataset.synthetic:
         return read_synthfacs_metadata(study.base.data.root).loc[data.test_keys].iloc[idx]
     return pd.DataFrame({"label": labels})
+
+
+def expert_designs(study: Study) -> dict[str, str]:
+    """Expert design -> finished run: the main table's LEAF run (seed 0), then each run of the
+    ``leaf_experts`` group (same method, another ``net.experts`` / ``net.gating``)."""
+    out = {}
+    for k in study.runs_of("main", seed=0, method="leaf") + study.runs_of("leaf_experts"):
+        if (study.run_dir(k) / "checkpoint.pt").exists():
+            net = study.config(k).net
+            out.setdefault(f"{net.experts}, {net.gating}", k)
+    return out
 
 
 def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysis:
@@ -79,41 +101,56 @@ def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysi
     if emb:
         figures["umap_methods"] = plots.umap_by_method(emb, labels, knn, num_classes)
 
-    leaf = next((k for k in main_s0 if study.runs[k].method == "leaf"), None)
+    designs = expert_designs(study)
+    leaf = designs.get(next(iter(designs), None))
     available = probes = None
-    gates, usage_tables, assoc_tables = {}, {}, {}
-    if leaf:
-        f = feats[leaf]
-        components = ["pooled"] + [c for c in COMPONENTS if c in f]
-        targets = {k: v for k, v in features.PROBE_TARGETS.items() if v[0] in meta}
+    gates, usage_tables, assoc_tables, gate_tables, comp_emb, verdicts = {}, {}, {}, {}, {}, {}
+    targets = {k: v for k, v in features.PROBE_TARGETS.items() if v[0] in meta}
+    if designs:
         available = pd.Series({k: "available" if k in targets else "not available" for k in features.PROBE_TARGETS},
                               name=f"ground truth in {study.dataset.display}").to_frame()
+    per_design = []
+    for design, run in designs.items():
+        if run not in feats:
+            _, model = features.load_run(study.run_dir(run), data)
+            feats[run] = features.extract(model, data.test_images[idx])
+        f = feats[run]
         if targets:
-            probes = features.decoupling_probes(f, meta, components, targets)
-            probes.to_csv(out / "decoupling_probes.csv", index=False)
-            (out / "decoupling_probes.md").write_text(
-                f"Dataset: {study.dataset.display}, run {leaf}, {len(idx)} test images\n\n"
-                + probes.round(3).to_markdown(index=False))
-        emb_c = {c: features.umap_embed(f[c]) for c in ("relevant_instance", "agnostic_instance") if c in f}
-        if emb_c:
-            figures["umap_components"] = plots.umap_grid(
-                emb_c, meta.assign(label=labels), colour_by=tuple(c for c in UMAP_COLOURS if c in meta or c == "label"))
+            components = ["pooled"] + [c for c in COMPONENTS if c in f]
+            per_design.append(features.decoupling_probes(f, meta, components, targets).assign(design=design, run=run))
+            verdicts[design] = features.decoupling_verdict(per_design[-1])
+        for comp in ("relevant_instance", "agnostic_instance"):
+            if comp in f:
+                comp_emb[(design, comp)] = features.umap_embed(f[comp])
         for level in ("semantic", "instance"):
             if f"gates_{level}" in f:
                 gt = features.gate_table(f, meta.assign(label=labels), level)
-                usage = features.expert_usage(gt)
-                gates[level] = {"experts_used_5pct": int((usage >= 0.05).sum()), "usage": usage.round(4).tolist()}
-                usage_tables[level] = usage.to_frame().T.round(3)
-                figures[f"gates_{level}"] = plots.gate_usage(gt, num_classes, title=f"{level}-level gate ({leaf})")
-                assoc_tables[level] = features.gate_associations(gt)
-                assoc_tables[level].to_csv(out / f"gates_{level}.csv", index=False)
+                gate_tables[(design, level)] = gt
+                if run == leaf:  # usage and associations of the main table's LEAF (seed 0)
+                    usage = features.expert_usage(gt)
+                    gates[level] = {"experts_used_5pct": int((usage >= 0.05).sum()), "usage": usage.round(4).tolist()}
+                    usage_tables[level] = usage.to_frame().T.round(3)
+                    assoc_tables[level] = features.gate_associations(gt)
+                    assoc_tables[level].to_csv(out / f"gates_{level}.csv", index=False)
+    if per_design:
+        probes = pd.concat(per_design, ignore_index=True)
+        probes.to_csv(out / "decoupling_probes.csv", index=False)
+        verdict_md = pd.DataFrame(verdicts).T.rename_axis("design").reset_index()
+        verdict_md.to_csv(out / "decoupling_verdict.csv", index=False)
+        (out / "decoupling_probes.md").write_text(
+            f"Dataset: {study.dataset.display}, {len(idx)} test images, one run per expert design (seed 0)\n\n"
+            + probes.round(3).to_markdown(index=False) + "\n\n" + DECOUPLING_TARGET + "\n\n"
+            + verdict_md.to_markdown(index=False))
+    if comp_emb:
+        figures["umap_components"] = plots.decoupled_umaps(comp_emb, meta.assign(label=labels), num_classes)
+    if gate_tables:
+        figures["gate_weights"] = plots.gate_weights(gate_tables, num_classes)
 
     summary = {"n_points": int(len(idx)), "umap_knn": {k: round(v, 4) for k, v in knn.items()}, "gates": gates,
-               "probes": probes.set_index("factor").drop(columns="metric").round(4).to_dict()
-               if probes is not None else None}
+               "designs": designs, "decoupling": verdicts}
     (out / "analysis.json").write_text(json.dumps(summary, indent=1))
     for name, fig in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=120 if name.startswith("gates_") else dpi)
+        fig.savefig(out / f"{name}.png", dpi=120 if name.startswith("gate") else dpi)
         plots.close(fig)
 
     explorer = explorer_fig = None
@@ -125,4 +162,4 @@ def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysi
                                        study.reports_dir / "explorer" / "umap_explorer.html", title, num_classes)
         explorer_fig = plots.umap_explorer_figure(emb[best], thumbs, meta.assign(label=labels), title, num_classes)
     return Analysis(len(idx), main_s0, knn_table, leaf, available, probes, gates, usage_tables, assoc_tables,
-                    figures, explorer, explorer_fig)
+                    figures, explorer, explorer_fig, designs, verdicts)

@@ -14,8 +14,14 @@ import pandas as pd
 from ssfer_study import plots, tables
 from ssfer_study.study import Study
 
-SIDE_GROUPS = ("official", "head_control", "sitfer_levels", "sitfer_ablation", "leaf_ablation", "plugin")
+SIDE_GROUPS = ("official", "head_control", "sitfer_levels")
 """Tables read beside the main table's seed-0 runs."""
+ABLATION_GROUPS = {"sitfer_ablation": "SIT-FER ablation: MSSL, MIPG and pseudo-label levels",
+                   "leaf_ablation": "LEAF ablation: aggregation levels",
+                   "leaf_experts": "LEAF expert design: the release's tied expert against independent experts",
+                   "plugin": "LEAF's aggregation plugged into FixMatch and SIT-FER"}
+"""Tables read against the main table's mean and seed spread (``tables.against_reference``), each
+with a bar chart ``ablation_<group>.png``."""
 SOURCES = (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
            ("pl_text_", "text level"), ("pl_instance_", "instance level"))
 """Pseudo-label sources a method may log (prefix, name in the diagnosis)."""
@@ -96,6 +102,12 @@ def build(study: Study, dpi: int = 120) -> Results:
             side[g] = tables.summarize(runs, keys, study.runs_dir, variants)
             tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
 
+    for g, title in ABLATION_GROUPS.items():
+        if groups.get(g):
+            side[g] = tables.against_reference(tables.summarize(runs, groups[g], study.runs_dir, variants), main)
+            tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
+            figures[f"ablation_{g}"] = plots.ablation_bars(side[g], f"{title} ({dataset})")
+
     curves = {variants[k]: {n: tables.train_series(study.runs_dir, k, n) for n in ("mask_rate", "pl_acc_masked")}
               for k in seed0 if runs[k]["method"] != "supervised"}
     if curves:
@@ -128,6 +140,11 @@ def build(study: Study, dpi: int = 120) -> Results:
             figures["sitfer_level_contribution"] = plots.pseudo_label_quality(
                 contrib, f"SIT-FER: spread of each level's weighted term in the fused logit ({sit[0]})",
                 ylabel="mean (max - min) over classes")
+    leaf = [k for k in main_keys if runs[k]["method"] == "leaf"]
+    if leaf:
+        figures["leaf_positive_sets"] = plots.positive_sets(
+            {k: {n: tables.train_series(study.runs_dir, k, n) for n in ("positive_set_size", "pl_positive_recall")}
+             for k in leaf})
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.png", dpi=dpi)
         plots.close(fig)

@@ -1,0 +1,80 @@
+"""How far the study's numbers move on another CPU, emulated on this one.
+
+    python bench/cpu_spread.py --runs supervised_s0 fixmatch_s0 sitfer_s0 leaf_s0 \
+        --out bench/results/cpu_spread.txt
+
+A machine without AVX-512 runs other kernels (torch's ATen picks its vector ISA at start-up, oneDNN
+its convolution ISA), which sum in other orders: bit-identical on one machine, not across them.
+With ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` this machine behaves like such a CPU. The
+script re-runs the backbone pretraining and the named runs of the default study that way (in
+/tmp, the study's files untouched) and prints each run's accuracy beside the study's own (which
+must have run: ``make study``), with the main table's seed spread for scale. The largest move
+is the tolerance ``ssfer compare`` uses (ssfer_study/compare.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+EMULATE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def sh(cmd: list[str], env: dict) -> None:
+    subprocess.run(cmd, check=True, env=os.environ | env, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="params.yaml")
+    ap.add_argument("--runs", nargs="+", default=["supervised_s0", "fixmatch_s0", "sitfer_s0", "leaf_s0"])
+    ap.add_argument("--work", default="/tmp/ssfer_cpu_spread")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ssfer_study.study import load_study
+    from ssfer_study.tables import evaluated
+
+    study = load_study(a.config)
+    work = Path(a.work)
+    bin_dir = Path(sys.executable).parent
+    cfg = study.base
+    t0 = time.time()
+    weights = work / "pretrained" / "backbone.pth"
+    sh([str(bin_dir / "ssfer"), "pretrain", "--data", str(study.data_dir / "synthfacs_pretrain"), "--out", str(weights),
+        "--backbone", cfg.net.backbone, "--size", str(cfg.data.image_size), "--steps", str(study.pretrain["steps"]),
+        "--report", str(work / "pretrain.json")], EMULATE)
+    ours, theirs = torch.load(cfg.net.weights), torch.load(weights)
+    w_diff = max((ours[k].float() - theirs[k].float()).abs().max().item() for k in ours)
+    lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}",
+             f"emulated CPU: {' '.join(f'{k}={v}' for k, v in EMULATE.items())}; reference: this machine's default "
+             f"(torch {torch.__version__}); SynthFACS, profile {study.name}", "",
+             f"pretrained backbone: largest |weight difference| {w_diff:.2e}", "",
+             f"{'run':<16} {'study':>7} {'emulated':>9} {'|diff|':>7} {'main-table sd':>14}"]
+    main = json.loads((study.reports_dir / "metrics.json").read_text())["main"]
+    moves = []
+    for run in a.runs:
+        out = work / run
+        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
+            "-S", f"net.weights={weights}"], EMULATE)
+        ref = 100 * evaluated(json.loads((study.run_dir(run) / "metrics.json").read_text()))["last"]["acc"]
+        emu = 100 * evaluated(json.loads((out / "metrics.json").read_text()))["last"]["acc"]
+        sd = main.get(study.runs[run].variant, {}).get("acc_std")
+        moves.append(abs(emu - ref))
+        lines.append(f"{run:<16} {ref:7.2f} {emu:9.2f} {abs(emu - ref):7.2f} {sd if sd is not None else '-':>14}")
+    lines += ["", f"largest move {max(moves):.2f} points, mean {sum(moves) / len(moves):.2f} "
+                  f"({len(moves)} runs, {time.time() - t0:.0f} s)"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""One line under each figure of the study saying what to see (the notebooks and the report index
+both use it). Keys are paths under ``reports/<profile>/``."""
+from __future__ import annotations
+
+CAPTIONS = {
+    "figures/contact_sheet.jpg": "SynthFACS faces by class: what the embedded dataset looks like.",
+    "data_tour/realism.png": "A real-face FER2013 classifier's reading of SynthFACS: how face-like the classes look.",
+    "data_tour/samples.png": "Random training faces per class.",
+    "data_tour/class_distribution.png": "Class counts per split: the imbalance the majority-class baseline reflects.",
+    "results/calibration.png": "Supervised accuracy grows with the label budget; the all-labels point is the ceiling "
+                               "every table's 'gap closed' is read against.",
+    "results/ablation_sitfer_ablation.png": "SIT-FER without MSSL, without MIPG, and with fewer pseudo-label levels, "
+                                            "against the main table's SIT-FER; hatched bars lie inside its 2-sd noise band.",
+    "results/ablation_leaf_ablation.png": "LEAF with fewer aggregation levels against the main table's LEAF; hatched "
+                                          "bars lie inside its 2-sd noise band.",
+    "results/ablation_leaf_experts.png": "The release's tied expert against independent experts with learned gates "
+                                         "(top-1 and dense): does routing, once it can matter, change accuracy?",
+    "results/ablation_plugin.png": "LEAF's aggregation plugged into FixMatch and SIT-FER, against each host alone.",
+    "results/ssl_at_work.png": "How much of each unlabeled batch a method trains on, and how right those pseudo-labels are.",
+    "results/accuracy_curves.png": "Test accuracy at each evaluation: where each method stands when training ends.",
+    "results/leaf_positive_sets.png": "LEAF's category level: how many classes its positive set keeps, and how often "
+                                      "the true class is among them.",
+    "results/sitfer_pl_levels.png": "SIT-FER: accuracy of the pseudo-labels each level passes at the threshold.",
+    "results/sitfer_level_accuracy.png": "SIT-FER: each level's argmax accuracy on every unlabeled sample (no threshold).",
+    "results/sitfer_level_contribution.png": "SIT-FER: how far each level's weighted term moves the fused logit; a flat "
+                                             "line near 0 is a level that does not count.",
+    "analysis/umap_methods.png": "Each method's feature in 2-D, coloured by expression: tighter colour clusters read "
+                                 "the expression more easily (10-NN accuracy in the titles).",
+    "analysis/umap_components.png": "LEAF's relevant and agnostic instance components per expert design: decoupling "
+                                    "would show the relevant one clustering by expression and the agnostic one by identity.",
+    "analysis/gate_weights.png": "Mean gate weight per true class and expert: identical rows mean the gates ignore the "
+                                 "expression; with the tied expert every choice gives the same output.",
+}
+
+
+def caption(path: str) -> str:
+    """The caption of ``path`` (under ``reports/<profile>/``), in italics for Markdown."""
+    return f"*{CAPTIONS[path]}*" if path in CAPTIONS else ""

@@ -1,0 +1,61 @@
+"""The analysis figures and the decoupling verdict on small made-up inputs: every figure has a
+title and labelled axes; the verdict follows the issue's rule."""
+import numpy as np
+import pandas as pd
+
+from ssfer_study import features, plots
+
+
+def _probes(expr_rel, expr_agn, id_rel, id_agn):
+    return pd.DataFrame([{"factor": "expression", "metric": "accuracy", "relevant_instance": expr_rel,
+                          "agnostic_instance": expr_agn},
+                         {"factor": "identity (top-20 ids)", "metric": "accuracy", "relevant_instance": id_rel,
+                          "agnostic_instance": id_agn}])
+
+
+def test_decoupling_verdict():
+    assert features.decoupling_verdict(_probes(0.80, 0.60, 0.10, 0.30))["instance"].startswith("met")
+    # relevant ahead on expression by only 5 points: not met
+    assert features.decoupling_verdict(_probes(0.65, 0.60, 0.10, 0.30))["instance"].startswith("not met")
+    # identity read better from the relevant component: not met
+    v = features.decoupling_verdict(_probes(0.80, 0.60, 0.40, 0.30))["instance"]
+    assert v.startswith("not met") and "+20.0 points" in v and "-10.0 points" in v
+    assert "semantic" not in features.decoupling_verdict(_probes(0.8, 0.6, 0.1, 0.3))  # level absent: no verdict
+
+
+def _labelled(fig):
+    return all(ax.get_title() for ax in fig.axes if ax.get_visible() and ax.has_data()) and \
+        all(ax.get_xlabel() or not ax.get_xticks().size for ax in fig.axes if ax.has_data())
+
+
+def test_new_figures_have_titles_and_labels():
+    rng = np.random.default_rng(0)
+    steps = pd.DataFrame({"step": [25, 50, 75], "value": [1.5, 1.4, 1.2]})
+    fig = plots.positive_sets({"leaf_s0": {"positive_set_size": steps, "pl_positive_recall": steps.assign(value=0.7)}})
+    assert _labelled(fig) and all(ax.get_ylabel() for ax in fig.axes)
+    gates = {}
+    for design in ("tied_residual, topk", "residual, dense"):
+        for level in ("semantic", "instance"):
+            g = rng.dirichlet(np.ones(4), size=40)
+            gates[(design, level)] = pd.DataFrame({"label": rng.integers(0, 7, 40)} | {f"gate_{e}": g[:, e] for e in range(4)})
+    fig = plots.gate_weights(gates)
+    assert len(fig.axes) == 4 and all(ax.get_title() and ax.get_xlabel() == "expert" for ax in fig.axes)
+    meta = pd.DataFrame({"label": rng.integers(0, 7, 60), "identity": rng.integers(0, 12, 60)})
+    emb = {("residual, topk", c): rng.normal(size=(60, 2)) for c in ("relevant_instance", "agnostic_instance")}
+    fig = plots.decoupled_umaps(emb, meta)
+    assert fig.axes[0].get_title() and fig.axes[1].get_title() and fig.legends  # legend: classes and identities
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "happiness" in [s.lower() for s in labels] and sum(s.startswith("id ") for s in labels) == 8
+
+
+def test_pretraining_report_holds_no_machine_dependent_value(tmp_path):
+    """The report is a tracked file: no wall-clock seconds, values rounded to 2 decimals."""
+    from ssfer_core.data.synthetic import SynthConfig, generate
+    from ssfer_core.pretrain import pretrain_geometry
+
+    generate(SynthConfig(seed=5, n_train=40, n_test=0, image_size=32), tmp_path / "faces")
+    rep = pretrain_geometry(tmp_path / "faces", tmp_path / "bb.pth", "synth_cnn_tiny", 32, steps=3, batch=8,
+                            progress=False)
+    assert "seconds" not in rep and (tmp_path / "bb.pth").exists()
+    assert rep["final_train_mse"] == round(rep["final_train_mse"], 2)
+    assert all(v == round(v, 2) for v in rep["heldout_r2"].values())
