@@ -12,7 +12,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: study test test-fast install notebooks
+.PHONY: study test test-fast install notebooks lessons
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,7 +41,7 @@ study: install
 
 ## Bring each notebook pair in line after an edit of either file (py:percent source <-> .ipynb).
 notebooks: install
-	$(BIN)/jupytext --sync notebooks/*.ipynb
+	$(BIN)/jupytext --sync notebooks/*.ipynb notebooks/lessons/*.ipynb
 
 ## Run the whole test suite (unit tests + the smoke study and every reader end to end): what CI runs.
 test: install
@@ -50,3 +50,8 @@ test: install
 ## The development lane: everything but the end-to-end runs (tests marked `slow`), under 2 minutes.
 test-fast: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 -m "not slow and not cuda" --durations=5 tests
+
+## Run every lesson (notebooks/lessons/) top to bottom with its default parameters, render each to
+## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes.
+lessons: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lessons

@@ -90,13 +90,30 @@ def test_notebook_pairs_are_in_sync():
     papermill open) hold the same cells; `make notebooks` re-syncs after an edit of either."""
     import jupytext
 
-    for py in sorted((ROOT / "notebooks").glob("*.py")):
+    for py in sorted((ROOT / "notebooks").rglob("*.py")):
         a = jupytext.read(py)
         b = jupytext.read(py.with_suffix(".ipynb"))
         cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]  # noqa: E731
         assert cells(a) == cells(b), f"{py.name} and its .ipynb differ: run `make notebooks`"
         params = [c for c in b.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1, f"{py.name}: papermill needs exactly one 'parameters' cell"
+
+
+def test_every_lesson_has_its_parts():
+    """A lesson: a goal, one parameters cell, questions, answers in a collapsed cell, and where the
+    library implements what it showed (issue 21's checklist)."""
+    import jupytext
+
+    from ssfer_study.lessons import LESSONS
+
+    found = sorted(p.stem for p in (ROOT / "notebooks" / "lessons").glob("*.py"))
+    assert found == sorted(LESSONS), "every lesson file is in ssfer_study.lessons.LESSONS (CI runs that list)"
+    for name in LESSONS:
+        nb = jupytext.read(ROOT / "notebooks" / "lessons" / f"{name}.py")
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "**Goal:**" in text and "## Questions" in text and "**Where this lives in the library:**" in text, name
+        hidden = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
+        assert len(hidden) == 1 and hidden[0].cell_type == "code", f"{name}: one collapsed answer cell"
 
 
 def test_weights_of_another_network_exit_2_with_one_line(tiny_cfg, tmp_path):

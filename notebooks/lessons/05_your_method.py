@@ -1,0 +1,135 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %%
+
+# %% [markdown]
+# # Lesson 5: add your own method
+# **Goal:** write a semi-supervised method of about 30 lines, register it, train it and place it in
+# the same table as supervised and FixMatch, with nothing else in the project changed.
+#
+# A method is a class with one function, `train_step(labeled, unlabeled, step)`: it gets a batch of
+# labeled faces (`x`, `y`) and the unlabeled views it asked for, and returns a loss and a dict of
+# numbers to log. The training loop, optimiser, EMA, evaluation, checkpoints and logging are the
+# library's. Our example is the **Π-model** (Laine & Aila, 2017): the prediction on a strong view
+# of an unlabeled face should match the prediction on a weak view. No threshold: every unlabeled
+# face trains, softly.
+
+# %% tags=["parameters"]
+consistency_weight = 1.0   # weight of the unlabeled consistency term: try 0, 0.3, 3
+labels_per_class = 20
+steps = 600
+seed = 0
+
+# %%
+import os
+from pathlib import Path
+
+if not Path("params.yaml").exists():  # opened from notebooks/lessons/ in JupyterLab
+    os.chdir("../..")
+# %matplotlib inline
+import torch.nn.functional as F
+from IPython.display import Markdown, display
+
+from ssfer_core.methods import METHODS, SSLMethod, register_method
+from ssfer_study import lessons, plots
+
+# %% [markdown]
+# ## The method: 30 lines
+
+# %%
+class PiModel(SSLMethod):
+    """Labeled cross-entropy + the squared distance between the class probabilities of a strong and a
+    weak view of each unlabeled face (the weak one is the fixed target)."""
+
+    unlabeled_views = ("weak", "strong")   # the views the trainer builds for us
+
+    def __init__(self, weight, model, ctx):
+        super().__init__(None, model, ctx)
+        self.weight = weight
+
+    def train_step(self, labeled, unlabeled, step):
+        (out_l, out_w, out_s), balance = self.forward_views([labeled["x"], unlabeled["weak"], unlabeled["strong"]])
+        loss_s = F.cross_entropy(out_l["logits"], labeled["y"])
+        target = out_w["logits"].detach().softmax(-1)
+        loss_u = ((out_s["logits"].softmax(-1) - target) ** 2).sum(-1).mean()
+        loss = loss_s + self.weight * loss_u + self.balance_term(balance)
+        # "pseudo": the trainer scores these labels against the hidden truth (every face "passes" here)
+        logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": 1.0,
+                "pseudo": {"pl_": (target, target.new_ones(len(target)))}}
+        return loss, logs
+
+
+if "pi_model" in METHODS:   # re-running this cell replaces the method
+    METHODS.remove("pi_model")
+
+
+@register_method("pi_model")
+def pi_model(model, ctx):
+    """Pi-model: consistency between a weak and a strong view (a lesson's method)."""
+    return PiModel(consistency_weight, model, ctx)
+
+
+# %% [markdown]
+# ## Train it beside the baselines, same labels, steps and recipe
+
+# %%
+runs = {m: lessons.train_run(lessons.config(m, steps, labels_per_class, seed), f"lesson5_{m}")
+        for m in ("supervised", "fixmatch", "pi_model")}
+table = lessons.summary(runs)
+display(table)
+plt = plots._plt()
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+axes[0].bar(table["method"], table["test accuracy (%)"], color=["tab:grey", "tab:blue", "tab:orange"])
+axes[0].set_ylabel("test accuracy (%)")
+axes[0].set_title(f"Your method in the table (SynthFACS, {labels_per_class} labels per class)", fontsize=9)
+for m in ("fixmatch", "pi_model"):
+    s = lessons.series(f"lesson5_{m}", "pl_acc")
+    if s is not None:
+        axes[1].plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=m)
+axes[1].set_xlabel("step")
+axes[1].set_ylabel("accuracy of the weak-view guess")
+axes[1].set_title("How right the unlabeled targets are, over training", fontsize=9)
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+display(fig)
+plots.close(fig)
+lessons.dump({"table": table.to_dict("records"), "consistency_weight": consistency_weight}, "lesson5")
+
+# %% [markdown]
+# ## Questions
+# 1. Does your Π-model beat supervised? Does it beat FixMatch? Re-run with `consistency_weight = 0`:
+#    what method is that, and what accuracy does it get?
+# 2. The Π-model trains on *every* unlabeled face, FixMatch only on confident ones. Which is more
+#    exposed to wrong targets early in training, and how does the soft target soften that?
+# 3. What would you change in `train_step` to turn the Π-model into FixMatch?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true}
+acc = table.set_index("method")["test accuracy (%)"]
+print(f"1. Pi-model {acc['pi_model']} %, supervised {acc['supervised']} %, FixMatch {acc['fixmatch']} % "
+      f"(weight {consistency_weight}). With weight 0 the unlabeled term vanishes: it is supervised learning"
+      " (with the unlabeled views still computed), so it should land near the supervised row.")
+print("2. The Pi-model: early guesses are poor and it learns all of them. A soft target (probabilities, not a"
+      " class) that is unsure asks little, so wrong-but-unsure guesses do less harm than FixMatch's hard labels would.")
+print("3. Replace the squared distance by a cross-entropy to the argmax of the weak view, kept only where its top"
+      " probability passes a threshold: `ssfer_core.pseudo.threshold_mask` and `masked_cross_entropy`.")
+
+# %% [markdown]
+# **Where this lives in the library:** `ssfer_core.methods.base.SSLMethod` (what a method is),
+# `ssfer_core.methods.registry.register_method` (how the config, the trainer and the study find it;
+# with a settings dataclass a method also gets its own config section, as `methods/fixmatch.py`
+# shows), `ssfer_core.train.train` (the loop that calls `train_step`). To put it in the study, add a
+# run such as `pi_model_s0: {group: main, method: pi_model}` to a profile, with the method in a
+# module of `ssfer_core/methods/`.

@@ -1,0 +1,180 @@
+"""What the lessons (``notebooks/lessons/``) share: a small SynthFACS draw and a geometry-pretrained
+slim backbone, made once under ``data/lessons/`` and reused by every lesson, and short training runs
+on them. A lesson never needs the study to have run.
+
+The kit takes about a minute on 2 cores the first time (3,000 + 700 faces at 48 px, 400 steps of
+face-geometry pretraining of ``synth_cnn_slim``); later lessons find it on disk.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ssfer_core.compose import resolve_net_defaults
+from ssfer_core.config import TrainConfig, apply_overrides, from_dict, validate
+
+KIT = Path("data/lessons")
+SIZE = 48
+BACKBONE = "synth_cnn_slim"
+
+
+def kit(n_train: int = 3000, n_test: int = 700, pretrain_steps: int = 400) -> dict[str, Path]:
+    """Make (once) and return the lesson data: ``root`` (SynthFACS, RAF-DB layout) and ``weights``
+    (the backbone pretrained on face geometry, never on expressions)."""
+    from ssfer_core.data.synthetic import SynthConfig, generate
+    from ssfer_core.pretrain import pretrain_geometry
+
+    root, weights = KIT / "synthfacs", KIT / "pretrained" / f"{BACKBONE}.pth"
+    if not (root / "synthfacs.json").exists():
+        generate(SynthConfig(seed=7, n_train=n_train, n_test=n_test, image_size=64), root, progress=False)
+    if not weights.exists():
+        # the lessons' own draw serves the geometry pretraining too (its targets are identity and
+        # pose, never the expression); the study uses a separate draw
+        pretrain_geometry(root, weights, BACKBONE, SIZE, pretrain_steps, progress=False)
+    return {"root": root, "weights": weights}
+
+
+def config(method: str = "supervised", steps: int = 600, labels_per_class: int = 20, seed: int = 0,
+           overrides: list[str] = ()) -> TrainConfig:
+    """A short run on the kit: the study's shared recipe (SGD, cosine, EMA) at lr 0.01, batch 16,
+    mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as in ``ssfer train -S``."""
+    k = kit()
+    base = {"method": method, "seed": seed, "steps": steps, "lr": 0.01, "batch_size": 16, "mu": 1,
+            "eval_every": steps, "ckpt_every": steps, "log_every": max(1, steps // 40), "threads": 2,
+            "data": {"root": str(k["root"]), "split_dir": str(KIT / "splits"), "cache_dir": str(KIT / "cache"),
+                     "image_size": SIZE, "labels_per_class": labels_per_class},
+            "net": {"backbone": BACKBONE, "weights": str(k["weights"])}}
+    return resolve_net_defaults(validate(apply_overrides(from_dict(base), list(overrides))))
+
+
+def train_run(cfg: TrainConfig, name: str) -> dict:
+    """Train ``cfg`` into ``data/lessons/runs/<name>`` (from scratch each time: a lesson's
+    experiment is re-run when its parameters change) and return its metrics."""
+    import shutil
+
+    from ssfer_core.train import train
+
+    out = KIT / "runs" / name
+    shutil.rmtree(out, ignore_errors=True)
+    return train(cfg, out, progress=False)
+
+
+def series(name: str, key: str) -> pd.DataFrame | None:
+    """A per-step log of a lesson run (step, value), e.g. ``mask_rate``."""
+    from ssfer_study.tables import train_series
+
+    return train_series(KIT / "runs", name, key)
+
+
+def accuracy(metrics: dict) -> float:
+    """The evaluated model's last test accuracy, in %."""
+    from ssfer_study.tables import evaluated
+
+    return 100 * evaluated(metrics)["last"]["acc"]
+
+
+def load_model(name: str, data):
+    """The trained method and evaluated network of lesson run ``name`` (EMA weights when it has them)."""
+    from ssfer_study.features import load_run
+
+    return load_run(KIT / "runs" / name, data)
+
+
+def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str = ""):
+    """Faces (``uint8 [N, 3, H, W]``) with a caption each."""
+    from ssfer_study.plots import _plt
+
+    plt = _plt()
+    n = len(images)
+    rows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols, 1.55 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, t in zip(axes.flat, images, titles):
+        ax.imshow(np.transpose(img, (1, 2, 0)))
+        ax.set_title(t, fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def summary(metrics: dict[str, dict]) -> pd.DataFrame:
+    """Lesson runs as one table: method, label budget, steps, last test accuracy (%)."""
+    return pd.DataFrame([{"run": k, "method": m["method"], "labels/class": m["labels_per_class"],
+                          "steps": m["steps"], "test accuracy (%)": round(accuracy(m), 1)}
+                         for k, m in metrics.items()])
+
+
+def dump(obj, name: str) -> Path:
+    """Save a lesson's numbers (``data/lessons/<name>.json``) so the instructor's page can cite them."""
+    path = KIT / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1, default=float))
+    return path
+
+
+LESSONS = ("01_labels", "02_pseudo_labels", "03_sitfer_levels", "04_leaf", "05_your_method")
+LIMIT_S = 180
+"""Each lesson must run top to bottom within 3 minutes on 2 CPU cores (the kit included)."""
+
+
+def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float = LIMIT_S) -> int:
+    """Execute every lesson with papermill (default parameters), render each to ``out/<name>.html``
+    with its figures and without code, print the times; 1 if a lesson failed or ran over ``limit_s``."""
+    import time
+
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    rows, failed = [], False
+    for name in names:
+        t = time.perf_counter()
+        executed = out / f"{name}.ipynb"
+        try:
+            pm.execute_notebook(f"notebooks/lessons/{name}.ipynb", str(executed), kernel_name="python3",
+                                progress_bar=False, cwd=".")
+            status = "ok"
+        except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
+            status, failed = f"FAILED: {str(e).splitlines()[0] if str(e) else type(e).__name__}", True
+        seconds = time.perf_counter() - t
+        if status == "ok" and seconds > limit_s:
+            status, failed = f"over the {limit_s:.0f} s limit", True
+        if executed.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+            (out / f"{name}.html").write_text(body)
+            executed.unlink()  # the HTML is the report; the executed notebook would only duplicate it
+        rows.append((name, seconds, status))
+        print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
+    write_index(out, [n for n, _, st in rows if st == "ok"])
+    return 1 if failed else 0
+
+
+def write_index(out: Path, names) -> Path:
+    """``out/README.md``: each rendered lesson and the numbers it saved (``data/lessons/<lesson>.json``,
+    SynthFACS, default parameters). No timings: they belong to the machine, not to the lesson."""
+    titles = {"01_labels": "Why labels are scarce, and what they buy", "02_pseudo_labels": "Pseudo-labels and thresholds",
+              "03_sitfer_levels": "SIT-FER's three opinions", "04_leaf": "LEAF's gates and ambiguous labels",
+              "05_your_method": "Add your own method"}
+    lines = ["# Lessons, as `make lessons` ran them", "",
+             "SynthFACS (the lessons' own small draw under `data/lessons/`), each lesson's default parameters. "
+             "Instructor's notes: [docs/teaching.md](../../docs/teaching.md).", ""]
+    for name in names:
+        lines += [f"## [{titles.get(name, name)}]({name}.html)", ""]
+        numbers = KIT / f"lesson{int(name[:2])}.json"
+        if numbers.exists():
+            lines += ["```json", numbers.read_text().strip(), "```", ""]
+    path = out / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run_all())
