@@ -1,6 +1,6 @@
 """How far the study's numbers move on another CPU, emulated on this one.
 
-    python bench/cpu_spread.py --runs supervised_s0 fixmatch_s0 sitfer_s0 leaf_s0 \
+    python bench/cpu_spread.py --runs supervised_s0 fixmatch_s0 sitfer_s0 leaf_s0 --repeat sitfer_s2 \
         --out bench/results/cpu_spread.txt
 
 A machine without AVX-512 runs other kernels (torch's ATen picks its vector ISA at start-up, oneDNN
@@ -34,6 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="params.yaml")
     ap.add_argument("--runs", nargs="+", default=["supervised_s0", "fixmatch_s0", "sitfer_s0", "leaf_s0"])
+    ap.add_argument("--repeat", nargs="*", default=[],
+                    help="runs to train again on this CPU as it is (same backbone): what moves without a CPU change")
     ap.add_argument("--work", default="/tmp/ssfer_cpu_spread")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -52,7 +54,7 @@ def main() -> None:
         "--report", str(work / "pretrain.json")], EMULATE)
     ours, theirs = torch.load(cfg.net.weights), torch.load(weights)
     w_diff = max((ours[k].float() - theirs[k].float()).abs().max().item() for k in ours)
-    lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}",
+    lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}" + (f" --repeat {' '.join(a.repeat)}" if a.repeat else ""),
              f"emulated CPU: {' '.join(f'{k}={v}' for k, v in EMULATE.items())}; reference: this machine's default "
              f"(torch {torch.__version__}); SynthFACS, profile {study.name}", "",
              f"pretrained backbone: largest |weight difference| {w_diff:.2e}", "",
@@ -70,6 +72,15 @@ def main() -> None:
         lines.append(f"{run:<16} {ref:7.2f} {emu:9.2f} {abs(emu - ref):7.2f} {sd if sd is not None else '-':>14}")
     lines += ["", f"largest move {max(moves):.2f} points, mean {sum(moves) / len(moves):.2f} "
                   f"({len(moves)} runs, {time.time() - t0:.0f} s)"]
+    if a.repeat:
+        lines += ["", "the same runs again on this CPU, unchanged (the study's backbone):", "",
+                  f"{'run':<16} {'study':>7} {'again':>9} {'|diff|':>7}"]
+    for run in a.repeat:
+        out = work / "again" / run
+        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume"], {})
+        ref = 100 * evaluated(json.loads((study.run_dir(run) / "metrics.json").read_text()))["last"]["acc"]
+        again = 100 * evaluated(json.loads((out / "metrics.json").read_text()))["last"]["acc"]
+        lines.append(f"{run:<16} {ref:7.2f} {again:9.2f} {abs(again - ref):7.2f}")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -23,12 +23,12 @@
 # learning (lessons 2-5) tries to use the unlabeled ones. First we measure what labels alone buy.
 #
 # Everything here runs on **SynthFACS**, the synthetic face generator shipped with this project:
-# the first lesson you run makes a small draw (3,000 training and 700 test faces) and a backbone
+# the first lesson you run makes a small draw (6,000 training and 1,000 test faces) and a backbone
 # pretrained on face geometry (never on expressions) under `data/lessons/`, about a minute on a
 # laptop; later lessons reuse them.
 
 # %% tags=["parameters"]
-labels_per_class = [5, 20, 80]   # labeled faces per class for each run: change it and re-run
+labels_per_class = [10, 30, 100]  # labeled faces per class for each run (at most 126: the rarest class, fear, has 126 training faces)
 steps = 600                      # optimiser steps per run (16 labeled faces a step)
 seed = 0
 
@@ -57,7 +57,7 @@ display(lessons.face_grid(data.train_images[:16].numpy(), [names[int(y)] for y i
 # ## The experiment: the same network and recipe, more or fewer labels
 # Each run trains the pretrained backbone with a linear classifier on `labels_per_class` labeled
 # faces of each of the 7 classes (the rest of the training set is simply not used), then is
-# scored on the 700 test faces.
+# scored on the 1,000 test faces.
 
 # %%
 runs = {}
@@ -104,8 +104,8 @@ lessons.dump({"accuracy": dict(zip(map(str, table["labels/class"]), table["test 
 #    the largest? Why do the first labels buy the most?
 # 2. Which pair of classes does the smallest-budget model confuse most often? Look at the faces:
 #    why might those two be hard to tell apart?
-# 3. The largest budget here uses 80 × 7 = 560 labeled faces out of 3,000. What would you do with
-#    the other 2,440 if you could not label them?
+# 3. The largest budget here labels only a small part of the 6,000 training faces. What would you
+#    do with the others if you could not label them?
 #
 # Answers: open the collapsed cell below (in JupyterLab: click the bar beside it).
 

@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 thresholds = [0.5, 0.8, 0.95]   # FixMatch's confidence threshold for each run: change and re-run
-labels_per_class = 20           # the label budget (lesson 1's middle one)
+labels_per_class = 50           # the label budget
 steps = 800
 seed = 0
 
@@ -84,7 +84,7 @@ plots.close(fig)
 # supervised at that budget.
 
 # %%
-low = max(2, labels_per_class // 5)
+low = max(2, labels_per_class // 10)
 low_runs = {"supervised": lessons.train_run(lessons.config("supervised", steps, low, seed), "lesson2_low_sup"),
             "fixmatch": lessons.train_run(lessons.config("fixmatch", steps, low, seed,
                                                          [f"fixmatch.threshold={min(thresholds)}"]), "lesson2_low_fm")}

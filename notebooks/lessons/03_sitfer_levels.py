@@ -28,7 +28,7 @@
 
 # %% tags=["parameters"]
 text_encoder = "minilm"   # "minilm" (a sentence encoder) or "random" (random class vectors, as the release's toy encoder)
-labels_per_class = 20
+labels_per_class = 50
 steps = 600
 n_faces = 600             # unlabeled faces to ask
 seed = 0

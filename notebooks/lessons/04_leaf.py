@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 experts = ["tied_residual", "residual"]   # expert designs to train: the release's, and independent experts
-labels_per_class = 20
+labels_per_class = 50
 steps = 600
 mass = 0.9                                # LEAF's set rule: the positive set closes when the top classes hold this much probability
 seed = 0
@@ -101,8 +101,10 @@ for design, (_, m) in models.items():
         if f"gates_{level}" in f:
             tables[(design, level)] = features.gate_table(f, meta, level)
     h = torch.as_tensor(f["feature"][:64])
-    outs = [m.instance.experts[e](h) for e in range(len(m.instance.experts))]
-    same[design] = max((o - outs[0]).abs().max().item() for o in outs)
+    with torch.no_grad():  # every expert's output on the same faces: [experts, faces, dim]
+        ex = m.instance.experts  # the tied design keeps a list of one module; the others batch their experts
+        outs = torch.stack([e(h) for e in ex]) if isinstance(ex, torch.nn.ModuleList) else ex(h).transpose(0, 1)
+    same[design] = (outs - outs[0]).abs().max().item()
 fig = plots.gate_weights(tables)
 display(fig)
 plots.close(fig)

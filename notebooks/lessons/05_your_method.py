@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 consistency_weight = 1.0   # weight of the unlabeled consistency term: try 0, 0.3, 3
-labels_per_class = 20
+labels_per_class = 50
 steps = 600
 seed = 0
 
