@@ -63,8 +63,7 @@ def start_costs() -> list[tuple[str, float]]:
 def load_cfg(run_configs: Path, method: str, threads: int):
     from ssfer_core.config import load_config
 
-    cfg = load_config(str(run_configs / f"{method}_s0.yaml"), [f"threads={threads}"])
-    return cfg
+    return load_config(str(run_configs / f"{method}_s0.yaml"), [f"threads={threads}"])
 
 
 def run_parts(cfg, data, steps: int) -> dict:
@@ -150,9 +149,7 @@ def steps_per_second(run_configs: Path, method: str, threads: int, steps: int) -
     from ssfer_core.data.bundle import load_data
 
     cfg = load_cfg(run_configs, method, threads)
-    data = load_data(cfg.data)
-    p = run_parts_steps_only(cfg, data, steps)
-    return p
+    return run_parts_steps_only(cfg, load_data(cfg.data), steps)
 
 
 def run_parts_steps_only(cfg, data, steps: int) -> float:
