@@ -60,13 +60,16 @@ def main() -> None:
              f"pretrained backbone: largest |weight difference| {w_diff:.2e}", "",
              f"{'run':<16} {'study':>7} {'emulated':>9} {'|diff|':>7} {'main-table sd':>14}"]
     main = json.loads((study.reports_dir / "metrics.json").read_text())["main"]
+    def accuracy(run: str, out: Path, env: dict, extra: list[str]) -> tuple[float, float]:
+        """Train ``run`` into ``out`` under ``env``; (the study's accuracy, this one's), in %."""
+        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
+            *extra], env)
+        return tuple(100 * evaluated(json.loads((d / "metrics.json").read_text()))["last"]["acc"]
+                     for d in (study.run_dir(run), out))
+
     moves = []
     for run in a.runs:
-        out = work / run
-        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
-            "-S", f"net.weights={weights}"], EMULATE)
-        ref = 100 * evaluated(json.loads((study.run_dir(run) / "metrics.json").read_text()))["last"]["acc"]
-        emu = 100 * evaluated(json.loads((out / "metrics.json").read_text()))["last"]["acc"]
+        ref, emu = accuracy(run, work / run, EMULATE, ["-S", f"net.weights={weights}"])
         sd = main.get(study.runs[run].variant, {}).get("acc_std")
         moves.append(abs(emu - ref))
         lines.append(f"{run:<16} {ref:7.2f} {emu:9.2f} {abs(emu - ref):7.2f} {sd if sd is not None else '-':>14}")
@@ -76,10 +79,7 @@ def main() -> None:
         lines += ["", "the same runs again on this CPU, unchanged (the study's backbone):", "",
                   f"{'run':<16} {'study':>7} {'again':>9} {'|diff|':>7}"]
     for run in a.repeat:
-        out = work / "again" / run
-        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume"], {})
-        ref = 100 * evaluated(json.loads((study.run_dir(run) / "metrics.json").read_text()))["last"]["acc"]
-        again = 100 * evaluated(json.loads((out / "metrics.json").read_text()))["last"]["acc"]
+        ref, again = accuracy(run, work / "again" / run, {}, [])
         lines.append(f"{run:<16} {ref:7.2f} {again:9.2f} {abs(again - ref):7.2f}")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -71,17 +71,10 @@ def run_parts(cfg, data, steps: int) -> dict:
     LEAF, one threshold pass; returns seconds."""
     import torch
 
-    from ssfer_core.compose import build_method
-    from ssfer_core.train import (TrainState, evaluate_models, labeled_logits, make_batch, optimizer_step,
-                                  seed_everything)
+    from ssfer_core.train import evaluate_models, labeled_logits, make_batch, optimizer_step
 
-    torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
     t = time.perf_counter()
-    method = build_method(cfg, data.num_classes, len(data.labeled_idx))
-    if cfg.channels_last:
-        method.to(memory_format=torch.channels_last)
-    st = TrainState(cfg, method, data)
+    method, st = setup(cfg, data)
     build = time.perf_counter() - t
     views = tuple(method.unlabeled_views)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
@@ -152,18 +145,28 @@ def steps_per_second(run_configs: Path, method: str, threads: int, steps: int) -
     return run_parts_steps_only(cfg, load_data(cfg.data), steps)
 
 
-def run_parts_steps_only(cfg, data, steps: int) -> float:
+def setup(cfg, data):
+    """The method (in the run's memory format) and its TrainState, as the trainer builds them."""
     import torch
 
     from ssfer_core.compose import build_method
-    from ssfer_core.train import TrainState, make_batch, optimizer_step, seed_everything
+    from ssfer_core.train import TrainState, seed_everything
 
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     method = build_method(cfg, data.num_classes, len(data.labeled_idx))
     if cfg.channels_last:
         method.to(memory_format=torch.channels_last)
-    st = TrainState(cfg, method, data)
+    return method, TrainState(cfg, method, data)
+
+
+def run_parts_steps_only(cfg, data, steps: int) -> float:
+    """Steps per second over ``steps`` steps after 5 warm-up steps."""
+    import torch
+
+    from ssfer_core.train import make_batch, optimizer_step
+
+    method, st = setup(cfg, data)
     views = tuple(method.unlabeled_views)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     method.train()

@@ -127,12 +127,11 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
     with its figures and without code, print the times; 1 if a lesson failed or ran over ``limit_s``."""
     import time
 
-    import nbformat
     import papermill as pm
-    from nbconvert import HTMLExporter
+
+    from ssfer_study.report import to_html
 
     out.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     rows, failed = [], False
     for name in names:
         t = time.perf_counter()
@@ -147,8 +146,7 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
         if status == "ok" and seconds > limit_s:
             status, failed = f"over the {limit_s:.0f} s limit", True
         if executed.exists():
-            body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-            (out / f"{name}.html").write_text(body)
+            (out / f"{name}.html").write_text(to_html(executed))
             executed.unlink()  # the HTML is the report; the executed notebook would only duplicate it
         rows.append((name, seconds, status))
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)

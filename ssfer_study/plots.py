@@ -101,27 +101,6 @@ def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str, ylabel: st
     return fig
 
 
-def umap_grid(emb: dict[str, np.ndarray], meta: pd.DataFrame, colour_by=("label", "identity", "yaw", "occluder")):
-    """Rows: components; columns: what the points are coloured by."""
-    plt = _plt()
-    fig, axes = plt.subplots(len(emb), len(colour_by), figsize=(2.4 * len(colour_by), 2.4 * len(emb)), squeeze=False)
-    for r, (name, xy) in enumerate(emb.items()):
-        for c, col in enumerate(colour_by):
-            vals = meta[col]
-            if not pd.api.types.is_numeric_dtype(vals):
-                vals = pd.Categorical(vals).codes
-            ax = axes[r, c]
-            ax.scatter(xy[:, 0], xy[:, 1], c=vals, s=2, cmap="tab10" if col in ("label", "occluder") else "viridis")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(col)
-            if c == 0:
-                ax.set_ylabel(name)
-    fig.tight_layout()
-    return fig
-
-
 def umap_by_method(emb: dict[str, np.ndarray], labels: np.ndarray, knn: dict[str, float], num_classes: int = 7):
     """One panel per method, points coloured by expression; the title gives the 10-NN accuracy."""
     plt = _plt()
@@ -135,21 +114,6 @@ def umap_by_method(emb: dict[str, np.ndarray], labels: np.ndarray, knn: dict[str
                for i, n in enumerate(class_names(num_classes))]
     fig.legend(handles=handles, loc="lower center", ncol=num_classes, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return fig
-
-
-def gate_usage(df: pd.DataFrame, num_classes: int = 7, title: str = ""):
-    """Heatmap: fraction of each class routed to each expert."""
-    plt = _plt()
-    import seaborn as sns
-
-    table = pd.crosstab(df["label"], df["expert"], normalize="index")
-    table.index = [class_names(num_classes)[i] for i in table.index]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    sns.heatmap(table, annot=True, fmt=".2f", cmap="Blues", ax=ax, cbar=False)
-    ax.set_xlabel("expert chosen by the gate")
-    ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 

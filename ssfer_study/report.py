@@ -28,19 +28,23 @@ FIGURES = tuple(CAPTIONS)
 """Every figure the report index shows (those that exist), in this order, each with its caption."""
 
 
-def render(reports: Path) -> list[Path]:
+def to_html(notebook: Path) -> str:
+    """An executed notebook as one HTML page for readers: outputs and figures, no code."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    return exporter.from_notebook_node(nbformat.read(notebook, as_version=4))[0]
+
+
+def render(reports: Path) -> list[Path]:
     out = reports / "html"
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in NOTEBOOKS:
         src = reports / "notebooks" / f"{name}.ipynb"
         if src.exists():
-            body, _ = exporter.from_notebook_node(nbformat.read(src, as_version=4))
-            (out / f"{name}.html").write_text(body)
+            (out / f"{name}.html").write_text(to_html(src))
             written.append(out / f"{name}.html")
     return written
 

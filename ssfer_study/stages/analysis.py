@@ -26,7 +26,6 @@ COMPONENTS = ("relevant_semantic", "agnostic_semantic", "relevant_instance", "ag
 DECOUPLING_TARGET = ("Target (issue 20): a design decouples at a level when its relevant component reads the expression "
                      "at least 10 points better than its agnostic one, and its agnostic component reads identity better "
                      "than its relevant one.")
-UMAP_COLOURS = ("label", "identity", "yaw", "occluder")
 
 
 @dataclass
