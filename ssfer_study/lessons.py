@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ssfer_core.compose import resolve_net_defaults
-from ssfer_core.config import TrainConfig, apply_overrides, from_dict, validate
+from ssfer_core.config import TrainConfig, apply_overrides, from_dict, to_dict, validate
 
 KIT = Path("data/lessons")
 SIZE = 48
 BACKBONE = "synth_cnn_slim"
 
 
-def kit(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 400) -> dict[str, Path]:
+def kit(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 1000) -> dict[str, Path]:
     """Make (once) and return the lesson data: ``root`` (SynthFACS, RAF-DB layout) and ``weights``
     (the backbone pretrained on face geometry, never on expressions)."""
     from ssfer_core.data.synthetic import SynthConfig, generate
@@ -37,13 +37,24 @@ def kit(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 400) -> d
     return {"root": root, "weights": weights}
 
 
-def config(method: str = "supervised", steps: int = 600, labels_per_class: int = 50, seed: int = 0,
+STEPS = 1500
+"""Steps of every lesson run unless a lesson's parameters say otherwise: the most that lets lesson 2
+(five runs) fit its 3 minutes."""
+LR = {"supervised": 0.01, "fixmatch": 0.01, "sitfer": 0.1, "leaf": 0.3}
+"""Each method's step size at the lessons' budget (1,500 steps, 50 labels per class, batch 16, mu 1):
+the best validation accuracy of a grid 0.003-1.0 on 500 faces carved from the kit's training draw,
+seed 0 (``scripts/lesson_budget.py``; rows in ``docs/lessons_validation.jsonl``, the choice in
+docs/teaching.md). A method without an entry (one written in lesson 5) gets FixMatch's."""
+
+
+def config(method: str = "supervised", steps: int = STEPS, labels_per_class: int = 50, seed: int = 0,
            overrides: list[str] = ()) -> TrainConfig:
-    """A short run on the kit: the study's shared recipe (SGD, cosine, EMA) at lr 0.03 (the best of
-    0.01 / 0.03 / 0.1 for a 600-step supervised run on a validation split of the kit), batch 16,
-    mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as in ``ssfer train -S``."""
+    """A short run on the kit: the study's shared recipe (SGD, cosine, EMA) at the method's lesson
+    lr (``LR``), batch 16, mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as
+    in ``ssfer train -S`` (they win over the lr)."""
     k = kit()
-    base = {"method": method, "seed": seed, "steps": steps, "lr": 0.03, "batch_size": 16, "mu": 1,
+    base = {"method": method, "seed": seed, "steps": steps, "lr": LR.get(method, LR["fixmatch"]),
+            "batch_size": 16, "mu": 1,
             "eval_every": steps, "ckpt_every": steps, "log_every": max(1, steps // 40), "threads": 2,
             "data": {"root": str(k["root"]), "split_dir": str(KIT / "splits"), "cache_dir": str(KIT / "cache"),
                      "image_size": SIZE, "labels_per_class": labels_per_class},
@@ -51,15 +62,29 @@ def config(method: str = "supervised", steps: int = 600, labels_per_class: int =
     return resolve_net_defaults(validate(apply_overrides(from_dict(base), list(overrides))))
 
 
-def train_run(cfg: TrainConfig, name: str) -> dict:
-    """Train ``cfg`` into ``data/lessons/runs/<name>`` (from scratch each time: a lesson's
-    experiment is re-run when its parameters change) and return its metrics."""
+def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:
+    """Train ``cfg`` into ``data/lessons/runs/<name>`` and return its metrics.
+
+    A finished run with the identical config (under any name: lessons share their baselines) is
+    reused instead of retrained: same config, same seed, same numbers on this machine. Pass
+    ``reuse=False`` when what is trained depends on more than the config (a method defined in the
+    notebook, whose settings live in notebook variables)."""
     import shutil
+
+    import yaml
 
     from ssfer_core.train import train
 
     out = KIT / "runs" / name
+    wanted = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    done = [d for d in sorted((KIT / "runs").glob("*")) if (d / "metrics.json").exists()
+            and (d / "config.yaml").read_text() == wanted] if reuse else []
+    if out in done:
+        return json.loads((out / "metrics.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
+    if done:
+        shutil.copytree(done[0], out)
+        return json.loads((out / "metrics.json").read_text())
     return train(cfg, out, progress=False)
 
 
@@ -84,11 +109,16 @@ def load_model(name: str, data):
     return load_run(KIT / "runs" / name, data)
 
 
-def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str = ""):
-    """Faces (``uint8 [N, 3, H, W]``) with a caption each."""
+def pyplot():
+    """matplotlib's pyplot as the study's figures use it (inline in notebooks, light in the HTML)."""
     from ssfer_study.plots import _plt
 
-    plt = _plt()
+    return _plt()
+
+
+def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str = ""):
+    """Faces (``uint8 [N, 3, H, W]``) with a caption each."""
+    plt = pyplot()
     n = len(images)
     rows = max(1, int(np.ceil(n / ncols)))
     fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols, 1.55 * rows), squeeze=False)
@@ -109,12 +139,21 @@ def summary(metrics: dict[str, dict]) -> pd.DataFrame:
                          for k, m in metrics.items()])
 
 
-def dump(obj, name: str) -> Path:
-    """Save a lesson's numbers (``data/lessons/<name>.json``) so the instructor's page can cite them."""
+def dump(obj, name: str, merge: bool = False) -> Path:
+    """Save a lesson's numbers (``data/lessons/<name>.json``; ``merge`` keeps what this run of the
+    lesson saved before) so the lessons' index and the instructor's page can cite them."""
     path = KIT / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=float).replace("NaN", "null"))
+    saved = json.loads(path.read_text()) if merge and path.exists() else {}
+    path.write_text(json.dumps(saved | obj, indent=1, default=float).replace("NaN", "null"))
     return path
+
+
+def answer(name: str, lines: list[str]) -> None:
+    """Print a lesson's answers (each computed from its own runs) and save them with its numbers."""
+    for line in lines:
+        print(line)
+    dump({"answers": lines}, name, merge=True)
 
 
 LESSONS = ("01_labels", "02_pseudo_labels", "03_sitfer_levels", "04_leaf", "05_your_method")
@@ -124,7 +163,7 @@ LIMIT_S = 180
 
 def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float = LIMIT_S) -> int:
     """Execute every lesson with papermill (default parameters), render each to ``out/<name>.html``
-    with its figures and without code, print the times; 1 if a lesson failed or ran over ``limit_s``."""
+    with its code and figures, print the times; 1 if a lesson failed or ran over ``limit_s``."""
     import time
 
     import papermill as pm
@@ -146,31 +185,65 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
         if status == "ok" and seconds > limit_s:
             status, failed = f"over the {limit_s:.0f} s limit", True
         if executed.exists():
-            (out / f"{name}.html").write_text(to_html(executed))
+            (out / f"{name}.html").write_text(to_html(executed, code=True))
             executed.unlink()  # the HTML is the report; the executed notebook would only duplicate it
         rows.append((name, seconds, status))
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
-    write_index(out, [n for n, _, st in rows if st == "ok"])
+    ran = [n for n, _, st in rows if st == "ok"]
+    write_index(out, ran)
+    if not failed and TEACHING.exists():
+        write_teaching(ran)
     return 1 if failed else 0
 
 
+TITLES = {"01_labels": "Why labels are scarce, and what they buy", "02_pseudo_labels": "Pseudo-labels and thresholds",
+          "03_sitfer_levels": "SIT-FER's three opinions", "04_leaf": "LEAF's gates and ambiguous labels",
+          "05_your_method": "Add your own method"}
+
+
+def saved(name: str) -> dict:
+    """What lesson ``name`` (e.g. ``02_pseudo_labels``) saved on its last run: its numbers and answers."""
+    path = KIT / f"lesson{int(name[:2])}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def answers_markdown(names, link: str = "{name}.html") -> list[str]:
+    """Each lesson's title (linked) and the answers its last run printed, as Markdown lines."""
+    lines = []
+    for name in names:
+        lines += [f"### [{TITLES.get(name, name)}]({link.format(name=name)})", ""]
+        lines += [f"- {a}" for a in saved(name).get("answers", ["(not run yet)"])] + [""]
+    return lines
+
+
 def write_index(out: Path, names) -> Path:
-    """``out/README.md``: each rendered lesson and the numbers it saved (``data/lessons/<lesson>.json``,
-    SynthFACS, default parameters). No timings: they belong to the machine, not to the lesson."""
-    titles = {"01_labels": "Why labels are scarce, and what they buy", "02_pseudo_labels": "Pseudo-labels and thresholds",
-              "03_sitfer_levels": "SIT-FER's three opinions", "04_leaf": "LEAF's gates and ambiguous labels",
-              "05_your_method": "Add your own method"}
+    """``out/README.md``: each rendered lesson, the answers it printed and the numbers it saved
+    (``data/lessons/lesson<N>.json``, SynthFACS, default parameters). No timings: they belong to the
+    machine, not to the lesson."""
     lines = ["# Lessons, as `make lessons` ran them", "",
-             "SynthFACS (the lessons' own small draw under `data/lessons/`), each lesson's default parameters. "
+             "SynthFACS (the lessons' own small draw under `data/lessons/`), each lesson's default parameters, seed 0. "
              "Instructor's notes: [docs/teaching.md](../../docs/teaching.md).", ""]
     for name in names:
-        lines += [f"## [{titles.get(name, name)}]({name}.html)", ""]
-        numbers = KIT / f"lesson{int(name[:2])}.json"
-        if numbers.exists():
-            lines += ["```json", numbers.read_text().strip(), "```", ""]
+        lines += answers_markdown([name])
+        numbers = {k: v for k, v in saved(name).items() if k != "answers"}
+        lines += ["Numbers:", "", "```json", json.dumps(numbers, indent=1), "```", ""]
     path = out / "README.md"
     path.write_text("\n".join(lines))
     return path
+
+
+TEACHING = Path("docs/teaching.md")
+BEGIN, END = "<!-- lesson answers: written by `make lessons` -->", "<!-- end of lesson answers -->"
+
+
+def write_teaching(names, path: Path = TEACHING) -> None:
+    """Put the answers of the lessons' last runs into the instructor's page, between its markers."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{path} has no lesson-answers markers ({BEGIN!r} ... {END!r})")
+    head, rest = text.split(BEGIN, 1)
+    block = answers_markdown(names, link="../reports/lessons/{name}.html")
+    path.write_text(head + BEGIN + "\n" + "\n".join(block) + END + rest.split(END, 1)[1])
 
 
 if __name__ == "__main__":

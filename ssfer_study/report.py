@@ -28,12 +28,13 @@ FIGURES = tuple(CAPTIONS)
 """Every figure the report index shows (those that exist), in this order, each with its caption."""
 
 
-def to_html(notebook: Path) -> str:
-    """An executed notebook as one HTML page for readers: outputs and figures, no code."""
+def to_html(notebook: Path, code: bool = False) -> str:
+    """An executed notebook as one HTML page for readers: outputs and figures; its code only with
+    ``code`` (the lessons, whose code is part of what they teach; the report pages show results)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=not code, exclude_input_prompt=True, exclude_output_prompt=True)
     return exporter.from_notebook_node(nbformat.read(notebook, as_version=4))[0]
 
 

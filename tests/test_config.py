@@ -114,6 +114,7 @@ def test_every_lesson_has_its_parts():
         assert "**Goal:**" in text and "## Questions" in text and "**Where this lives in the library:**" in text, name
         hidden = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
         assert len(hidden) == 1 and hidden[0].cell_type == "code", f"{name}: one collapsed answer cell"
+        assert "lessons.answer(" in hidden[0].source, f"{name}: answers go through lessons.answer (the teaching page cites them)"
 
 
 def test_weights_of_another_network_exit_2_with_one_line(tiny_cfg, tmp_path):

@@ -29,7 +29,7 @@
 # %% tags=["parameters"]
 text_encoder = "minilm"   # "minilm" (a sentence encoder) or "random" (random class vectors, as the release's toy encoder)
 labels_per_class = 50
-steps = 600
+steps = 1500
 n_faces = 600             # unlabeled faces to ask
 seed = 0
 
@@ -66,9 +66,9 @@ display(Markdown(f"SIT-FER trained for {steps} steps on {labels_per_class} label
 # harder to separate at this level.
 
 # %%
-prompts = class_prompts(7, cfg.sitfer.prompt)
+prompts = class_prompts(7, cfg.sitfer.prompt, cfg.sitfer.descriptions)
 sim = (method.text @ method.text.T).numpy()
-plt = plots._plt()
+plt = lessons.pyplot()
 import seaborn as sns
 
 fig, ax = plt.subplots(figsize=(5, 4))
@@ -103,7 +103,7 @@ fig, ax = plt.subplots(figsize=(5, 3))
 by_agreement["fused label right"].plot.bar(ax=ax, color="tab:blue")
 ax.set_ylabel("share of fused pseudo-labels right")
 ax.set_xlabel("")
-ax.set_title("Agreement between the levels predicts correctness", fontsize=9)
+ax.set_title("Is the fused pseudo-label right more often when the levels agree?", fontsize=9)
 display(fig)
 plots.close(fig)
 
@@ -120,21 +120,40 @@ lessons.dump({"per_level": per_level.to_dict(), "by_agreement": by_agreement.to_
 # 1. Which level is most accurate on its own, and is the fused label better than the best level?
 # 2. How much more often is the fused label right when all three levels agree than when they do not?
 #    How could a method use that?
-# 3. Re-run with `text_encoder = "random"`. How do the class-similarity matrix and the text level's
-#    accuracy change, and why?
+# 3. How similar are the class prompts to each other with this encoder, and with random class
+#    vectors (`text_encoder = "random"`, what the released code effectively used)? What does a
+#    sentence encoder give the text level that random vectors do not?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
+from ssfer_core.models.text import text_embeddings
+
 best = per_level.drop("fused").idxmax()
-print(f"1. Alone: {', '.join(f'{k} {v:.1%}' for k, v in per_level.drop('fused').items())}; the best is {best}. "
-      f"Fused: {per_level['fused']:.1%} ({'better than' if per_level['fused'] > per_level[best] else 'not above'} the best level).")
-ra = by_agreement["fused label right"]
-agree = ra.get("all three agree", float("nan"))
 rest = guess.loc[guess["agreement"] != "all three agree", "fused right"].mean()
-print(f"2. Right {agree:.1%} of the time when all three agree against {rest:.1%} otherwise: agreement is a"
-      " confidence signal, so a method can train only on faces where the levels agree (or weight them more).")
-print("3. Random class vectors are nearly orthogonal (off-diagonal near 0): the text level then carries no"
-      " knowledge of language, only a fixed target per class; with a sentence encoder, related expressions"
-      " get related vectors.")
+agree = by_agreement["fused label right"].get("all three agree", float("nan"))
+other = "random" if text_encoder != "random" else "minilm"
+off_diagonal = {}
+dims = {"random": model.feat_dim, "minilm": 512}  # as SitFer builds them: random vectors live in the feature space
+for enc, emb in ((text_encoder, method.text),
+                 (other, text_embeddings(other, prompts, cfg.data.cache_dir, seed=seed, dim=dims[other]))):
+    sim_e = (emb @ emb.T).numpy()
+    off_diagonal[enc] = float(sim_e[~np.eye(len(sim_e), dtype=bool)].mean())
+lessons.answer("lesson3", [
+    f"1. Alone: {', '.join(f'{k} {v:.1%}' for k, v in per_level.drop('fused').items())}; the best is {best}. "
+    f"Fused: {per_level['fused']:.1%} "
+    + ("(above the best level: the levels err on different faces, and the vote corrects some)."
+       if per_level["fused"] > per_level[best] else
+       "(not above the best level: here the weaker levels pull the vote away from the best one as often as they correct"
+       " it; fusion pays only when the levels are comparably good and err on different faces)."),
+    f"2. The fused label is right {agree:.1%} of the time when all three agree, against {rest:.1%} otherwise. "
+    + ("Agreement is a free confidence signal: a method can train only on faces where the levels agree, or weight them"
+       " more." if agree > rest else
+       "Here agreement does not make the label more often right, so it would not help to select faces: the levels share"
+       " their mistakes on this run."),
+    "3. Mean similarity between two different classes' vectors: "
+    + ", ".join(f"{enc} {v:.2f}" for enc, v in off_diagonal.items())
+    + f". Random vectors in {dims['random']} dimensions are nearly orthogonal: each class gets a fixed, unrelated target and no"
+    " knowledge of language. A sentence encoder places related expressions (fear and surprise, say) closer together,"
+    " which the MSSL loss passes on to the face features."])
 
 # %% [markdown]
 # **Where this lives in the library:** `ssfer_core.methods.sitfer` (`SitFer.levels`, `SitFer.fuse`,

@@ -1,0 +1,85 @@
+"""Would bfloat16 autocast on the CPU buy the default study its time? Steps per second of each main
+method in float32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)``, in one process, and the
+largest logit difference after the same steps from the same start.
+
+    python bench/cpu_bf16.py --run-configs /path/to/data/default/run_configs --steps 40 \
+        --out bench/results/cpu_bf16.txt
+
+Run from the study's directory (the configs name its data and backbone), with nothing else on the
+machine. A speed-up here is only a lever: the study's step sizes were chosen in float32, so using it
+would mean repeating the validation search under bfloat16 (docs/validation.md).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from where_time_goes import METHODS, load_cfg, setup  # noqa: E402
+
+
+def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor"]:
+    """Steps per second over ``steps`` steps after 5 warm-up steps, and the evaluated logits of 64
+    test faces at the end (to compare the two precisions' training)."""
+    import torch
+
+    from ssfer_core.data.views import normalize, test_view
+    from ssfer_core.train import make_batch, optimizer_step
+
+    method, st = setup(cfg, data)
+    views = tuple(method.unlabeled_views)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    method.train()
+    for i in range(steps + 5):
+        if i == 5:
+            t = time.perf_counter()
+        lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
+                                 "cpu", slice(None), slice(None))
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            loss, _ = method.train_step(lab, unl, st.step)
+        optimizer_step(loss, st, scaler, cfg)
+        st.step += 1
+    sps = steps / (time.perf_counter() - t)
+    method.eval()
+    with torch.no_grad():
+        logits = method.model(method.as_input(normalize(test_view(data.test_images[:64]))))["logits"]
+    return sps, logits
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run-configs", default="data/default/run_configs")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    import torch
+
+    from ssfer_core.data.bundle import load_data
+
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    lines = [f"$ python bench/cpu_bf16.py --run-configs {a.run_configs} --steps {a.steps}",
+             f"torch {torch.__version__}, {os.cpu_count()} CPUs, avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}, "
+             f"amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}; SynthFACS default profile, seed-0 configs, "
+             f"{a.steps} steps after 5 warm-up, float32 then bfloat16 in one process", "",
+             f"{'method':<11} {'fp32 steps/s':>13} {'bf16 steps/s':>13} {'speed-up':>9} {'max |logit diff|':>17}"]
+    data = None
+    for method in METHODS:
+        cfg = load_cfg(Path(a.run_configs), method, 2)
+        data = data or load_data(cfg.data)
+        fp32, l32 = timed_steps(cfg, data, a.steps, bf16=False)
+        bf16, l16 = timed_steps(cfg, data, a.steps, bf16=True)
+        lines.append(f"{method:<11} {fp32:13.2f} {bf16:13.2f} {bf16 / fp32:8.2f}x {(l32 - l16).abs().max().item():17.3f}")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The lessons' kit: runs reused only when their config is identical, answers carried to the
+instructor's page, the budget table."""
+import json
+
+import pytest
+import yaml
+
+from ssfer_study import lessons
+
+
+@pytest.fixture
+def kit_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(lessons, "KIT", tmp_path / "kit")
+    return tmp_path / "kit"
+
+
+def _finished(kit_dir, name, cfg_dict, acc):
+    run = kit_dir / "runs" / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+    (run / "metrics.json").write_text(json.dumps({"acc": acc}))
+
+
+def test_train_run_reuses_only_an_identical_finished_config(kit_dir, tiny_cfg, monkeypatch):
+    from ssfer_core.config import apply_overrides, to_dict
+
+    trained = []
+    monkeypatch.setattr("ssfer_core.train.train", lambda cfg, out, progress: trained.append(out) or {"acc": "new"})
+    _finished(kit_dir, "lesson1_50", to_dict(tiny_cfg), 0.5)
+    # the same config under another name: copied, not retrained
+    assert lessons.train_run(tiny_cfg, "lesson2_sup") == {"acc": 0.5} and not trained
+    assert (kit_dir / "runs" / "lesson2_sup" / "metrics.json").exists()
+    # one key changed: trained
+    other = apply_overrides(tiny_cfg, ["seed=1"])
+    assert lessons.train_run(other, "lesson2_sup") == {"acc": "new"} and trained == [kit_dir / "runs" / "lesson2_sup"]
+    # reuse=False always trains (a notebook-defined method's settings are not in the config)
+    lessons.train_run(tiny_cfg, "lesson1_50", reuse=False)
+    assert len(trained) == 2
+    # an unfinished run (its config written, no metrics.json: killed) is never reused
+    _finished(kit_dir, "lesson3_killed", to_dict(tiny_cfg), 0.7)
+    (kit_dir / "runs" / "lesson3_killed" / "metrics.json").unlink()
+    lessons.train_run(tiny_cfg, "lesson5_sup")
+    assert len(trained) == 3
+
+
+def test_answers_reach_the_index_and_the_teaching_page(kit_dir, tmp_path, capsys):
+    lessons.dump({"accuracy": {"10": 20.0}}, "lesson1")
+    lessons.answer("lesson1", ["1. first answer 20.0 %", "2. second"])
+    assert "first answer" in capsys.readouterr().out
+    assert json.loads((kit_dir / "lesson1.json").read_text())["accuracy"] == {"10": 20.0}, "answers merge, numbers stay"
+    lessons.dump({"accuracy": {"10": 21.0}}, "lesson1")  # a new run of the lesson starts its file afresh
+    assert "answers" not in json.loads((kit_dir / "lesson1.json").read_text())
+    lessons.answer("lesson1", ["1. rerun 21.0 %"])
+    page = tmp_path / "teaching.md"
+    page.write_text(f"intro\n{lessons.BEGIN}\nstale\n{lessons.END}\noutro\n")
+    lessons.write_teaching(["01_labels", "02_pseudo_labels"], page)
+    text = page.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{lessons.END}\noutro\n") and "stale" not in text
+    assert "- 1. rerun 21.0 %" in text and "(not run yet)" in text  # lesson 2 never ran here
+    lessons.write_teaching(["01_labels"], page)  # idempotent: the block is replaced, not appended
+    assert page.read_text().count(lessons.BEGIN) == 1
+    index = lessons.write_index(tmp_path, ["01_labels"]).read_text()
+    assert "rerun 21.0 %" in index and '"10": 21.0' in index
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        lessons.write_teaching(["01_labels"], page)
+
+
+def test_budget_table_bolds_each_rows_best_lr(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("lesson_budget", Path(__file__).parents[1] / "scripts" / "lesson_budget.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in [
+        {"spec": "fixmatch:0.01:1500:50", "val_acc": 58.4, "seconds": 1}, {"spec": "fixmatch:0.03:1500:50", "val_acc": 55.0, "seconds": 1},
+        {"spec": "fixmatch:0.01:1500:10:fixmatch.threshold=0.5", "val_acc": 30.0, "seconds": 1}]))
+    table = mod.table(rows)
+    assert "| fixmatch | 50 | 1500 | **58.4** | 55.0 |" in table
+    assert "| fixmatch (fixmatch.threshold=0.5) | 10 | 1500 | 30.0 |  |" in table  # one lr: nothing to choose
+
+
+def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
+    import nbformat
+
+    from ssfer_study.report import to_html
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("shown_in_lessons = 1", outputs=[nbformat.v4.new_output("stream", text="the-output")]),
+        nbformat.v4.new_code_cell("answer_source = 2", metadata={"jupyter": {"source_hidden": True}})])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    lesson, report = to_html(path, code=True), to_html(path)
+    assert "shown_in_lessons" in lesson and "the-output" in lesson
+    assert "shown_in_lessons" not in report and "the-output" in report
