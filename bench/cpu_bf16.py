@@ -12,40 +12,24 @@ would mean repeating the validation search under bfloat16 (docs/validation.md).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from where_time_goes import METHODS, load_cfg, setup  # noqa: E402
+from where_time_goes import METHODS, load_cfg, run_parts_steps_only  # noqa: E402
 
 
 def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor"]:
-    """Steps per second over ``steps`` steps after 5 warm-up steps, and the evaluated logits of 64
-    test faces at the end (to compare the two precisions' training)."""
+    """Steps per second (``where_time_goes``'s loop) and the evaluated logits of 64 test faces at the
+    end (to compare the two precisions' training)."""
     import torch
 
     from ssfer_core.data.views import normalize, test_view
-    from ssfer_core.train import make_batch, optimizer_step
 
-    method, st = setup(cfg, data)
-    views = tuple(method.unlabeled_views)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    method.train()
-    for i in range(steps + 5):
-        if i == 5:
-            t = time.perf_counter()
-        lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
-                                 "cpu", slice(None), slice(None))
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with ctx:
-            loss, _ = method.train_step(lab, unl, st.step)
-        optimizer_step(loss, st, scaler, cfg)
-        st.step += 1
-    sps = steps / (time.perf_counter() - t)
-    method.eval()
+    trained = []
+    sps = run_parts_steps_only(cfg, data, steps, bf16=bf16, method_out=trained)
+    method = trained[0].eval()
     with torch.no_grad():
         logits = method.model(method.as_input(normalize(test_view(data.test_images[:64]))))["logits"]
     return sps, logits

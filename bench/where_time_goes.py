@@ -160,8 +160,11 @@ def setup(cfg, data):
     return method, TrainState(cfg, method, data)
 
 
-def run_parts_steps_only(cfg, data, steps: int) -> float:
-    """Steps per second over ``steps`` steps after 5 warm-up steps."""
+def run_parts_steps_only(cfg, data, steps: int, bf16: bool = False, method_out: list | None = None) -> float:
+    """Steps per second over ``steps`` steps after 5 warm-up steps (``bf16``: each step's forward
+    under CPU bfloat16 autocast; ``method_out`` receives the trained method)."""
+    import contextlib
+
     import torch
 
     from ssfer_core.train import make_batch, optimizer_step
@@ -175,10 +178,14 @@ def run_parts_steps_only(cfg, data, steps: int) -> float:
             t = time.perf_counter()
         lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
                                  "cpu", slice(None), slice(None))
-        loss, _ = method.train_step(lab, unl, st.step)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss, _ = method.train_step(lab, unl, st.step)
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
-    return steps / (time.perf_counter() - t)
+    sps = steps / (time.perf_counter() - t)
+    if method_out is not None:
+        method_out.append(method)
+    return sps
 
 
 def child(a) -> None:

@@ -18,6 +18,9 @@ from pathlib import Path
 from ssfer_study import lessons
 
 
+DIVERGED = -1.0
+
+
 def table(path: Path) -> str:
     """The rows of ``path`` as a Markdown table: method, labels per class, steps, then one column per lr."""
     import pandas as pd
@@ -27,12 +30,15 @@ def table(path: Path) -> str:
     rows[["method", "lr", "steps", "labels/class"]] = pd.DataFrame(parts.str[:4].tolist(), index=rows.index)
     rows["method"] += parts.str[4:].map(lambda extra: "".join(f" ({e})" for e in extra))
     rows["lr"] = rows["lr"].astype(float)
+    rows["val_acc"] = rows["val_acc"].fillna(DIVERGED)  # kept as a cell: a diverged lr is a result of the grid
     grid = rows.pivot_table(index=["method", "labels/class", "steps"], columns="lr", values="val_acc", aggfunc="first")
     lines = ["| method | labels/class | steps | " + " | ".join(f"lr {lr:g}" for lr in grid.columns) + " |",
              "|---|---|---|" + "---|" * len(grid.columns)]
     for (method, per_class, steps), accs in grid.iterrows():
-        best = accs.dropna().index[accs.dropna().to_numpy().argmax()] if len(accs.dropna()) > 1 else None
-        cells = ["" if pd.isna(a) else f"**{a:.1f}**" if lr == best else f"{a:.1f}" for lr, a in accs.items()]
+        tried = accs.dropna()
+        best = tried.index[tried.to_numpy().argmax()] if len(tried) > 1 else None
+        cells = ["" if pd.isna(a) else "diverged" if a == DIVERGED else f"**{a:.1f}**" if lr == best else f"{a:.1f}"
+                 for lr, a in accs.items()]
         lines.append(f"| {method} | {per_class} | {steps} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -56,8 +62,12 @@ def main() -> None:
         cfg = lessons.config(method, int(steps), int(per_class), 0,
                              [f"lr={lr}", "data.val_size=500", "eval_on=val", *extra])
         t = time.perf_counter()
-        metrics = lessons.train_run(cfg, spec.replace(":", "_").replace("=", "-"))
-        row = {"spec": spec, "val_acc": round(lessons.accuracy(metrics), 1), "seconds": round(time.perf_counter() - t, 1)}
+        try:
+            acc = round(lessons.accuracy(lessons.train_run(cfg, spec.replace(":", "_").replace("=", "-"))), 1)
+        except (FloatingPointError, ValueError) as e:  # a diverged run (NaN loss or NaN gate logits) is a result
+            acc = None
+            print(f"{spec}: diverged ({type(e).__name__}: {str(e)[:120]})", flush=True)
+        row = {"spec": spec, "val_acc": acc, "seconds": round(time.perf_counter() - t, 1)}
         print(json.dumps(row), flush=True)
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -76,10 +76,11 @@ def test_budget_table_bolds_each_rows_best_lr(tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text("\n".join(json.dumps(r) for r in [
         {"spec": "fixmatch:0.01:1500:50", "val_acc": 58.4, "seconds": 1}, {"spec": "fixmatch:0.03:1500:50", "val_acc": 55.0, "seconds": 1},
-        {"spec": "fixmatch:0.01:1500:10:fixmatch.threshold=0.5", "val_acc": 30.0, "seconds": 1}]))
+        {"spec": "fixmatch:0.01:1500:10:fixmatch.threshold=0.5", "val_acc": 30.0, "seconds": 1},
+        {"spec": "fixmatch:0.3:1500:50", "val_acc": None, "seconds": 1}]))
     table = mod.table(rows)
-    assert "| fixmatch | 50 | 1500 | **58.4** | 55.0 |" in table
-    assert "| fixmatch (fixmatch.threshold=0.5) | 10 | 1500 | 30.0 |  |" in table  # one lr: nothing to choose
+    assert "| fixmatch | 50 | 1500 | **58.4** | 55.0 | diverged |" in table
+    assert "| fixmatch (fixmatch.threshold=0.5) | 10 | 1500 | 30.0 |  |  |" in table  # one lr: nothing to choose
 
 
 def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
@@ -95,3 +96,18 @@ def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
     lesson, report = to_html(path, code=True), to_html(path)
     assert "shown_in_lessons" in lesson and "the-output" in lesson
     assert "shown_in_lessons" not in report and "the-output" in report
+
+
+def test_lesson_runs_are_layered_like_the_studys(kit_dir, monkeypatch):
+    """A lesson's LEAF / SIT-FER run carries the shared protocol's loss weights (as the study's runs
+    do), and ``protocol=official`` brings the release's recipe, not just a label."""
+    from ssfer_core.methods import leaf, sitfer
+
+    monkeypatch.setattr(lessons, "kit", lambda: {"root": kit_dir / "synthfacs", "weights": kit_dir / "w.pth"})
+    cfg = lessons.config("leaf")
+    assert (cfg.leaf.labeled_weight, cfg.leaf.unlabeled_weight, cfg.leaf.contrastive_weight) == (1.0, 2.0, 0.2)
+    assert cfg.leaf.labeled_weight == leaf.SHARED["leaf"]["labeled_weight"] and cfg.lr == lessons.LR["leaf"]
+    assert list(lessons.config("sitfer").sitfer.loss_weights) == sitfer.SHARED["sitfer"]["loss_weights"]
+    official = lessons.config("leaf", overrides=["protocol=official"])
+    assert official.optimizer == "adam" and official.lr == leaf.OFFICIAL["lr"] and official.leaf.labeled_weight == 0.5
+    assert lessons.config("fixmatch", overrides=["lr=0.2"]).lr == 0.2  # a student's override wins
