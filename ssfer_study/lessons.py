@@ -122,7 +122,7 @@ def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str 
     plt = pyplot()
     n = len(images)
     rows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols, 1.55 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols, 1.8 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, t in zip(axes.flat, images, titles):
@@ -130,6 +130,7 @@ def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str 
         ax.set_title(t, fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    plt.close(fig)  # shown once, by the caller's display(fig), not again by the inline backend
     return fig
 
 

@@ -30,12 +30,17 @@ FIGURES = tuple(CAPTIONS)
 
 def to_html(notebook: Path, code: bool = False) -> str:
     """An executed notebook as one HTML page for readers: outputs and figures; its code only with
-    ``code`` (the lessons, whose code is part of what they teach; the report pages show results)."""
+    ``code`` (the lessons, whose code is part of what they teach; the report pages show results).
+    stderr (library warnings, which name this machine's paths) stays in the executed notebook only."""
     import nbformat
     from nbconvert import HTMLExporter
 
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
     exporter = HTMLExporter(exclude_input=not code, exclude_input_prompt=True, exclude_output_prompt=True)
-    return exporter.from_notebook_node(nbformat.read(notebook, as_version=4))[0]
+    return exporter.from_notebook_node(nb)[0]
 
 
 def render(reports: Path) -> list[Path]:

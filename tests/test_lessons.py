@@ -89,13 +89,15 @@ def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
     from ssfer_study.report import to_html
 
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("shown_in_lessons = 1", outputs=[nbformat.v4.new_output("stream", text="the-output")]),
+        nbformat.v4.new_code_cell("shown_in_lessons = 1", outputs=[nbformat.v4.new_output("stream", text="the-output"),
+                                                                   nbformat.v4.new_output("stream", name="stderr", text="/home/me/warning")]),
         nbformat.v4.new_code_cell("answer_source = 2", metadata={"jupyter": {"source_hidden": True}})])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     lesson, report = to_html(path, code=True), to_html(path)
     assert "shown_in_lessons" in lesson and "the-output" in lesson
     assert "shown_in_lessons" not in report and "the-output" in report
+    assert "/home/me/warning" not in lesson + report  # stderr names the machine's paths: not in a page
 
 
 def test_lesson_runs_are_layered_like_the_studys(kit_dir, monkeypatch):

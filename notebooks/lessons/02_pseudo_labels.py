@@ -75,6 +75,7 @@ curves = {f"threshold {t}": {k: lessons.series(f"lesson2_t{t}", k) for k in ("ma
           for t in thresholds}
 fig = plots.ssl_at_work(curves)
 fig.suptitle(f"FixMatch on SynthFACS, {labels_per_class} labels per class: quantity against quality", fontsize=9)
+fig.tight_layout(rect=(0, 0, 1, 0.92))  # room for the title above the panels' own
 display(fig)
 plots.close(fig)
 

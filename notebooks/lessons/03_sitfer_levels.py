@@ -97,10 +97,10 @@ guess["agreement"] = n_distinct.map({1: "all three agree", 2: "two agree", 3: "a
 guess["fused right"] = guess["fused"] == truth
 per_level = pd.Series({lvl: (guess[lvl] == truth).mean() for lvl in levels + ["fused"]}, name="accuracy on these faces")
 by_agreement = guess.groupby("agreement")["fused right"].agg(["size", "mean"]).rename(
-    columns={"size": "faces", "mean": "fused label right"})
+    columns={"size": "faces", "mean": "fused label right"}).reindex(["all three agree", "two agree", "all differ"]).dropna()
 display(per_level.round(3).to_frame(), by_agreement.round(3))
 fig, ax = plt.subplots(figsize=(5, 3))
-by_agreement["fused label right"].plot.bar(ax=ax, color="tab:blue")
+by_agreement["fused label right"].plot.bar(ax=ax, color="tab:blue", rot=0)
 ax.set_ylabel("share of fused pseudo-labels right")
 ax.set_xlabel("")
 ax.set_title("Is the fused pseudo-label right more often when the levels agree?", fontsize=9)
