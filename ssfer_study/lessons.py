@@ -2,8 +2,9 @@
 slim backbone, made once under ``data/lessons/`` and reused by every lesson, and short training runs
 on them. A lesson never needs the study to have run.
 
-The kit takes about half a minute on 2 cores the first time (6,000 + 1,000 faces at 48 px, 400 steps of
-face-geometry pretraining of ``synth_cnn_slim``); later lessons find it on disk.
+The kit takes about a minute on 2 cores the first time (6,000 + 1,000 faces drawn at 64 px and read
+at 48, then 1,000 steps of face-geometry pretraining of ``synth_cnn_slim``); later lessons find it on
+disk.
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ STEPS = 1500
 (five runs) fit its 3 minutes."""
 LR = {"supervised": 0.01, "fixmatch": 0.01, "sitfer": 0.03, "leaf": 0.03}
 """Each method's step size at the lessons' budget (1,500 steps, 50 labels per class, batch 16, mu 1,
-the shared protocol): the best validation accuracy of a grid of step sizes, each method's best inside
-its grid, on 500 faces carved from the kit's training draw, seed 0 (``scripts/lesson_budget.py``; rows in ``docs/lessons_validation.jsonl``, the choice in
-docs/teaching.md). A method without an entry (one written in lesson 5) gets FixMatch's."""
+the shared protocol): the best validation accuracy of a grid of step sizes (each method's best lies
+inside its grid) on 500 faces carved from the kit's training draw, seed 0 (``scripts/lesson_budget.py``;
+rows in ``docs/lessons_validation.jsonl``, the choice in docs/teaching.md). A method without an entry
+(one written in lesson 5) gets FixMatch's."""
 
 
 def config(method: str = "supervised", steps: int = STEPS, labels_per_class: int = 50, seed: int = 0,
@@ -191,10 +193,10 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
             executed.unlink()  # the HTML is the report; the executed notebook would only duplicate it
         rows.append((name, seconds, status))
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
-    ran = [n for n, _, st in rows if st == "ok"]
-    write_index(out, ran)
-    if not failed and TEACHING.exists():
-        write_teaching(ran)
+    # the index lists every lesson rendered so far; the instructor's page takes a complete, clean series only
+    write_index(out, [n for n in LESSONS if (out / f"{n}.html").exists()])
+    if not failed and tuple(names) == LESSONS and TEACHING.exists():
+        write_teaching(LESSONS)
     return 1 if failed else 0
 
 
@@ -238,8 +240,10 @@ TEACHING = Path("docs/teaching.md")
 BEGIN, END = "<!-- lesson answers: written by `make lessons` -->", "<!-- end of lesson answers -->"
 
 
-def write_teaching(names, path: Path = TEACHING) -> None:
-    """Put the answers of the lessons' last runs into the instructor's page, between its markers."""
+def write_teaching(names, path: Path | None = None) -> None:
+    """Put the answers of the lessons' last runs into the instructor's page (``TEACHING`` unless
+    ``path``), between its markers."""
+    path = path or TEACHING  # read at call time, so that the page can be redirected
     text = path.read_text()
     if BEGIN not in text or END not in text:
         raise ValueError(f"{path} has no lesson-answers markers ({BEGIN!r} ... {END!r})")

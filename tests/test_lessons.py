@@ -113,3 +113,34 @@ def test_lesson_runs_are_layered_like_the_studys(kit_dir, monkeypatch):
     official = lessons.config("leaf", overrides=["protocol=official"])
     assert official.optimizer == "adam" and official.lr == leaf.OFFICIAL["lr"] and official.leaf.labeled_weight == 0.5
     assert lessons.config("fixmatch", overrides=["lr=0.2"]).lr == 0.2  # a student's override wins
+
+
+def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit_dir, tmp_path, monkeypatch):
+    import nbformat
+    import papermill
+
+    page = tmp_path / "teaching.md"
+    page.write_text(f"{lessons.BEGIN}\nold\n{lessons.END}\n")
+    monkeypatch.setattr(lessons, "TEACHING", page)
+    broken = set()
+
+    def execute(src, dst, **_):  # stands in for papermill: each lesson "prints" an answer
+        name = src.split("/")[-1][:-6]
+        if name in broken:
+            raise RuntimeError("cell failed")
+        lessons.dump({}, f"lesson{int(name[:2])}")
+        lessons.answer(f"lesson{int(name[:2])}", [f"1. answer of {name}"])
+        nbformat.write(nbformat.v4.new_notebook(), dst)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    out = tmp_path / "html"
+    assert lessons.run_all(out, names=("02_pseudo_labels",)) == 0
+    assert "old" in page.read_text(), "a partial series leaves the instructor's page alone"
+    assert lessons.run_all(out) == 0
+    assert all(f"answer of {n}" in page.read_text() for n in lessons.LESSONS)
+    assert sorted(p.stem for p in out.glob("*.html")) == sorted(lessons.LESSONS)
+    broken.add("04_leaf")
+    page.write_text(f"{lessons.BEGIN}\nold\n{lessons.END}\n")
+    assert lessons.run_all(out) == 1
+    assert "old" in page.read_text(), "a failed series leaves the instructor's page alone"
+    assert "answer of 05_your_method" in (out / "README.md").read_text()
