@@ -109,21 +109,17 @@ lessons.dump({"table": table.to_dict("records"), "low": lessons.summary(low_runs
 # 3. Why does FixMatch use a *weak* view to make the label and a *strong* view to learn it?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
-def last(run, key):  # a run's logged value at the end of training (mean of the last 5 logs)
-    return lessons.series(run, key)["value"].iloc[-5:].mean()
+def start_end(run, key):  # a run's logged value at the start and at the end (mean of the first / last 5 logs)
+    values = lessons.series(run, key)["value"]
+    return values.iloc[:5].mean(), values.iloc[-5:].mean()
 
 
-final = {t: (last(f"lesson2_t{t}", "mask_rate"), last(f"lesson2_t{t}", "pl_acc_masked")) for t in thresholds}
+final = {t: tuple(start_end(f"lesson2_t{t}", key)[1] for key in ("mask_rate", "pl_acc_masked")) for t in thresholds}
 acc = dict(zip(table["threshold"].iloc[1:], table["test accuracy (%)"].iloc[1:]))
 best_t, sup = max(acc, key=acc.get), table["test accuracy (%)"].iloc[0]
 most, surest = max(final, key=lambda t: final[t][0]), max(final, key=lambda t: final[t][1])
 between = min(thresholds) < best_t < max(thresholds)
 low_t = lessons.summary(low_runs).set_index("run")["test accuracy (%)"]
-def start_end(run, key):  # mean of the first and of the last 5 logs
-    values = lessons.series(run, key)["value"]
-    return values.iloc[:5].mean(), values.iloc[-5:].mean()
-
-
 (m0, m1), (a0, a1) = start_end("lesson2_low_fm", "mask_rate"), start_end("lesson2_low_fm", "pl_acc_masked")
 b0, b1 = start_end(f"lesson2_t{min(thresholds)}", "pl_acc_masked")
 fm_wins = low_t["fixmatch"] > low_t["supervised"]

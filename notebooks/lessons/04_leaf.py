@@ -109,7 +109,8 @@ fig = plots.gate_weights(tables)
 display(fig)
 plots.close(fig)
 display(pd.Series(same, name="largest difference between two experts' outputs on the same faces").to_frame())
-lessons.dump({"accuracy": {d: lessons.accuracy(m) for d, m in runs.items()}, "expert_difference": same,
+acc = {d: lessons.accuracy(m) for d, m in runs.items()}
+lessons.dump({"accuracy": acc, "expert_difference": same,
               "set_holds_truth": float(in_set.mean()), "top1_right": float(top1.mean())}, "lesson4")
 
 # %% [markdown]
@@ -122,7 +123,6 @@ lessons.dump({"accuracy": {d: lessons.accuracy(m) for d, m in runs.items()}, "ex
 #    have learned anything about the expression?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
-acc = {d: lessons.accuracy(m) for d, m in runs.items()}
 lines = [f"1. LEAF reached {', '.join(f'{a:.1f} % ({d})' for d, a in acc.items())} on the test faces. On the unlabeled faces"
          f" above, the positive set holds the true class for {in_set.mean():.1%}, the top-1 guess is right for {top1.mean():.1%}"
          " (the set always contains the top-1 class, so it can only hold the truth more often). Training on the set never"
