@@ -60,10 +60,10 @@ def start_costs() -> list[tuple[str, float]]:
                 ("papermill: kernel start + an empty notebook", wall(papermill))]
 
 
-def load_cfg(run_configs: Path, method: str, threads: int):
+def load_cfg(run_configs: Path, method: str, threads: int, overrides: list[str] = ()):
     from ssfer_core.config import load_config
 
-    return load_config(str(run_configs / f"{method}_s0.yaml"), [f"threads={threads}"])
+    return load_config(str(run_configs / f"{method}_s0.yaml"), [f"threads={threads}", *overrides])
 
 
 def run_parts(cfg, data, steps: int) -> dict:
@@ -138,10 +138,10 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 20) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
 
 
-def steps_per_second(run_configs: Path, method: str, threads: int, steps: int) -> float:
+def steps_per_second(run_configs: Path, method: str, threads: int, steps: int, overrides: list[str] = ()) -> float:
     from ssfer_core.data.bundle import load_data
 
-    cfg = load_cfg(run_configs, method, threads)
+    cfg = load_cfg(run_configs, method, threads, overrides)
     return run_parts_steps_only(cfg, load_data(cfg.data), steps)
 
 
@@ -189,15 +189,42 @@ def run_parts_steps_only(cfg, data, steps: int, bf16: bool = False, method_out: 
 
 
 def child(a) -> None:
-    print(json.dumps({"sps": steps_per_second(Path(a.run_configs), a.child, a.threads, a.steps)}))
+    print(json.dumps({"sps": steps_per_second(Path(a.run_configs), a.child, a.threads, a.steps, a.set)}))
 
 
-def concurrent_pair(run_configs: Path, method: str, steps: int) -> float:
+def concurrent_pair(run_configs: Path, method: str, steps: int, overrides: list[str] = ()) -> float:
     cmd = [sys.executable, __file__, "--run-configs", str(run_configs), "--child", method, "--threads", "1",
-           "--steps", str(steps)]
+           "--steps", str(steps), *[f"--set={o}" for o in overrides]]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True) for _ in range(2)]
     return sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["sps"] for p in procs)
+
+
+def threads_table(run_configs: Path, steps: int, overrides: list[str] = (), label: str = "") -> list[str]:
+    lines = [f"{'backbone':<15} {'method':<11} {'1 thread':>9} {'2 threads':>10} {'2 x 1 thread':>13} {'2x1 / 2':>8}"]
+    for m in METHODS:
+        s1 = steps_per_second(run_configs, m, 1, steps, overrides)
+        s2 = steps_per_second(run_configs, m, 2, steps, overrides)
+        pair = concurrent_pair(run_configs, m, steps, overrides)
+        lines.append(f"{label:<15} {m:<11} {s1:9.1f} {s2:10.1f} {pair:13.1f} {pair / s2:8.2f}")
+    return lines
+
+
+def threads_by_backbone(a) -> None:
+    """The threads table for each backbone in one run of the script (ratios between backbones are
+    only comparable within one run)."""
+    import torch
+
+    lines = [f"$ python bench/where_time_goes.py --run-configs {a.run_configs} --steps {a.steps} --backbones "
+             + " ".join(a.backbones), f"torch {torch.__version__}, {os.cpu_count()} CPUs", "",
+             "## steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once, per backbone", ""]
+    for i, b in enumerate(a.backbones):
+        table = threads_table(Path(a.run_configs), a.steps, [f"net.backbone={b}", "net.weights=null"], b)
+        lines += table if i == 0 else table[1:]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
 
 
 def main() -> None:
@@ -207,9 +234,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="(child mode) threads")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--set", action="append", default=[], help="(child mode) a config override")
+    ap.add_argument("--backbones", nargs="+", default=None,
+                    help="only the threads table, once per backbone (its weights left out: speed only), "
+                         "e.g. --backbones synth_cnn synth_cnn_slim")
     a = ap.parse_args()
     if a.child:
         return child(a)
+    if a.backbones:
+        return threads_by_backbone(a)
     import torch
 
     from ssfer_core.data.bundle import load_data
@@ -239,13 +272,8 @@ def main() -> None:
         limit[m] = (p["flops"], p["step"])
     lines += ["", "(m = milliseconds per step; 'x steps' = step x the run's steps; 'run' = steps + build + "
               "evaluations + LEAF's threshold passes, without the start costs and data load above)", ""]
-    lines += ["## threads: steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once", "",
-              f"{'method':<11} {'1 thread':>9} {'2 threads':>10} {'2 x 1 thread':>13} {'2x1 / 2':>8}"]
-    for m in METHODS:
-        s1 = steps_per_second(run_configs, m, 1, a.steps)
-        s2 = steps_per_second(run_configs, m, 2, a.steps)
-        pair = concurrent_pair(run_configs, m, a.steps)
-        lines.append(f"{m:<11} {s1:9.1f} {s2:10.1f} {pair:13.1f} {pair / s2:8.2f}")
+    lines += ["## threads: steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once", ""]
+    lines += threads_table(run_configs, a.steps, label=cfg0.net.backbone)
     mm = {t: matmul_gflops(t) for t in (1, 2)}
     lines += ["", "## how close a step is to the machine's limit (float32)", "",
               f"1024x1024 matmul: {mm[1]:.1f} GFLOP/s at 1 thread, {mm[2]:.1f} GFLOP/s at 2 threads", "",

@@ -1,10 +1,12 @@
-"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | eval | compare | profile``.
+"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | train-runs | eval | compare |
+profile``.
 
     ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
     ssfer data check --dataset rafdb --root data/raw/rafdb   # or --config studies/<name>/params.yaml
     ssfer realism --data data/default/synthfacs     # a real-face FER2013 classifier's verdict
     ssfer split --config params.yaml                 # make (or verify) the split, cache the images
     ssfer train --config params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
+    ssfer train-runs --configs data/default/run_configs --out runs/default --workers 2   # the `train` stage
     ssfer eval --run runs/default/fixmatch_s0
     ssfer profile resolve smoke                       # studies/smoke/profile.yaml -> studies/smoke/params.yaml
     ssfer profile configs --config params.yaml        # each run's resolved config (the `configs` stage)
@@ -88,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (DDP: launch with torchrun)")
     t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
 
+    tr = sub.add_parser("train-runs", help="train every run whose inputs changed, in papermill notebooks, "
+                                           "WORKERS at a time (the `train` stage)")
+    tr.add_argument("--configs", required=True, help="the run configs folder (the `configs` stage writes it)")
+    tr.add_argument("--out", required=True, help="runs/<profile>: one folder a run")
+    tr.add_argument("--workers", type=int, default=1, help="runs trained side by side (each uses its config's threads)")
     e = sub.add_parser("eval", help="print the metrics of a finished run")
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
 
@@ -163,6 +170,15 @@ def _dispatch(a) -> None:
         m = run_training(a.config, a.run, a.out, a.set, device=a.device, resume=not a.no_resume)
         print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
                          {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
+    elif a.cmd == "train-runs":
+        from ssfer_study.train_runs import train_runs
+
+        try:
+            done = train_runs(Path(a.configs), Path(a.out), a.workers)
+        except RuntimeError as e:
+            print(f"ssfer train-runs: error: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps({k: len(v) for k, v in done.items()}))
     elif a.cmd == "compare":
         from ssfer_study import compare
         from ssfer_study.study import load_study

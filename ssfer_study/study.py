@@ -4,7 +4,8 @@ file and derives ``data/<profile>``, ``runs/<profile>`` and ``reports/<profile>`
 ``params.yaml`` is the ``default`` study. Another profile is ``studies/<name>/profile.yaml``: it says
 what it ``extends`` (a profile name) and lists only what it changes, in the style of
 lightning-hydra-template's experiment overlays; mappings merge key by key, ``runs:`` adds to the
-parent's runs (a run set to ``null`` is dropped; ``replace_runs: true`` starts from none). DVC
+parent's runs and merges into a run the parent has (a run set to ``null`` is dropped;
+``replace_runs: true`` starts from none). DVC
 interpolates a complete file, so ``resolve_profile`` writes the merged profile to
 ``studies/<name>/params.yaml`` (generated; ``make study`` refreshes it, a test checks it is current).
 
@@ -73,6 +74,9 @@ class Study:
     """The base of every run's TrainConfig (as written in the profile)."""
     analysis: AnalysisSettings
     runs: dict[str, Run]
+    workers: int = 1
+    """Runs the `train` stage trains side by side (each with its config's ``threads``): on 2 cores
+    two 1-thread runs make 1.24-1.47x the steps of one 2-thread run (bench/results/where_time_goes.txt)."""
 
     # ---------------------------------------------------------------- derived paths (here only)
     @property
@@ -201,8 +205,8 @@ def compose(name_or_path: str | Path, _seen: tuple = ()) -> dict:
     for run, overlay in (raw.pop("runs", None) or {}).items():
         if overlay is None:
             runs.pop(run, None)
-        else:
-            runs[run] = overlay
+        else:  # a run the parent has: its overlay merges key by key (list only what changes)
+            runs[run] = _merge(runs.get(run) or {}, overlay)
     out = _merge({k: v for k, v in base.items() if k not in ("runs", "profile", "readme", "params_file", "root")}, raw)
     return {"profile": name, "extends": str(parent), "root": "../..", "params_file": f"studies/{name}/params.yaml",
             "readme": f"reports/{name}/results_block.md"} | out | {"runs": runs}
@@ -239,7 +243,10 @@ def load_study_dict(prof: dict, path: Path) -> Study:
     study = Study(name=name, file=Path(prof.get("params_file", path)), extends=prof.get("extends"),
                   readme=Path(prof.get("readme", f"reports/{name}/results_block.md")),
                   synth=prof.get("synth", {}), pretrain=prof.get("pretrain", {}), train=prof["train"],
-                  analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={})
+                  analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
+                  workers=prof.get("workers", 1))
+    if not isinstance(study.workers, int) or study.workers < 1:
+        raise ConfigError(f"{path}: workers must be a whole number >= 1, got {study.workers!r}")
     for run, overlay in prof["runs"].items():
         study.runs[run] = _run(run, overlay or {}, prof["train"], path)
     _check_paths(study)

@@ -76,10 +76,17 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
         row["protocol"] = ms[0].get("protocol", "shared")
         row["lr"] = ms[0].get("lr", float("nan"))
         row["optimizer"] = ms[0].get("optimizer", "")
-        row["mask_rate_final"] = float(np.nanmean([final_value(runs_dir, k, "mask_rate") for k in ks]))
-        row["pl_acc_selected_final"] = float(np.nanmean([final_value(runs_dir, k, "pl_acc_masked") for k in ks]))
+        row["mask_rate_final"] = _mean_logged([final_value(runs_dir, k, "mask_rate") for k in ks])
+        row["pl_acc_selected_final"] = _mean_logged([final_value(runs_dir, k, "pl_acc_masked") for k in ks])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _mean_logged(values: list[float]) -> float:
+    """Mean over the runs that logged the value; NaN (no warning) for methods that log none, such as
+    supervised's pseudo-label columns."""
+    logged = [v for v in values if v == v]
+    return float(np.mean(logged)) if logged else float("nan")
 
 
 def add_gap_closed(df: pd.DataFrame, supervised: float, ceiling: float) -> pd.DataFrame:

@@ -41,10 +41,17 @@ def test_dvc_stage_depends_on_exactly_the_code_it_runs(stage):
 
 
 def test_training_depends_on_no_study_code_no_renderer_no_judge():
-    train = set(deps.stage_deps("train", ROOT))
-    assert not {d for d in train if d.startswith("ssfer_study")}
-    assert "ssfer_core/data/synthetic.py" not in train and "ssfer_core/pretrain.py" not in train
-    assert "ssfer_core/methods" in train and "ssfer_core/train.py" in train
+    from ssfer_study import train_runs
+
+    # what a run's notebook imports (the closure its fingerprint hashes): the library only
+    run_code = deps.files(deps.closure(train_runs.CODE_ENTRIES, ROOT), ROOT)
+    assert not {d for d in run_code if d.startswith("ssfer_study")}
+    assert "ssfer_core/data/synthetic.py" not in run_code and "ssfer_core/pretrain.py" not in run_code
+    # the stage adds its scheduler and nothing else of the study layer
+    stage = set(deps.stage_deps("train", ROOT))
+    assert {d for d in stage if d.startswith("ssfer_study")} == {
+        "ssfer_study/__init__.py", "ssfer_study/cli.py", "ssfer_study/deps.py", "ssfer_study/train_runs.py"}
+    assert "ssfer_core/methods" in stage and "ssfer_core/train.py" in stage
 
 
 def test_generated_profiles_are_current():

@@ -116,3 +116,13 @@ def test_agnostic_component_is_the_complement_mixture(gating, k):
         want = (outs * w.unsqueeze(-1)).sum(1)
     assert torch.allclose(r["agnostic"], want, atol=1e-5)
     assert r["agnostic"].std(0).mean() > 1e-3  # it varies with the input
+
+
+def test_diverged_gate_logits_reach_the_loss_as_nan_not_a_support_error():
+    """A run whose gate weights became NaN must end at the trainer's "loss became nan ... lower the
+    lr" (a finite check on the loss), not inside the noisy gate's Normal CDF."""
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(6, 5, num_experts=4, k=1).train()
+    moe.w_gate.data.fill_(float("nan"))
+    r = moe(torch.randn(3, 6))
+    assert not torch.isfinite(r["balance"])  # what the LEAF loss adds: the trainer's check sees it

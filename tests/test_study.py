@@ -46,10 +46,12 @@ def test_profiles_compose(tmp_path, monkeypatch):
                                                    "runs": {"a_s0": {"method": "fixmatch"}, "b_s0": {"method": "leaf"}}}))
     (tmp_path / "studies" / "kid").mkdir(parents=True)
     Path("studies/kid/profile.yaml").write_text(yaml.safe_dump(
-        {"extends": "default", "train": {"steps": 3}, "runs": {"b_s0": None, "c_s0": {"method": "sitfer"}}}))
+        {"extends": "default", "train": {"steps": 3},
+         "runs": {"a_s0": {"lr": 0.5}, "b_s0": None, "c_s0": {"method": "sitfer"}}}))
     prof = compose("kid")
     assert prof["train"] == {"steps": 3, "lr": 0.1}  # merged key by key
     assert list(prof["runs"]) == ["a_s0", "c_s0"]      # added, and b dropped
+    assert prof["runs"]["a_s0"] == {"method": "fixmatch", "lr": 0.5}  # a parent's run: only the changed key
     assert prof["profile"] == "kid" and prof["params_file"] == "studies/kid/params.yaml"
 
 

@@ -54,23 +54,29 @@ def test_smoke_study_end_to_end(tmp_path):
     plots = proj / "ssfer_study" / "plots.py"
     plots.write_text(plots.read_text() + "\n# an edit of the plotting code\n")
     status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
-    assert "train@" not in status and "splits" not in status, status
+    assert "dvc.yaml:train:" not in status and "splits" not in status, status
     assert "results:" in status and "analysis:" in status and "data_tour:" in status, status
     _run(["git", "checkout", "ssfer_study/plots.py"], proj)
 
-    # one method's setting re-runs that method's runs only (after the configs stage rewrote their files)
+    # one method's setting re-trains that method's runs only: DVC re-runs the `train` stage, whose
+    # command skips every run whose inputs (config file, notebook, split, backbone, code) are unchanged
     params = proj / "studies" / "smoke" / "params.yaml"
     import yaml
 
+    runs = proj / "runs" / "smoke"
+    before = {d.name: (d / ".fingerprint").read_text() for d in runs.iterdir() if (d / ".fingerprint").exists()}
+    assert set(before) == set(yaml.safe_load(params.read_text())["runs"])
+    mtimes = {k: (runs / k / "metrics.json").stat().st_mtime_ns for k in before}
     prof = yaml.safe_load(params.read_text())
     prof["train"]["sitfer"] = {"threshold": 0.5}
     params.write_text(yaml.safe_dump(prof, sort_keys=False))
-    _run([str(BIN / "dvc"), "repro", "studies/smoke/dvc.yaml:configs"], proj)
-    status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
-    # status lines name stages as "studies/smoke/dvc.yaml:train@<run>:"
-    stale = {line.strip().rstrip(":").split("train@")[1] for line in status.splitlines() if "train@" in line}
+    out = _run([str(BIN / "dvc"), "repro", "studies/smoke/dvc.yaml:train"], proj)
+    after = {k: (runs / k / ".fingerprint").read_text() for k in before}
+    retrained = {k for k in before if after[k] != before[k]}
+    touched = {k for k in before if (runs / k / "metrics.json").stat().st_mtime_ns != mtimes[k]}
     # (an official-protocol run keeps its release's threshold: the recipe sits above train:)
     sitfer_runs = {k for k, r in prof["runs"].items() if r.get("method") in ("sitfer", "leaf+sitfer")
                    and r.get("protocol") != "official"}
-    assert "sitfer_official_s0" in prof["runs"] and "sitfer_official_s0" not in stale
-    assert stale == sitfer_runs, status
+    assert "sitfer_official_s0" in prof["runs"] and "sitfer_official_s0" not in retrained
+    assert retrained == touched == sitfer_runs, out
+    assert f"{len(sitfer_runs)} to train, {len(before) - len(sitfer_runs)} up to date" in out

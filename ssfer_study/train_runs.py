@@ -1,0 +1,198 @@
+"""``ssfer train-runs``: the `train` stage. Every run of a profile, each in its own papermill
+notebook, ``workers`` at a time, skipping the runs that are already trained on the same inputs.
+
+    ssfer train-runs --configs data/default/run_configs --out runs/default --workers 2
+
+Why one stage with a pool, not one DVC stage per run: ``dvc repro`` runs stages one after another,
+and on the 2-core machines the study is sized for, two 1-thread runs side by side make 1.24-1.47x
+the steps of one 2-thread run on the default network (bench/results/where_time_goes.txt). DVC's
+per-run caching is kept by a **fingerprint** per run, the hash of everything its notebook reads that
+DVC tracked per run before: its resolved config file, the notebook, the split and the pretrained
+backbone folders and the library code the notebook imports (the import closure of
+``ssfer_core.train``, as :mod:`ssfer_study.deps` computes it). So when DVC re-runs the stage because
+one run's config changed, that run trains and the others are skipped; when the library changes,
+every run trains. The scheduling code (this module, the command line) is not in the fingerprint:
+editing it re-trains nothing.
+
+Nothing is lost: a run writes ``.started`` (its fingerprint) before training and ``.fingerprint``
+after ``metrics.json``; a killed stage resumes each unfinished run from its last checkpoint when its
+inputs are unchanged, and starts it afresh (the folder emptied) when they changed. A failed run stops
+new runs from starting, lets the running ones finish, and the error names its log.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from ssfer_core.errors import ConfigError
+from ssfer_study import deps
+
+NOTEBOOK = Path("notebooks/train.ipynb")
+CODE_ENTRIES = ["ssfer_core.train", "ssfer_core.config"]
+"""What the training notebook imports: the fingerprint covers their import closure."""
+STARTED, DONE = ".started", ".fingerprint"
+RELATIVE_COST = {"supervised": 1.0, "fixmatch": 2.2, "sitfer": 2.3}
+"""Seconds a step, relative to supervised (1-thread steps/s of the default network,
+bench/results/where_time_goes.txt); other methods (LEAF and its plug-ins) 3.1. Only the order uses
+it: the longest runs start first, so the two workers end close together."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    name: str
+    config_file: Path
+    out_dir: Path
+    fingerprint: str
+    cost: float
+    threads: int
+
+
+def _hash_path(h, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.as_posix().encode())
+        h.update(hashlib.md5(f.read_bytes()).digest())
+
+
+def shared_inputs(config: dict) -> list[Path]:
+    """What every run's notebook reads besides its own config: the notebook, the library code, the
+    split folder and the pretrained backbone's folder (as the run's config names them)."""
+    code = sorted(Path(p) for p in deps.files(deps.closure(CODE_ENTRIES)))
+    data = [Path(config["data"]["split_dir"])]
+    weights = config.get("net", {}).get("weights")
+    if weights and Path(weights).is_file():  # not a hub name (resnet18's 'imagenet', ...)
+        data.append(Path(weights).parent)
+    return [NOTEBOOK, *code, *data]
+
+
+def fingerprint(config_file: Path, shared: list[Path]) -> str:
+    h = hashlib.sha256()
+    _hash_path(h, config_file)
+    for p in shared:
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: a training run reads it (run the stages before `train`)")
+        _hash_path(h, p)
+    return h.hexdigest()
+
+
+def plan(configs_dir: Path, out_root: Path) -> list[RunJob]:
+    """Every run whose config is in ``configs_dir`` (the `configs` stage writes one file a run),
+    longest first."""
+    files = sorted(Path(configs_dir).glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"no run configs in {configs_dir}: run the `configs` stage (ssfer profile configs)")
+    jobs, shared_cache = [], {}
+    for f in files:
+        cfg = yaml.safe_load(f.read_text())
+        shared = shared_inputs(cfg)
+        key = tuple(map(str, shared))
+        shared_cache.setdefault(key, shared)
+        cost = cfg["steps"] * RELATIVE_COST.get(cfg["method"], 3.1)
+        jobs.append(RunJob(f.stem, f, Path(out_root) / f.stem, fingerprint(f, shared_cache[key]), cost,
+                           int(cfg.get("threads") or 0)))
+    return sorted(jobs, key=lambda j: (-j.cost, j.name))
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
+
+
+def is_current(job: RunJob) -> bool:
+    return _read(job.out_dir / DONE) == job.fingerprint and (job.out_dir / "metrics.json").exists()
+
+
+def prepare(job: RunJob) -> str:
+    """Make ``job.out_dir`` ready to train: keep a killed run with the same inputs (it resumes),
+    empty one trained or started on other inputs. Returns 'resume' or 'fresh'."""
+    if _read(job.out_dir / STARTED) == job.fingerprint and not (job.out_dir / DONE).exists():
+        return "resume"
+    if job.out_dir.exists():
+        shutil.rmtree(job.out_dir)
+    job.out_dir.mkdir(parents=True)
+    (job.out_dir / STARTED).write_text(job.fingerprint + "\n")
+    return "fresh"
+
+
+def papermill(job: RunJob) -> None:
+    """Run the training notebook for ``job`` in a kernel of its own; its output goes to
+    ``<run>/papermill.log``."""
+    cmd = [str(Path(sys.executable).parent / "papermill"), str(NOTEBOOK), str(job.out_dir / "train.ipynb"),
+           "-k", "python3", "--log-level", "WARNING", "-p", "config_file", str(job.config_file),
+           "-p", "out_dir", str(job.out_dir)]
+    env = os.environ | ({"OMP_NUM_THREADS": str(job.threads)} if job.threads else {})
+    with open(job.out_dir / "papermill.log", "w") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
+
+
+def remove_dropped(out_root: Path, names: set[str]) -> list[str]:
+    """Delete run folders this command made (they hold a fingerprint) whose run left the profile;
+    anything else under ``out_root`` (a notebook's ``_variant`` folder) is left alone."""
+    dropped = []
+    for d in sorted(Path(out_root).glob("*")):
+        if d.is_dir() and d.name not in names and ((d / DONE).exists() or (d / STARTED).exists()):
+            shutil.rmtree(d)
+            dropped.append(d.name)
+    return dropped
+
+
+def train_runs(configs_dir: Path, out_root: Path, workers: int = 1,
+               launch: Callable[[RunJob], None] = papermill, say: Callable[[str], None] = print) -> dict:
+    """Train every run that is not current, ``workers`` at a time; returns the names trained,
+    skipped and dropped. Raises RuntimeError naming each failed run and its log."""
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    jobs = plan(Path(configs_dir), Path(out_root))
+    dropped = remove_dropped(Path(out_root), {j.name for j in jobs})
+    todo = [j for j in jobs if not is_current(j)]
+    skipped = [j.name for j in jobs if j not in todo]
+    threads = max((j.threads for j in todo), default=0)
+    if todo and threads and workers * threads > (os.cpu_count() or 1):
+        say(f"train-runs: warning: {workers} workers x {threads} threads > {os.cpu_count()} CPUs: "
+            "the runs will slow each other down (set `workers` or `train.threads` in the profile)")
+    say(f"train-runs: {len(todo)} to train, {len(skipped)} up to date" +
+        (f", {len(dropped)} dropped ({', '.join(dropped)})" if dropped else "") + f"; {workers} at a time")
+    failed: dict[str, str] = {}
+    done_count, lock, t0 = 0, threading.Lock(), time.perf_counter()
+
+    def one(job: RunJob) -> None:
+        nonlocal done_count
+        how = prepare(job)
+        t = time.perf_counter()
+        launch(job)
+        (job.out_dir / DONE).write_text(job.fingerprint + "\n")
+        with lock:
+            done_count += 1
+            say(f"[{done_count}/{len(todo)}] {job.name} trained ({how}) in {time.perf_counter() - t:.0f} s; "
+                f"{time.perf_counter() - t0:.0f} s since the start")
+
+    pending = list(todo)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running = {}
+        while pending or running:
+            while pending and len(running) < workers and not failed:
+                job = pending.pop(0)
+                running[pool.submit(one, job)] = job
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = running.pop(fut)
+                if fut.exception() is not None:
+                    failed[job.name] = f"{fut.exception()} (log: {job.out_dir / 'papermill.log'}, " \
+                                       f"notebook: {job.out_dir / 'train.ipynb'})"
+    if failed:
+        lines = "\n".join(f"  {k}: {v}" for k, v in failed.items())
+        raise RuntimeError(f"{len(failed)} run(s) failed; the finished runs are kept and `dvc repro` trains "
+                           f"the rest (a killed run resumes from its checkpoint):\n{lines}")
+    return {"trained": [j.name for j in todo], "skipped": skipped, "dropped": dropped}
