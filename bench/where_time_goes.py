@@ -60,10 +60,12 @@ def start_costs() -> list[tuple[str, float]]:
                 ("papermill: kernel start + an empty notebook", wall(papermill))]
 
 
-def load_cfg(run_configs: Path, method: str, threads: int, overrides: list[str] = ()):
+def load_cfg(run_configs: Path, method: str, threads: int | None, overrides: list[str] = ()):
+    """The method's seed-0 run config; ``threads=None`` keeps the run's own (the profile's)."""
     from ssfer_core.config import load_config
 
-    return load_config(str(run_configs / f"{method}_s0.yaml"), [f"threads={threads}", *overrides])
+    return load_config(str(run_configs / f"{method}_s0.yaml"),
+                       [*([f"threads={threads}"] if threads else []), *overrides])
 
 
 def run_parts(cfg, data, steps: int) -> dict:
@@ -252,16 +254,16 @@ def main() -> None:
              f"torch {torch.__version__}, {os.cpu_count()} CPUs, SynthFACS default profile configs", ""]
     lines += ["## start costs (median of 3, seconds)", ""]
     lines += [f"{name:<60} {s:7.2f}" for name, s in start_costs()]
-    cfg0 = load_cfg(run_configs, "supervised", 2)
+    cfg0 = load_cfg(run_configs, "supervised", None)  # the parts as the study runs them
     t = time.perf_counter()
     data = load_data(cfg0.data)
     lines += [f"{'data load (decoded-image cache warm)':<60} {time.perf_counter() - t:7.2f}", ""]
-    lines += [f"## one run's parts at {cfg0.threads} threads, seconds ({a.steps} steps after 5 warm-up)", "",
+    lines += [f"## one run's parts at {cfg0.threads} thread(s) (the run's own), seconds ({a.steps} steps after 5 warm-up)", "",
               f"{'method':<11} {'views':>7} {'forward':>8} {'bwd+opt':>8} {'step':>7} {'x steps':>8} "
               f"{'build':>6} {'1 eval':>7} {'evals':>6} {'thr pass':>9} {'run':>7}"]
     limit = {}
     for m in METHODS:
-        cfg = load_cfg(run_configs, m, 2)
+        cfg = load_cfg(run_configs, m, None)
         p = run_parts(cfg, data, a.steps)
         n_evals = len(range(cfg.eval_every, cfg.steps + 1, cfg.eval_every)) + (cfg.steps % cfg.eval_every != 0)
         n_pass = cfg.steps // cfg.steps_per_epoch if "threshold pass" in p else 0
@@ -277,10 +279,11 @@ def main() -> None:
     mm = {t: matmul_gflops(t) for t in (1, 2)}
     lines += ["", "## how close a step is to the machine's limit (float32)", "",
               f"1024x1024 matmul: {mm[1]:.1f} GFLOP/s at 1 thread, {mm[2]:.1f} GFLOP/s at 2 threads", "",
+              f"(a step at {cfg0.threads} thread(s), the run's own, against the matmul at as many)", "",
               f"{'method':<11} {'GFLOP/step':>11} {'step ms':>8} {'GFLOP/s':>8} {'of matmul':>10}"]
     for m, (flops, step) in limit.items():
         lines.append(f"{m:<11} {flops / 1e9:11.3f} {step * 1e3:8.1f} {flops / step / 1e9:8.2f} "
-                     f"{flops / step / 1e9 / mm[2]:9.1%}")
+                     f"{flops / step / 1e9 / mm.get(cfg0.threads, mm[2]):9.1%}")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-TOLERANCE = 4.5
+TOLERANCE = 6.0
 """Accuracy points a main-table mean (``main.<method>.acc_mean``, ``bal_acc_mean``) may move on
-another CPU: bench/results/cpu_spread.txt moved single runs by 1.2-4.0 points on an emulated AVX2
-CPU (the pretrained backbone included); the largest, rounded up, bounds a mean of runs that each
-move no more."""
+another CPU: bench/results/cpu_spread.txt moved single runs of the default study by 0.3-5.9 points on
+an emulated AVX2 CPU (the pretrained backbone included; LEAF most); the largest, rounded up, bounds a
+mean of runs that each move no more."""
 FIELDS = ("acc_mean", "bal_acc_mean")
 
 

@@ -76,7 +76,8 @@ class Study:
     runs: dict[str, Run]
     workers: int = 1
     """Runs the `train` stage trains side by side (each with its config's ``threads``): on 2 cores
-    two 1-thread runs make 1.24-1.47x the steps of one 2-thread run (bench/results/where_time_goes.txt)."""
+    two 1-thread runs of the default network make more steps than one 2-thread run
+    (bench/results/threads_by_backbone.txt)."""
 
     # ---------------------------------------------------------------- derived paths (here only)
     @property

@@ -4,8 +4,8 @@ notebook, ``workers`` at a time, skipping the runs that are already trained on t
     ssfer train-runs --configs data/default/run_configs --out runs/default --workers 2
 
 Why one stage with a pool, not one DVC stage per run: ``dvc repro`` runs stages one after another,
-and on the 2-core machines the study is sized for, two 1-thread runs side by side make 1.24-1.47x
-the steps of one 2-thread run on the default network (bench/results/where_time_goes.txt). DVC's
+and on the 2-core machines the study is sized for, two 1-thread runs side by side make more steps
+than one 2-thread run on the default network (bench/results/threads_by_backbone.txt). DVC's
 per-run caching is kept by a **fingerprint** per run, the hash of everything its notebook reads that
 DVC tracked per run before: its resolved config file, the notebook, the split and the pretrained
 backbone folders and the library code the notebook imports (the import closure of
