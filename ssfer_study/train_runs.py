@@ -58,11 +58,10 @@ class RunJob:
     threads: int
 
 
-def _hash_path(h, path: Path) -> None:
+def _path_digest(path: Path) -> bytes:
+    """Each file's path and md5 under ``path``, in order: what the fingerprint hashes for it."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(f.as_posix().encode())
-        h.update(hashlib.md5(f.read_bytes()).digest())
+    return b"".join(f.as_posix().encode() + hashlib.md5(f.read_bytes()).digest() for f in files)
 
 
 def shared_inputs(config: dict) -> list[Path]:
@@ -76,14 +75,16 @@ def shared_inputs(config: dict) -> list[Path]:
     return [NOTEBOOK, *code, *data]
 
 
-def fingerprint(config_file: Path, shared: list[Path]) -> str:
-    h = hashlib.sha256()
-    _hash_path(h, config_file)
+def shared_digest(shared: list[Path]) -> bytes:
+    """The inputs every run shares, read once per stage (not once per run)."""
     for p in shared:
         if not p.exists():
             raise FileNotFoundError(f"{p} is missing: a training run reads it (run the stages before `train`)")
-        _hash_path(h, p)
-    return h.hexdigest()
+    return b"".join(_path_digest(p) for p in shared)
+
+
+def fingerprint(config_file: Path, shared: bytes) -> str:
+    return hashlib.sha256(_path_digest(config_file) + shared).hexdigest()
 
 
 def plan(configs_dir: Path, out_root: Path) -> list[RunJob]:
@@ -92,14 +93,15 @@ def plan(configs_dir: Path, out_root: Path) -> list[RunJob]:
     files = sorted(Path(configs_dir).glob("*.yaml"))
     if not files:
         raise ConfigError(f"no run configs in {configs_dir}: run the `configs` stage (ssfer profile configs)")
-    jobs, shared_cache = [], {}
+    jobs, digests = [], {}
     for f in files:
         cfg = yaml.safe_load(f.read_text())
         shared = shared_inputs(cfg)
-        key = tuple(map(str, shared))
-        shared_cache.setdefault(key, shared)
+        key = tuple(shared)
+        if key not in digests:
+            digests[key] = shared_digest(shared)
         cost = cfg["steps"] * RELATIVE_COST.get(cfg["method"], 3.1)
-        jobs.append(RunJob(f.stem, f, Path(out_root) / f.stem, fingerprint(f, shared_cache[key]), cost,
+        jobs.append(RunJob(f.stem, f, Path(out_root) / f.stem, fingerprint(f, digests[key]), cost,
                            int(cfg.get("threads") or 0)))
     return sorted(jobs, key=lambda j: (-j.cost, j.name))
 
