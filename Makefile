@@ -52,6 +52,7 @@ test-fast: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 -m "not slow and not cuda" --durations=5 tests
 
 ## Run every lesson (notebooks/lessons/) top to bottom with its default parameters, render each to
-## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes.
+## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes
+## (read at the machine's reference speed: docs/teaching.md).
 lessons: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lessons

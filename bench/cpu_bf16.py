@@ -17,18 +17,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from where_time_goes import METHODS, load_cfg, run_parts_steps_only  # noqa: E402
+from where_time_goes import METHODS, load_cfg  # noqa: E402
+
+from ssfer_study.speed import steps_per_second  # noqa: E402
 
 
 def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor"]:
-    """Steps per second (``where_time_goes``'s loop) and the evaluated logits of 64 test faces at the
+    """Steps per second (``ssfer_study.speed``'s loop, the benchmark's) and the evaluated logits of 64 test faces at the
     end (to compare the two precisions' training)."""
     import torch
 
     from ssfer_core.data.views import normalize, test_view
 
     trained = []
-    sps = run_parts_steps_only(cfg, data, steps, bf16=bf16, method_out=trained)
+    sps = steps_per_second(cfg, data, steps, bf16=bf16, method_out=trained)
     method = trained[0].eval()
     with torch.no_grad():
         logits = method.model(method.as_input(normalize(test_view(data.test_images[:64]))))["logits"]

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssfer_study import speed  # the step loop the lessons' time check shares
+
 METHODS = ("supervised", "fixmatch", "sitfer", "leaf")
 
 
@@ -76,7 +78,7 @@ def run_parts(cfg, data, steps: int) -> dict:
     from ssfer_core.train import evaluate_models, labeled_logits, make_batch, optimizer_step
 
     t = time.perf_counter()
-    method, st = setup(cfg, data)
+    method, st = speed.setup(cfg, data)
     build = time.perf_counter() - t
     views = tuple(method.unlabeled_views)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
@@ -144,50 +146,7 @@ def steps_per_second(run_configs: Path, method: str, threads: int, steps: int, o
     from ssfer_core.data.bundle import load_data
 
     cfg = load_cfg(run_configs, method, threads, overrides)
-    return run_parts_steps_only(cfg, load_data(cfg.data), steps)
-
-
-def setup(cfg, data):
-    """The method (in the run's memory format) and its TrainState, as the trainer builds them."""
-    import torch
-
-    from ssfer_core.compose import build_method
-    from ssfer_core.train import TrainState, seed_everything
-
-    torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    method = build_method(cfg, data.num_classes, len(data.labeled_idx))
-    if cfg.channels_last:
-        method.to(memory_format=torch.channels_last)
-    return method, TrainState(cfg, method, data)
-
-
-def run_parts_steps_only(cfg, data, steps: int, bf16: bool = False, method_out: list | None = None) -> float:
-    """Steps per second over ``steps`` steps after 5 warm-up steps (``bf16``: each step's forward
-    under CPU bfloat16 autocast; ``method_out`` receives the trained method)."""
-    import contextlib
-
-    import torch
-
-    from ssfer_core.train import make_batch, optimizer_step
-
-    method, st = setup(cfg, data)
-    views = tuple(method.unlabeled_views)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    method.train()
-    for i in range(steps + 5):
-        if i == 5:
-            t = time.perf_counter()
-        lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
-                                 "cpu", slice(None), slice(None))
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-            loss, _ = method.train_step(lab, unl, st.step)
-        optimizer_step(loss, st, scaler, cfg)
-        st.step += 1
-    sps = steps / (time.perf_counter() - t)
-    if method_out is not None:
-        method_out.append(method)
-    return sps
+    return speed.steps_per_second(cfg, load_data(cfg.data), steps)
 
 
 def child(a) -> None:

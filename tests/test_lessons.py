@@ -144,3 +144,60 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
     assert lessons.run_all(out) == 1
     assert "old" in page.read_text(), "a failed series leaves the instructor's page alone"
     assert "answer of 05_your_method" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("seconds, ratio, verdict", [(270.0, 1.0, 1), (270.0, 1.5, 0), (270.0, 2.0, 0), (600.0, 10.0, 1)])
+def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_path, monkeypatch, seconds, ratio, verdict):
+    """A 270 s lesson fails on a machine at its reference speed and passes when the machine trains
+    1.5-2x slower than the benchmark (180 and 135 s at reference speed); a 10x slower machine
+    excuses only 3x (600 s -> 200 s: fails)."""
+    import nbformat
+    import papermill
+
+    from ssfer_study import speed
+
+    monkeypatch.setattr(lessons, "TEACHING", tmp_path / "absent.md")
+    clock = iter([0.0, seconds])
+    monkeypatch.setattr("time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **_: nbformat.write(nbformat.v4.new_notebook(), dst))
+    measured = []
+    monkeypatch.setattr(lessons, "machine_slowdown",
+                        lambda: measured.append(ratio) or (100.0 / ratio, 100.0, speed.slowdown(100.0 / ratio, 100.0)))
+    assert lessons.run_all(tmp_path / "html", names=("01_labels",)) == verdict
+    assert measured == [ratio], "the machine is measured once, only for a lesson over the wall-clock limit"
+
+
+def test_slowdown_is_clamped_and_the_reference_read_from_the_committed_table(tmp_path):
+    from ssfer_study import speed
+
+    assert speed.slowdown(50.0, 100.0) == 2.0
+    assert speed.slowdown(200.0, 100.0) == 1.0, "a fast machine is held to the wall clock"
+    assert speed.slowdown(10.0, 100.0) == speed.MAX_SLOWDOWN
+    with pytest.raises(ValueError, match="positive"):
+        speed.slowdown(0.0, 100.0)
+    committed = speed.reference_steps_per_second()  # the real table: the row the check relies on
+    assert 10 < committed < 1000
+    table = tmp_path / "t.txt"
+    table.write_text("backbone method 1 thread 2 threads\nsynth_cnn_slim  supervised  80.4  103.6  151.0  1.46\n")
+    assert speed.reference_steps_per_second(table) == 103.6
+    with pytest.raises(ValueError, match="no threads-table row for synth_cnn leaf"):
+        speed.reference_steps_per_second(table, "synth_cnn", "leaf")
+    with pytest.raises(FileNotFoundError, match="where_time_goes.py"):
+        speed.reference_steps_per_second(tmp_path / "missing.txt")
+
+
+def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):
+    """``speed.steps_per_second`` runs the trainer's own step (batches, loss, optimiser) on the
+    given config: a positive rate, and the weights it hands back have moved from the seed's."""
+    import torch
+
+    from ssfer_core.data.bundle import load_data
+    from ssfer_study import speed
+
+    data = load_data(tiny_cfg.data)
+    start, _ = speed.setup(tiny_cfg, data)
+    trained = []
+    assert speed.steps_per_second(tiny_cfg, data, 3, method_out=trained) > 0
+    moved = [not torch.equal(a, b) for a, b in zip(start.state_dict().values(), trained[0].state_dict().values())
+             if a.is_floating_point()]
+    assert any(moved)

@@ -1,0 +1,85 @@
+"""How fast this machine trains right now, in the unit the committed benchmark uses.
+
+Machines of one kind differ up to 3x in speed, and one machine's speed moves by 1.3-1.8x within an
+hour (README, "Time"). A wall-clock limit ("each lesson within 3 minutes on the 2-core machine") is
+therefore read at the machine's **reference speed**: the training steps per second that
+``bench/where_time_goes.py`` measured and committed in ``bench/results/where_time_goes.txt`` for
+one workload, the default study's supervised run on ``synth_cnn_slim`` at 2 threads. A check
+measures the same workload now (:func:`steps_per_second`, the code the benchmark runs) and divides
+its wall time by how much slower the machine is than that (:func:`slowdown`).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from pathlib import Path
+
+REFERENCE_TABLE = Path("bench/results/where_time_goes.txt")
+MAX_SLOWDOWN = 3.0
+"""The most a slow machine excuses: the spread between machines of one kind the project measured.
+A slowdown beyond it is treated as the check's own (a lesson that became slower, not the machine)."""
+
+
+def setup(cfg, data):
+    """The method (in the run's memory format) and its TrainState, as the trainer builds them."""
+    import torch
+
+    from ssfer_core.compose import build_method
+    from ssfer_core.train import TrainState, seed_everything
+
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    method = build_method(cfg, data.num_classes, len(data.labeled_idx))
+    if cfg.channels_last:
+        method.to(memory_format=torch.channels_last)
+    return method, TrainState(cfg, method, data)
+
+
+def steps_per_second(cfg, data, steps: int, bf16: bool = False, method_out: list | None = None) -> float:
+    """Training steps per second of ``cfg`` over ``steps`` steps after 5 warm-up steps (``bf16``:
+    each step's forward under CPU bfloat16 autocast; ``method_out`` receives the trained method)."""
+    import torch
+
+    from ssfer_core.train import make_batch, optimizer_step
+
+    method, st = setup(cfg, data)
+    views = tuple(method.unlabeled_views)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    method.train()
+    for i in range(steps + 5):
+        if i == 5:
+            t = time.perf_counter()
+        lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
+                                 "cpu", slice(None), slice(None))
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss, _ = method.train_step(lab, unl, st.step)
+        optimizer_step(loss, st, scaler, cfg)
+        st.step += 1
+    sps = steps / (time.perf_counter() - t)
+    if method_out is not None:
+        method_out.append(method)
+    return sps
+
+
+def reference_steps_per_second(table: Path = REFERENCE_TABLE, backbone: str = "synth_cnn_slim",
+                               method: str = "supervised") -> float:
+    """The committed benchmark's steps/s of ``method`` on ``backbone`` at 2 threads (its threads
+    table: ``backbone method 1-thread 2-threads ...``)."""
+    if not table.exists():
+        raise FileNotFoundError(f"{table} is missing: it holds the reference speed; restore it with git "
+                                f"or re-make it with `python bench/where_time_goes.py --out {table}`")
+    for line in table.read_text().splitlines():
+        cols = line.split()
+        if cols[:2] == [backbone, method] and len(cols) >= 4 and re.fullmatch(r"[\d.]+", cols[3]):
+            return float(cols[3])
+    raise ValueError(f"{table} has no threads-table row for {backbone} {method}: re-make it with "
+                     f"`python bench/where_time_goes.py --out {table}`")
+
+
+def slowdown(measured_sps: float, reference_sps: float, cap: float = MAX_SLOWDOWN) -> float:
+    """How many times slower than its reference the machine runs now, between 1 (never stricter
+    than the wall clock on a fast machine) and ``cap``."""
+    if measured_sps <= 0 or reference_sps <= 0:
+        raise ValueError(f"steps/s must be positive, got measured {measured_sps} and reference {reference_sps}")
+    return min(cap, max(1.0, reference_sps / measured_sps))
