@@ -123,7 +123,7 @@ def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkey
     assert p.loc["leaf_plus_fixmatch", "reference"] == "fixmatch" and p.loc["leaf_plus_fixmatch", "verdict"] == "above"
     for g in ("sitfer_ablation", "plugin"):
         fig = res.figures[f"ablation_{g}"]
-        assert fig.axes[0].get_title() and fig.axes[0].get_xlabel() and f"results/ablation_{g}.png" in CAPTIONS
+        assert fig.get_suptitle() and fig.axes[0].get_xlabel() and f"results/ablation_{g}.png" in CAPTIONS
         assert (s.reports_dir / "results" / f"ablation_{g}.png").exists()
     assert "within noise" in (s.reports_dir / "results" / "sitfer_ablation.md").read_text()
 
