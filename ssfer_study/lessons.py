@@ -170,15 +170,18 @@ time and its wall time divided by the machine's measured slowdown (at most 3x) p
 
 def machine_slowdown() -> tuple[float, float, float]:
     """How much slower than the committed benchmark the machine trains now: the benchmark's
-    workload (a supervised ``synth_cnn_slim`` run at 2 threads, channels-last as in the study, 100
-    steps after 5 warm-up) on the kit's data; the lessons' config differs from the study's in
+    workload (a supervised ``synth_cnn_slim`` run at 2 threads, channels-last as in the study, the
+    best of three reads of 60 steps after 5 warm-up) on the kit's data; the lessons' config differs from the study's in
     nothing else that costs time (batch 16, 48 px, mu 1).
     Returns (measured steps/s, reference steps/s, slowdown)."""
     from ssfer_core.data.bundle import load_data
     from ssfer_study import speed
 
     cfg = config("supervised", overrides=["channels_last=true"])  # as the benchmark's run (the study's)
-    measured = speed.steps_per_second(cfg, load_data(cfg.data), 100)
+    data = load_data(cfg.data)
+    # the best of three: a stray hiccup (one read after lesson 1 came out at 26 steps/s between
+    # reads of 61) must not excuse a slow lesson; the fastest read excuses the least
+    measured = max(speed.steps_per_second(cfg, data, 60) for _ in range(3))
     reference = speed.reference_steps_per_second()
     return measured, reference, speed.slowdown(measured, reference)
 
