@@ -2,7 +2,7 @@
 method in float32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)``, in one process, and the
 largest logit difference after the same steps from the same start.
 
-    python bench/cpu_bf16.py --run-configs /path/to/data/default/run_configs --steps 40 \
+    python bench/cpu_bf16.py --profile params.yaml --steps 40 \
         --out bench/results/cpu_bf16.txt
 
 Run from the study's directory (the configs name its data and backbone), with nothing else on the
@@ -39,7 +39,7 @@ def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run-configs", default="data/default/run_configs")
+    ap.add_argument("--profile", default="params.yaml", help="profile file: the benchmark times its seed-0 runs")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -48,14 +48,14 @@ def main() -> None:
     from ssfer_core.data.bundle import load_data
 
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    lines = [f"$ python bench/cpu_bf16.py --run-configs {a.run_configs} --steps {a.steps}",
+    lines = [f"$ python bench/cpu_bf16.py --profile {a.profile} --steps {a.steps}",
              f"torch {torch.__version__}, {os.cpu_count()} CPUs, avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}, "
              f"amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}; SynthFACS default profile, seed-0 configs, "
              f"{a.steps} steps after 5 warm-up, float32 then bfloat16 in one process", "",
              f"{'method':<11} {'fp32 steps/s':>13} {'bf16 steps/s':>13} {'speed-up':>9} {'max |logit diff|':>17}"]
     data = None
     for method in METHODS:
-        cfg = load_cfg(Path(a.run_configs), method, 2)
+        cfg = load_cfg(Path(a.profile), method, 2)
         data = data or load_data(cfg.data)
         fp32, l32 = timed_steps(cfg, data, a.steps, bf16=False)
         bf16, l16 = timed_steps(cfg, data, a.steps, bf16=True)

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ssfer_core.config import TrainConfig  # noqa: E402
 from ssfer_core.data.bundle import FERData  # noqa: E402
 from ssfer_core.data.synthetic import SynthConfig, render_sample  # noqa: E402
-from ssfer_core.compose import build_method  # noqa: E402
+from ssfer_core.build import build_method  # noqa: E402
 from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

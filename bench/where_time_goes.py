@@ -1,7 +1,7 @@
 """Where a training run's time goes, on this machine: start costs, data load, each part of a step,
 evaluation, threads, and how close a step is to the machine's float32 limit.
 
-    python bench/where_time_goes.py --run-configs data/default/run_configs --steps 60 \
+    python bench/where_time_goes.py --profile params.yaml --steps 60 \
         --out bench/results/where_time_goes.txt
 
 Reads the seed-0 run configs of the main table (the `configs` stage writes them) and the dataset and
@@ -58,16 +58,15 @@ def start_costs() -> list[tuple[str, float]]:
         return [("python -c pass", wall([py, "-c", "pass"])),
                 ("python -c 'import torch'", wall([py, "-c", "import torch"])),
                 ("python -c 'import ssfer_core.train' (the trainer's imports)",
-                 wall([py, "-c", "import ssfer_core.train, ssfer_core.compose"])),
+                 wall([py, "-c", "import ssfer_core.train, ssfer_core.build"])),
                 ("papermill: kernel start + an empty notebook", wall(papermill))]
 
 
-def load_cfg(run_configs: Path, method: str, threads: int | None, overrides: list[str] = ()):
+def load_cfg(profile_file: Path, method: str, threads: int | None, overrides: list[str] = ()):
     """The method's seed-0 run config; ``threads=None`` keeps the run's own (the profile's)."""
-    from ssfer_core.config import load_config
+    from ssfer_study.study import load_study
 
-    return load_config(str(run_configs / f"{method}_s0.yaml"),
-                       [*([f"threads={threads}"] if threads else []), *overrides])
+    return load_study(profile_file).config(f"{method}_s0", [*([f"threads={threads}"] if threads else []), *overrides])
 
 
 def run_parts(cfg, data, steps: int) -> dict:
@@ -142,31 +141,31 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 20) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t) / 1e9
 
 
-def steps_per_second(run_configs: Path, method: str, threads: int, steps: int, overrides: list[str] = ()) -> float:
+def steps_per_second(profile_file: Path, method: str, threads: int, steps: int, overrides: list[str] = ()) -> float:
     from ssfer_core.data.bundle import load_data
 
-    cfg = load_cfg(run_configs, method, threads, overrides)
+    cfg = load_cfg(profile_file, method, threads, overrides)
     return speed.steps_per_second(cfg, load_data(cfg.data), steps)
 
 
 def child(a) -> None:
-    print(json.dumps({"sps": steps_per_second(Path(a.run_configs), a.child, a.threads, a.steps, a.set)}))
+    print(json.dumps({"sps": steps_per_second(Path(a.profile), a.child, a.threads, a.steps, a.set)}))
 
 
-def concurrent_pair(run_configs: Path, method: str, steps: int, overrides: list[str] = ()) -> float:
-    cmd = [sys.executable, __file__, "--run-configs", str(run_configs), "--child", method, "--threads", "1",
+def concurrent_pair(profile_file: Path, method: str, steps: int, overrides: list[str] = ()) -> float:
+    cmd = [sys.executable, __file__, "--profile", str(profile_file), "--child", method, "--threads", "1",
            "--steps", str(steps), *[f"--set={o}" for o in overrides]]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True) for _ in range(2)]
     return sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["sps"] for p in procs)
 
 
-def threads_table(run_configs: Path, steps: int, overrides: list[str] = (), label: str = "") -> list[str]:
+def threads_table(profile_file: Path, steps: int, overrides: list[str] = (), label: str = "") -> list[str]:
     lines = [f"{'backbone':<15} {'method':<11} {'1 thread':>9} {'2 threads':>10} {'2 x 1 thread':>13} {'2x1 / 2':>8}"]
     for m in METHODS:
-        s1 = steps_per_second(run_configs, m, 1, steps, overrides)
-        s2 = steps_per_second(run_configs, m, 2, steps, overrides)
-        pair = concurrent_pair(run_configs, m, steps, overrides)
+        s1 = steps_per_second(profile_file, m, 1, steps, overrides)
+        s2 = steps_per_second(profile_file, m, 2, steps, overrides)
+        pair = concurrent_pair(profile_file, m, steps, overrides)
         lines.append(f"{label:<15} {m:<11} {s1:9.1f} {s2:10.1f} {pair:13.1f} {pair / s2:8.2f}")
     return lines
 
@@ -176,11 +175,11 @@ def threads_by_backbone(a) -> None:
     only comparable within one run)."""
     import torch
 
-    lines = [f"$ python bench/where_time_goes.py --run-configs {a.run_configs} --steps {a.steps} --backbones "
+    lines = [f"$ python bench/where_time_goes.py --profile {a.profile} --steps {a.steps} --backbones "
              + " ".join(a.backbones), f"torch {torch.__version__}, {os.cpu_count()} CPUs", "",
              "## steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once, per backbone", ""]
     for i, b in enumerate(a.backbones):
-        table = threads_table(Path(a.run_configs), a.steps, [f"net.backbone={b}", "net.weights=null"], b)
+        table = threads_table(Path(a.profile), a.steps, [f"net.backbone={b}", "net.weights=null"], b)
         lines += table if i == 0 else table[1:]
     text = "\n".join(lines) + "\n"
     print(text)
@@ -190,7 +189,7 @@ def threads_by_backbone(a) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run-configs", default="data/default/run_configs")
+    ap.add_argument("--profile", default="params.yaml", help="profile file: the benchmark times its seed-0 runs")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--threads", type=int, default=None, help="(child mode) threads")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -208,12 +207,12 @@ def main() -> None:
 
     from ssfer_core.data.bundle import load_data
 
-    run_configs = Path(a.run_configs)
-    lines = [f"$ python bench/where_time_goes.py --run-configs {a.run_configs} --steps {a.steps}",
+    profile_file = Path(a.profile)
+    lines = [f"$ python bench/where_time_goes.py --profile {a.profile} --steps {a.steps}",
              f"torch {torch.__version__}, {os.cpu_count()} CPUs, SynthFACS default profile configs", ""]
     lines += ["## start costs (median of 3, seconds)", ""]
     lines += [f"{name:<60} {s:7.2f}" for name, s in start_costs()]
-    cfg0 = load_cfg(run_configs, "supervised", None)  # the parts as the study runs them
+    cfg0 = load_cfg(profile_file, "supervised", None)  # the parts as the study runs them
     t = time.perf_counter()
     data = load_data(cfg0.data)
     lines += [f"{'data load (decoded-image cache warm)':<60} {time.perf_counter() - t:7.2f}", ""]
@@ -222,7 +221,7 @@ def main() -> None:
               f"{'build':>6} {'1 eval':>7} {'evals':>6} {'thr pass':>9} {'run':>7}"]
     limit = {}
     for m in METHODS:
-        cfg = load_cfg(run_configs, m, None)
+        cfg = load_cfg(profile_file, m, None)
         p = run_parts(cfg, data, a.steps)
         n_evals = len(range(cfg.eval_every, cfg.steps + 1, cfg.eval_every)) + (cfg.steps % cfg.eval_every != 0)
         n_pass = cfg.steps // cfg.steps_per_epoch if "threshold pass" in p else 0
@@ -234,7 +233,7 @@ def main() -> None:
     lines += ["", "(m = milliseconds per step; 'x steps' = step x the run's steps; 'run' = steps + build + "
               "evaluations + LEAF's threshold passes, without the start costs and data load above)", ""]
     lines += ["## threads: steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once", ""]
-    lines += threads_table(run_configs, a.steps, label=cfg0.net.backbone)
+    lines += threads_table(profile_file, a.steps, label=cfg0.net.backbone)
     mm = {t: matmul_gflops(t) for t in (1, 2)}
     lines += ["", "## how close a step is to the machine's limit (float32)", "",
               f"1024x1024 matmul: {mm[1]:.1f} GFLOP/s at 1 thread, {mm[2]:.1f} GFLOP/s at 2 threads", "",

@@ -15,18 +15,18 @@
 
 # %% [markdown]
 # # Train one run
-# DVC runs this notebook once per run of the profile, with the run's resolved config
-# (`data/<profile>/run_configs/<run>.yaml`: the profile's `train:` section, the run's overlay and
-# the method's network defaults, restricted to the keys the run reads; the `configs` stage writes
-# it). `overrides` (`key=value` strings, checked like `ssfer train -S`) try a variant here; the
-# variant then writes to `<out_dir>_variant`. Writes `config.yaml` (the resolved config),
-# `checkpoint.pt`, `metrics.json` and dvclive logs. A killed run resumes from its last checkpoint.
-# It calls the library only (`ssfer_core.train`), so a training stage depends on no study code.
+# The study's `train` stage runs this notebook for each run of the profile that needs training
+# (`ssfer train-runs`). It builds the run's config exactly as `ssfer train --run <run> -S ...` does
+# (`run_training`: the profile's `train:` section, the method's block, its protocol recipe, the run's
+# overlay, then `overrides`). `overrides` (`key=value` strings, checked like `ssfer train -S`) try a
+# variant here; the variant then writes to `<out_dir>_variant`. Writes `config.yaml` (the resolved
+# config), `checkpoint.pt`, `metrics.json` and dvclive logs. A killed run resumes from its last checkpoint.
 
 # %% tags=["parameters"]
-config_file = "data/default/run_configs/fixmatch_s0.yaml"
+profile_file = "params.yaml"
+run = "fixmatch_s0"
 out_dir = "runs/default/fixmatch_s0"
-# to try a variant here, e.g. overrides = ["steps=200", "fixmatch.threshold=0.9"]
+# to try a variant here, e.g. overrides = ["steps=200", "fixmatch.threshold=0.9"] or ["protocol=official"]
 overrides = []
 device = "cpu"
 
@@ -39,11 +39,10 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 # %matplotlib inline
 import pandas as pd
 
-from ssfer_core.config import load_config
-from ssfer_core.train import train
+from ssfer_study.training import run_training
 
 out = out_dir if not overrides else out_dir + "_variant"
-metrics = train(load_config(config_file, overrides), out, device=device)
+metrics = run_training(profile_file, run, out, overrides, device=device)
 
 # %%
 pd.DataFrame([{"model": w, "when": k, **{m: metrics[w][k][m] for m in ("acc", "bal_acc", "macro_f1", "ece")}}

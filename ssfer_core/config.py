@@ -1,12 +1,15 @@
 """A run's whole configuration and its checked, dotted overrides (CleanRL style: a docstring under
 every field, in the class that owns it).
 
-``TrainConfig`` = the loop's own fields (below) + ``data`` (:class:`DataConfig`, data/config.py) +
-``net`` (:class:`NetConfig`, models/config.py) + one section per method settings class the method
-registry declares (``fixmatch``, ``sitfer``, ``leaf``: each defined next to its method). This
-module is where the pieces meet; it imports the parts, never the other way round.
-``apply_overrides(cfg, ["sitfer.fusion=paper_mean"])`` sets nested fields from strings, parsed as
-YAML scalars and checked against the field types.
+``TrainConfig`` = the loop's own fields (``LoopConfig``, below) + ``data`` (:class:`DataConfig`,
+data/config.py) + ``net`` (:class:`NetConfig`, models/config.py) + one section per method settings
+class (``fixmatch``, ``sitfer``, ``leaf``: each defined next to its method). This module is where the
+pieces meet; it imports the parts, never the other way round.
+
+:func:`compose_config` is the one way a run's config is made, by the CLI (``ssfer train``), the
+study's stages, the training notebook and the lessons alike: a profile's ``train:`` base, its
+per-method block, the method's protocol recipe, the run's overlay, then ``key=value`` overrides
+(``-S sitfer.fusion=paper_mean``: parsed as YAML scalars, checked against the field types).
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import copy
 import dataclasses
 import types
 import typing
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,11 +26,13 @@ from ssfer_core.data.config import DataConfig
 from ssfer_core.data.datasets import DATASETS
 from ssfer_core.errors import ConfigError
 from ssfer_core.methods import METHODS
-from ssfer_core.methods.registry import settings_sections
+from ssfer_core.methods.fixmatch import FixMatchConfig
+from ssfer_core.methods.leaf import LeafConfig
+from ssfer_core.methods.sitfer import SitferConfig
 from ssfer_core.models.config import NetConfig
 
 __all__ = ["ConfigError", "DataConfig", "NetConfig", "TrainConfig", "apply_overrides", "compose_config", "from_dict",
-           "method_view", "to_dict", "validate"]
+           "method_view", "resolve_net_defaults", "to_dict", "validate"]
 
 
 @dataclass
@@ -103,13 +107,19 @@ class LoopConfig:
     """Ops per strong view."""
 
 
-# One section per settings class the registered methods read, in registration order.
-TrainConfig = dataclasses.make_dataclass(
-    "TrainConfig", [(name, cls, field(default_factory=cls)) for name, cls in settings_sections().items()],
-    bases=(LoopConfig,))
-TrainConfig.__module__ = __name__
-TrainConfig.__doc__ = ("A run's configuration: the loop's fields (LoopConfig), data, net, and one section per "
-                       "method settings class (" + ", ".join(settings_sections()) + ").")
+@dataclass
+class TrainConfig(LoopConfig):
+    """A run's configuration: the loop's fields (:class:`LoopConfig`), ``data``, ``net`` and one
+    section per method settings class (a test checks these are exactly the sections the method
+    registry declares). Each section's defaults are the shared protocol's values (the main table's);
+    a method's ``official`` recipe lists what the release changes."""
+
+    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
+    """FixMatch's settings (methods/fixmatch.py); read by fixmatch and leaf+fixmatch."""
+    sitfer: SitferConfig = field(default_factory=SitferConfig)
+    """SIT-FER's settings (methods/sitfer.py); read by sitfer and leaf+sitfer."""
+    leaf: LeafConfig = field(default_factory=LeafConfig)
+    """LEAF's settings (methods/leaf.py); read by leaf and both plug-ins."""
 
 LOOP_FIELDS = tuple(f.name for f in dataclasses.fields(LoopConfig) if f.name not in ("data", "net"))
 
@@ -215,16 +225,37 @@ def from_dict(d: dict, base=None):
     return cfg
 
 
-def compose_config(base: dict, overlay: dict | None = None, overrides: list[str] = ()):
-    """The one place a run's config is layered: ``base`` (a profile's ``train:``), then the keys its
-    method sets under its protocol (``METHODS[method].protocols``), then the run's ``overlay``,
-    then ``-S`` overrides. Method and protocol are read from all layers but the recipe."""
-    def layered(recipe: dict):
-        cfg = from_dict(copy.deepcopy(recipe), from_dict(copy.deepcopy(base)))
+def compose_config(base: dict, overlay: dict | None = None, overrides: list[str] = (),
+                   per_method: dict[str, dict] | None = None) -> TrainConfig:
+    """A run's checked config, layered in this order (each layer lists only the keys it changes):
+
+    1. ``base``: a profile's ``train:`` section (or any mapping of TrainConfig keys);
+    2. ``per_method[method]``: the profile's block for the run's method (e.g. its lr);
+    3. the method's protocol recipe (``METHODS[method].protocols[protocol]``: ``official`` is the
+       release's recipe; the shared protocol is the defaults and changes nothing);
+    4. ``overlay``: the run's own keys;
+    5. ``overrides``: ``key=value`` strings (``ssfer train -S``, a notebook's ``overrides``).
+
+    ``method`` and ``protocol`` are read from layers 1, 4 and 5. The method's network defaults then
+    fill the ``net`` fields left None, so the config a run records is the one it trains with."""
+    def layered(method_block: dict, recipe: dict) -> TrainConfig:
+        cfg = from_dict(copy.deepcopy(base))
+        cfg = from_dict(copy.deepcopy(recipe), from_dict(copy.deepcopy(method_block), cfg))
         return apply_overrides(from_dict(copy.deepcopy(overlay or {}), cfg), list(overrides))
 
-    probe = layered({})
-    return layered(METHODS[probe.method].protocols.get(probe.protocol, {}))
+    probe = layered({}, {})
+    METHODS[probe.method]  # an unknown method: the error names the registered ones
+    cfg = layered((per_method or {}).get(probe.method, {}), METHODS[probe.method].protocols.get(probe.protocol, {}))
+    return resolve_net_defaults(validate(cfg))
+
+
+def resolve_net_defaults(cfg: TrainConfig) -> TrainConfig:
+    """Fill the network fields left ``None`` with the method's defaults (in place; returns cfg)."""
+    d = METHODS[cfg.method]
+    for key, value in d.net_defaults({name: getattr(cfg, name) for name in d.sections}).items():
+        if getattr(cfg.net, key) is None:
+            setattr(cfg.net, key, value)
+    return cfg
 
 
 def apply_overrides(cfg, overrides: list[str]):
@@ -235,12 +266,3 @@ def apply_overrides(cfg, overrides: list[str]):
         k, v = item.split("=", 1)
         _set(cfg, k.strip(), yaml.safe_load(v))
     return cfg
-
-
-def load_config(path: "str | Path", overrides: list[str] = ()):
-    """The checked TrainConfig in a YAML file (a run's resolved config, as the study's `configs`
-    stage writes it, or any mapping of TrainConfig keys), with ``key=value`` overrides."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"config file {p} not found")
-    return validate(apply_overrides(from_dict(yaml.safe_load(p.read_text()) or {}), list(overrides)))

@@ -2,7 +2,7 @@
 
 Each step: draw the global labeled and unlabeled index batches from seeded streams, build the
 views the method asks for (batched, on the device), keep this rank's slice, call
-``method.train_step``, backward, average gradients across ranks, step the optimiser and schedule,
+``method.train_step``, add the network's auxiliary loss, backward, average gradients across ranks, step the optimiser and schedule,
 update the EMA model. Every ``eval_every`` steps the raw and EMA models are evaluated on the test
 set; every ``ckpt_every`` steps an atomic checkpoint is written. A killed run restarted with the
 same output folder resumes from its last checkpoint and ends exactly as an uninterrupted run would
@@ -23,7 +23,7 @@ import yaml
 
 from ssfer_core import distributed as ddp
 from ssfer_core.atomic import torch_save
-from ssfer_core.compose import build_method
+from ssfer_core.build import build_method
 from ssfer_core.config import TrainConfig, to_dict
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
@@ -282,6 +282,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
             unl_slice)
         with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
             loss, logs = method.train_step(labeled, unlabeled, st.step)
+            loss, logs = add_aux_loss(method, loss, logs, cfg.net.balance_coef)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {st.step}; lower the lr or disable amp")
         optimizer_step(loss, st, scaler, cfg)
@@ -309,6 +310,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
         logger.live.end()
     ddp.cleanup()
     return metrics
+
+
+def add_aux_loss(method, loss: torch.Tensor, logs: dict, balance_coef: float) -> tuple[torch.Tensor, dict]:
+    """The method's loss plus the network's auxiliary loss of the step (its experts' load balancing,
+    weighted by ``net.balance_coef``), added here so that no method can forget it."""
+    aux = method.pop_aux_loss()
+    if aux is None:
+        return loss, logs
+    return loss + balance_coef * aux, logs | {"balance": aux.item()}
 
 
 def optimizer_step(loss: torch.Tensor, st: TrainState, scaler, cfg: TrainConfig) -> None:

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train-runs", help="train every run whose inputs changed, in papermill notebooks, "
                                            "WORKERS at a time (the `train` stage)")
+    tr.add_argument("--profile", default="params.yaml", help="profile file the runs belong to (the notebook reads it)")
     tr.add_argument("--configs", required=True, help="the run configs folder (the `configs` stage writes it)")
     tr.add_argument("--out", required=True, help="runs/<profile>: one folder a run")
     tr.add_argument("--workers", type=int, default=1, help="runs trained side by side (each uses its config's threads)")
@@ -174,7 +175,7 @@ def _dispatch(a) -> None:
         from ssfer_study.train_runs import train_runs
 
         try:
-            done = train_runs(Path(a.configs), Path(a.out), a.workers)
+            done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers)
         except RuntimeError as e:
             print(f"ssfer train-runs: error: {e}", file=sys.stderr)
             return 1

@@ -23,7 +23,7 @@ STAGE_ENTRIES = {
     "configs": ["ssfer_study.cli", "ssfer_study.study"],
     "splits": ["ssfer_study.cli", "ssfer_study.study", "ssfer_core.data.bundle"],
     "data_tour": ["ssfer_study.stages.data_tour"],
-    "train": ["ssfer_study.cli", "ssfer_study.train_runs", "ssfer_core.train", "ssfer_core.config"],
+    "train": ["ssfer_study.cli", "ssfer_study.train_runs", "ssfer_study.training"],
     "results": ["ssfer_study.stages.results", "ssfer_study.captions"],   # the notebook shows the captions
     "analysis": ["ssfer_study.stages.analysis", "ssfer_study.captions"],
     "report": ["ssfer_study.report"],

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ssfer_core.compose import build_method
+from ssfer_core.build import build_method
 from ssfer_core.config import from_dict
 from ssfer_core.data.bundle import FERData
 from ssfer_core.data.views import normalize, test_view

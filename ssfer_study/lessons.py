@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssfer_core.compose import resolve_net_defaults
-from ssfer_core.config import TrainConfig, compose_config, to_dict, validate
+from ssfer_core.config import TrainConfig, compose_config, to_dict
 from ssfer_study.speed import MAX_SLOWDOWN
 
 KIT = Path("data/lessons")
@@ -56,14 +55,14 @@ def config(method: str = "supervised", steps: int = STEPS, labels_per_class: int
     lr (``LR``), batch 16, mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as
     in ``ssfer train -S`` (they win over the lr)."""
     k = kit()
-    base = {"method": method, "seed": seed, "steps": steps, "lr": LR.get(method, LR["fixmatch"]),
+    base = {"method": method, "seed": seed, "steps": steps, "lr": LR["fixmatch"],
             "batch_size": 16, "mu": 1,
             "eval_every": steps, "ckpt_every": steps, "log_every": max(1, steps // 40), "threads": 2,
             "data": {"root": str(k["root"]), "split_dir": str(KIT / "splits"), "cache_dir": str(KIT / "cache"),
                      "image_size": SIZE, "labels_per_class": labels_per_class},
             "net": {"backbone": BACKBONE, "weights": str(k["weights"])}}
     # layered as the study layers a run: a `protocol=official` override brings the release's recipe
-    return resolve_net_defaults(validate(compose_config(base, None, list(overrides))))
+    return compose_config(base, None, list(overrides), {m: {"lr": lr} for m, lr in LR.items()})
 
 
 def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:

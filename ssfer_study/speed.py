@@ -25,7 +25,7 @@ def setup(cfg, data):
     """The method (in the run's memory format) and its TrainState, as the trainer builds them."""
     import torch
 
-    from ssfer_core.compose import build_method
+    from ssfer_core.build import build_method
     from ssfer_core.train import TrainState, seed_everything
 
     torch.set_num_threads(cfg.threads)

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from ssfer_core.compose import resolve_net_defaults
-from ssfer_core.config import TrainConfig, compose_config, method_view, validate
+from ssfer_core.config import TrainConfig, compose_config, method_view
 from ssfer_core.data.config import DataConfig
 from ssfer_core.data.datasets import DATASETS, DatasetDef
 from ssfer_core.data.splits import split_path
@@ -72,6 +71,9 @@ class Study:
     pretrain: dict
     train: dict = field(repr=False)
     """The base of every run's TrainConfig (as written in the profile)."""
+    per_method: dict = field(repr=False)
+    """The profile's ``methods:`` block: method name -> the keys every run of that method gets (its
+    lr under the shared protocol, written once), layered under the protocol recipe and the run."""
     analysis: AnalysisSettings
     runs: dict[str, Run]
     workers: int = 1
@@ -107,12 +109,12 @@ class Study:
 
     # ---------------------------------------------------------------- configs
     def config(self, run: str | None = None, overrides: list[str] = ()) -> TrainConfig:
-        """The checked TrainConfig of ``run`` (base ``train:`` + the run's overlay + ``-S`` overrides),
-        with the method's network defaults filled in. ``run=None``: the base config alone."""
+        """The checked TrainConfig of ``run`` (``compose_config``: base ``train:``, the method's block,
+        its protocol recipe, the run's overlay, ``-S`` overrides). ``run=None``: the base config alone."""
         if run is not None and run not in self.runs:
             raise ConfigError(f"run {run!r} is not in profile {self.name!r}; runs: {', '.join(self.runs)}")
         overlay = self.runs[run].overlay if run is not None else {}
-        return resolve_net_defaults(validate(compose_config(self.train, overlay, list(overrides))))
+        return compose_config(self.train, overlay, list(overrides), self.per_method)
 
     @property
     def base(self) -> TrainConfig:
@@ -188,7 +190,7 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def compose(name_or_path: str | Path, _seen: tuple = ()) -> dict:
+def merge_profile(name_or_path: str | Path, _seen: tuple = ()) -> dict:
     """The complete profile mapping: the profile's file merged onto what it extends (recursively)."""
     src = profile_source(name_or_path)
     if not src.exists():
@@ -201,7 +203,7 @@ def compose(name_or_path: str | Path, _seen: tuple = ()) -> dict:
     if parent is None:
         return raw
     name = src.parent.name
-    base = compose(parent, (*_seen, src))
+    base = merge_profile(parent, (*_seen, src))
     runs = {} if raw.pop("replace_runs", False) else dict(base.get("runs") or {})
     for run, overlay in (raw.pop("runs", None) or {}).items():
         if overlay is None:
@@ -217,7 +219,7 @@ def resolve_profile(name: str) -> Path:
     """Write studies/<name>/params.yaml, the complete profile DVC reads, from its profile.yaml."""
     if name == "default":
         return DEFAULT_FILE
-    prof = compose(name)
+    prof = merge_profile(name)
     load_study_dict(prof, STUDIES / name / "params.yaml")  # check it before writing
     path = STUDIES / name / "params.yaml"
     path.write_text(GENERATED.format(name=name) + yaml.safe_dump(prof, sort_keys=False, width=110))
@@ -229,7 +231,7 @@ def load_study(path: str | Path = DEFAULT_FILE) -> Study:
     profile name / profile.yaml (composed on the fly)."""
     p = Path(path)
     if p.name == "profile.yaml" or p.suffix not in (".yaml", ".yml"):
-        return load_study_dict(compose(p), p)
+        return load_study_dict(merge_profile(p), p)
     if not p.exists():
         raise ConfigError(f"profile file {p} not found; profiles are params.yaml and studies/<name>/params.yaml "
                           "(`ssfer profile resolve <name>` writes the latter from studies/<name>/profile.yaml)")
@@ -244,19 +246,20 @@ def load_study_dict(prof: dict, path: Path) -> Study:
     study = Study(name=name, file=Path(prof.get("params_file", path)), extends=prof.get("extends"),
                   readme=Path(prof.get("readme", f"reports/{name}/results_block.md")),
                   synth=prof.get("synth", {}), pretrain=prof.get("pretrain", {}), train=prof["train"],
+                  per_method=prof.get("methods") or {},
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
                   workers=prof.get("workers", 1))
     if not isinstance(study.workers, int) or study.workers < 1:
         raise ConfigError(f"{path}: workers must be a whole number >= 1, got {study.workers!r}")
     for run, overlay in prof["runs"].items():
-        study.runs[run] = _run(run, overlay or {}, prof["train"], path)
+        study.runs[run] = _run(run, overlay or {}, prof["train"], study.per_method, path)
     _check_paths(study)
     return study
 
 
-def _run(name: str, overlay: dict, base: dict, path: Path) -> Run:
+def _run(name: str, overlay: dict, base: dict, per_method: dict, path: Path) -> Run:
     train_keys = {k: v for k, v in overlay.items() if k not in STUDY_KEYS}
-    cfg = validate(compose_config(base, train_keys))
+    cfg = compose_config(base, train_keys, (), per_method)
     m = SEED_SUFFIX.search(name)
     if m and int(m.group(1)) != cfg.seed:
         raise ConfigError(f"{path}: run {name!r} is named for seed {m.group(1)} but trains seed {cfg.seed}; "

@@ -1,15 +1,15 @@
 """``ssfer train-runs``: the `train` stage. Every run of a profile, each in its own papermill
 notebook, ``workers`` at a time, skipping the runs that are already trained on the same inputs.
 
-    ssfer train-runs --configs data/default/run_configs --out runs/default --workers 2
+    ssfer train-runs --profile params.yaml --configs data/default/run_configs --out runs/default --workers 2
 
 Why one stage with a pool, not one DVC stage per run: ``dvc repro`` runs stages one after another,
 and on the 2-core machines the study is sized for, two 1-thread runs side by side make more steps
 than one 2-thread run on the default network (bench/results/threads_by_backbone.txt). DVC's
 per-run caching is kept by a **fingerprint** per run, the hash of everything its notebook reads that
 DVC tracked per run before: its resolved config file, the notebook, the split and the pretrained
-backbone folders and the library code the notebook imports (the import closure of
-``ssfer_core.train``, as :mod:`ssfer_study.deps` computes it). So when DVC re-runs the stage because
+backbone folders and the code the notebook imports (the import closure of
+``ssfer_study.training``, as :mod:`ssfer_study.deps` computes it). So when DVC re-runs the stage because
 one run's config changed, that run trains and the others are skipped; when the library changes,
 every run trains. The scheduling code (this module, the command line) is not in the fingerprint:
 editing it re-trains nothing.
@@ -39,7 +39,7 @@ from ssfer_core.errors import ConfigError
 from ssfer_study import deps
 
 NOTEBOOK = Path("notebooks/train.ipynb")
-CODE_ENTRIES = ["ssfer_core.train", "ssfer_core.config"]
+CODE_ENTRIES = ["ssfer_study.training"]
 """What the training notebook imports: the fingerprint covers their import closure."""
 STARTED, DONE = ".started", ".fingerprint"
 RELATIVE_COST = {"supervised": 1.0, "fixmatch": 2.2, "sitfer": 2.3}
@@ -51,6 +51,7 @@ it: the longest runs start first, so the two workers end close together."""
 @dataclass(frozen=True)
 class RunJob:
     name: str
+    profile_file: Path
     config_file: Path
     out_dir: Path
     fingerprint: str
@@ -87,9 +88,9 @@ def fingerprint(config_file: Path, shared: bytes) -> str:
     return hashlib.sha256(_path_digest(config_file) + shared).hexdigest()
 
 
-def plan(configs_dir: Path, out_root: Path) -> list[RunJob]:
-    """Every run whose config is in ``configs_dir`` (the `configs` stage writes one file a run),
-    longest first."""
+def plan(profile_file: Path, configs_dir: Path, out_root: Path) -> list[RunJob]:
+    """Every run whose config is in ``configs_dir`` (the `configs` stage writes one file a run from
+    ``profile_file``, which the notebook reads), longest first."""
     files = sorted(Path(configs_dir).glob("*.yaml"))
     if not files:
         raise ConfigError(f"no run configs in {configs_dir}: run the `configs` stage (ssfer profile configs)")
@@ -101,7 +102,7 @@ def plan(configs_dir: Path, out_root: Path) -> list[RunJob]:
         if key not in digests:
             digests[key] = shared_digest(shared)
         cost = cfg["steps"] * RELATIVE_COST.get(cfg["method"], 3.1)
-        jobs.append(RunJob(f.stem, f, Path(out_root) / f.stem, fingerprint(f, digests[key]), cost,
+        jobs.append(RunJob(f.stem, Path(profile_file), f, Path(out_root) / f.stem, fingerprint(f, digests[key]), cost,
                            int(cfg.get("threads") or 0)))
     return sorted(jobs, key=lambda j: (-j.cost, j.name))
 
@@ -130,8 +131,8 @@ def papermill(job: RunJob) -> None:
     """Run the training notebook for ``job`` in a kernel of its own; its output goes to
     ``<run>/papermill.log``."""
     cmd = [str(Path(sys.executable).parent / "papermill"), str(NOTEBOOK), str(job.out_dir / "train.ipynb"),
-           "-k", "python3", "--log-level", "WARNING", "-p", "config_file", str(job.config_file),
-           "-p", "out_dir", str(job.out_dir)]
+           "-k", "python3", "--log-level", "WARNING", "-p", "profile_file", str(job.profile_file),
+           "-p", "run", job.name, "-p", "out_dir", str(job.out_dir)]
     env = os.environ | ({"OMP_NUM_THREADS": str(job.threads)} if job.threads else {})
     with open(job.out_dir / "papermill.log", "w") as log:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
@@ -148,13 +149,13 @@ def remove_dropped(out_root: Path, names: set[str]) -> list[str]:
     return dropped
 
 
-def train_runs(configs_dir: Path, out_root: Path, workers: int = 1,
+def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: int = 1,
                launch: Callable[[RunJob], None] = papermill, say: Callable[[str], None] = print) -> dict:
     """Train every run that is not current, ``workers`` at a time; returns the names trained,
     skipped and dropped. Raises RuntimeError naming each failed run and its log."""
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    jobs = plan(Path(configs_dir), Path(out_root))
+    jobs = plan(Path(profile_file), Path(configs_dir), Path(out_root))
     dropped = remove_dropped(Path(out_root), {j.name for j in jobs})
     todo = [j for j in jobs if not is_current(j)]
     skipped = [j.name for j in jobs if j not in todo]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ssfer_core.config import ConfigError, TrainConfig, apply_overrides
-from ssfer_core.compose import build_method
+from ssfer_core.build import build_method
 from ssfer_study.study import load_study, load_study_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +153,93 @@ def test_protocols_layer_the_methods_recipe_between_profile_and_run():
     assert sitfer.sitfer.text_encoder == "random" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
     assert compose_config({"method": "sitfer"}).sitfer.loss_weights == (1.0, 1.0, 0.5)
     assert compose_config({"method": "fixmatch", "lr": 0.1}, {"protocol": "official"}).lr == 0.03
+
+
+def test_the_profiles_method_block_sits_under_the_recipe_and_the_run():
+    """``methods:`` gives every run of a method its keys (the lr, written once); the official recipe
+    and then the run's own keys win over it."""
+    from ssfer_core.config import compose_config
+
+    block = {"leaf": {"lr": 0.07}, "fixmatch": {"lr": 0.02}}
+    assert compose_config({"method": "leaf"}, None, (), block).lr == 0.07
+    assert compose_config({"method": "leaf"}, {"lr": 0.5}, (), block).lr == 0.5
+    assert compose_config({"method": "leaf"}, {"protocol": "official"}, (), block).lr == 5e-4
+    assert compose_config({"method": "leaf"}, None, ["method=fixmatch"], block).lr == 0.02  # the method it trains
+
+
+def test_params_yaml_writes_each_methods_lr_once():
+    import yaml
+
+    prof = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert not [r for r, overlay in prof["runs"].items() if "lr" in overlay]
+    assert set(prof["methods"]) <= set(__import__("ssfer_core.methods", fromlist=["METHODS"]).METHODS)
+
+
+def test_train_config_sections_are_the_registrys():
+    """TrainConfig is written out (an editor jumps to its fields): its method sections are exactly the
+    settings classes the method registry declares."""
+    import dataclasses
+
+    from ssfer_core.config import LoopConfig
+    from ssfer_core.methods.registry import settings_sections
+
+    sections = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig)
+                if f.name not in {g.name for g in dataclasses.fields(LoopConfig)}}
+    assert sections == settings_sections()
+
+
+@pytest.mark.parametrize("method", sorted(__import__("ssfer_core.methods", fromlist=["METHODS"]).METHODS._items))
+def test_a_methods_defaults_are_the_shared_protocol_and_its_recipe_lists_what_differs(method):
+    """The settings classes hold the main table's values; the official recipe names, of the method's
+    own sections, only the keys the release changes (loop and network keys are listed in full: they
+    override a profile's)."""
+    from ssfer_core.methods import METHODS
+
+    d = METHODS[method]
+    assert set(d.protocols) <= {"official"}  # the shared protocol is the defaults: no recipe of its own
+    for section, values in d.protocols.get("official", {}).items():
+        if section in d.sections:
+            default = d.sections[section]()
+            same = {k for k, v in values.items() if getattr(default, k) == (tuple(v) if isinstance(v, list) else v)}
+            assert not same, f"{method}: official recipe repeats the defaults of {section}: {same}"
+
+
+def _notebook_config(monkeypatch, **params):
+    """The config notebooks/train.ipynb trains, its code cells run in process (training replaced by
+    a catch of its config)."""
+    import jupytext
+
+    import ssfer_study.training as training
+
+    class Caught(Exception):
+        pass
+
+    def catch(cfg, *a, **k):
+        raise Caught(cfg)
+
+    monkeypatch.setattr(training, "train", catch)
+    monkeypatch.chdir(ROOT)
+    cells = [c.source for c in jupytext.read(ROOT / "notebooks" / "train.py").cells if c.cell_type == "code"]
+    scope: dict = {}
+    exec(cells[0], scope)  # the parameters cell, then what papermill would inject
+    scope.update(params)
+    with pytest.raises(Caught) as caught:
+        exec("\n".join(line for line in cells[1].splitlines() if not line.startswith("%")), scope)
+    return caught.value.args[0]
+
+
+def test_a_notebook_override_resolves_like_the_cli(monkeypatch, tmp_path):
+    """One route: ``overrides = ["protocol=official"]`` in the training notebook gives the same config
+    as ``ssfer train --run sitfer_s0 -S protocol=official`` (the release's recipe, not a relabel)."""
+    import ssfer_study.training as training
+    from ssfer_core.config import to_dict
+    from ssfer_study import cli
+
+    nb = _notebook_config(monkeypatch, run="sitfer_s0", out_dir=str(tmp_path / "nb"), overrides=["protocol=official"])
+    caught = []
+    monkeypatch.setattr(training, "train", lambda cfg, *a, **k: caught.append(cfg) or {"method": cfg.method})
+    cli.main(["train", "--run", "sitfer_s0", "-S", "protocol=official", "--out", str(tmp_path / "cli")])
+    assert to_dict(nb) == to_dict(caught[0])
+    assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "random"
+    plain = _notebook_config(monkeypatch, run="sitfer_s0", out_dir=str(tmp_path / "nb2"), overrides=[])
+    assert to_dict(plain) == to_dict(STUDIES[ROOT / "params.yaml"].config("sitfer_s0"))

@@ -26,7 +26,7 @@ def test_amp_bf16_training_runs_and_matches_fp32_start(tiny_cfg, tmp_path):
 
 
 def test_cuda_forward_matches_cpu(tiny_cfg):
-    from ssfer_core.compose import build_method
+    from ssfer_core.build import build_method
 
     tiny_cfg.method = "leaf"
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ssfer_study import deps
-from ssfer_study.study import STUDIES, compose, GENERATED
+from ssfer_study.study import STUDIES, merge_profile, GENERATED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,17 +40,20 @@ def test_dvc_stage_depends_on_exactly_the_code_it_runs(stage):
     assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `python -m ssfer_study.deps` and update dvc.yaml"
 
 
-def test_training_depends_on_no_study_code_no_renderer_no_judge():
+def test_training_depends_on_the_config_route_only_no_renderer_no_judge():
     from ssfer_study import train_runs
 
-    # what a run's notebook imports (the closure its fingerprint hashes): the library only
+    # what a run's notebook imports (the closure its fingerprint hashes): the library and the one
+    # route to a run's config (``run_training`` -> ``Study.config``), nothing else of the study layer
     run_code = deps.files(deps.closure(train_runs.CODE_ENTRIES, ROOT), ROOT)
-    assert not {d for d in run_code if d.startswith("ssfer_study")}
+    assert {d for d in run_code if d.startswith("ssfer_study")} == {
+        "ssfer_study/__init__.py", "ssfer_study/study.py", "ssfer_study/training.py"}
     assert "ssfer_core/data/synthetic.py" not in run_code and "ssfer_core/pretrain.py" not in run_code
     # the stage adds its scheduler and nothing else of the study layer
     stage = set(deps.stage_deps("train", ROOT))
     assert {d for d in stage if d.startswith("ssfer_study")} == {
-        "ssfer_study/__init__.py", "ssfer_study/cli.py", "ssfer_study/deps.py", "ssfer_study/train_runs.py"}
+        "ssfer_study/__init__.py", "ssfer_study/cli.py", "ssfer_study/deps.py", "ssfer_study/study.py",
+        "ssfer_study/train_runs.py", "ssfer_study/training.py"}
     assert "ssfer_core/methods" in stage and "ssfer_core/train.py" in stage
 
 
@@ -63,6 +66,6 @@ def test_generated_profiles_are_current():
         cwd = os.getcwd()
         try:
             os.chdir(ROOT)
-            assert yaml.safe_load(committed) == compose(name), f"run `ssfer profile resolve {name}`"
+            assert yaml.safe_load(committed) == merge_profile(name), f"run `ssfer profile resolve {name}`"
         finally:
             os.chdir(cwd)

@@ -108,8 +108,8 @@ def test_lesson_runs_are_layered_like_the_studys(kit_dir, monkeypatch):
     monkeypatch.setattr(lessons, "kit", lambda: {"root": kit_dir / "synthfacs", "weights": kit_dir / "w.pth"})
     cfg = lessons.config("leaf")
     assert (cfg.leaf.labeled_weight, cfg.leaf.unlabeled_weight, cfg.leaf.contrastive_weight) == (1.0, 2.0, 0.2)
-    assert cfg.leaf.labeled_weight == leaf.SHARED["leaf"]["labeled_weight"] and cfg.lr == lessons.LR["leaf"]
-    assert list(lessons.config("sitfer").sitfer.loss_weights) == sitfer.SHARED["sitfer"]["loss_weights"]
+    assert cfg.leaf.labeled_weight == leaf.LeafConfig().labeled_weight and cfg.lr == lessons.LR["leaf"]
+    assert lessons.config("sitfer").sitfer.loss_weights == sitfer.SitferConfig().loss_weights == (1.0, 1.0, 0.5)
     official = lessons.config("leaf", overrides=["protocol=official"])
     assert official.optimizer == "adam" and official.lr == leaf.OFFICIAL["lr"] and official.leaf.labeled_weight == 0.5
     assert lessons.config("fixmatch", overrides=["lr=0.2"]).lr == 0.2  # a student's override wins

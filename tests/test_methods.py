@@ -7,7 +7,7 @@ import torch
 from ssfer_core.config import ConfigError, apply_overrides
 from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
-from ssfer_core.compose import build_method
+from ssfer_core.build import build_method
 from ssfer_core.methods import METHODS
 from ssfer_core.methods.unlabeled import CategoryLevelLoss
 from ssfer_core.train import make_batch, make_view, score_pseudo_labels

@@ -20,7 +20,6 @@ import torch
 import torch.nn as nn
 
 from ssfer_core import pseudo
-from ssfer_core.compose import resolve_net_defaults
 from ssfer_core.config import compose_config
 from ssfer_core.methods.base import RunContext
 from ssfer_core.methods.leaf import Leaf, leaf_unlabeled_loss
@@ -99,7 +98,7 @@ def compare_state(net: nn.Module, official: dict) -> None:
 
 
 def official_config(method: str):
-    cfg = resolve_net_defaults(compose_config({"method": method, "protocol": "official"}))
+    cfg = compose_config({"method": method, "protocol": "official"})
     cfg.net.backbone = "official_fixture_trunk"
     return cfg
 
@@ -249,10 +248,11 @@ def sitfer_fx():
 
 
 def sitfer_method(fx, tmp_path) -> SitFer:
-    net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
-                           instance_moe=False, logit_scale=1.0), 7)
-    load_weights(net, fx["weights"])
     cfg = official_config("sitfer")  # the registered official recipe ...
+    assert cfg.net.text_dim == 0  # ... projects into the feature's own width: no projection, as the release
+    net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
+                           instance_moe=False, logit_scale=1.0, text_dim=cfg.net.text_dim), 7)
+    load_weights(net, fx["weights"])
     assert cfg.net.logit_scale == 1.0 and cfg.net.dropout == 0.5 and cfg.net.l2_normalize
     settings = dataclasses.replace(cfg.sitfer, instance_warmup=0.5)  # ... with the fixture's 2-step warm-up
     ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes=cfg.forward_passes,

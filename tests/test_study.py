@@ -9,7 +9,7 @@ import yaml
 
 from ssfer_core.config import ConfigError, method_view
 from ssfer_study.stages import results
-from ssfer_study.study import compose, load_study_dict
+from ssfer_study.study import load_study_dict, merge_profile
 
 BASE = {"profile": "fake", "train": {"steps": 4, "data": {"split_dir": "data/fake/splits", "cache_dir": "data/fake/c"}},
         "analysis": {"max_points": 77}, "readme": "reports/fake/results_block.md"}
@@ -48,7 +48,7 @@ def test_profiles_compose(tmp_path, monkeypatch):
     Path("studies/kid/profile.yaml").write_text(yaml.safe_dump(
         {"extends": "default", "train": {"steps": 3},
          "runs": {"a_s0": {"lr": 0.5}, "b_s0": None, "c_s0": {"method": "sitfer"}}}))
-    prof = compose("kid")
+    prof = merge_profile("kid")
     assert prof["train"] == {"steps": 3, "lr": 0.1}  # merged key by key
     assert list(prof["runs"]) == ["a_s0", "c_s0"]      # added, and b dropped
     assert prof["runs"]["a_s0"] == {"method": "fixmatch", "lr": 0.5}  # a parent's run: only the changed key

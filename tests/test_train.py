@@ -102,7 +102,7 @@ def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
     """Same loss and gradients on one batch (up to float rounding of other conv kernels); a run
     with the switch trains in channels-last format."""
     from ssfer_core.data.bundle import load_data
-    from ssfer_core.compose import build_method
+    from ssfer_core.build import build_method
     from ssfer_core.train import make_batch
 
     tiny_cfg.method = "fixmatch"
@@ -211,7 +211,7 @@ def test_sitfer_ema_predictor_uses_the_evaluated_models_memory(tiny_cfg):
     of its own features of the labeled images and its own text projection."""
     import copy
 
-    from ssfer_core.compose import build_method
+    from ssfer_core.build import build_method
 
     tiny_cfg.method = "sitfer"
     method = build_method(tiny_cfg, 7, 12)

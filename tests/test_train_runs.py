@@ -60,7 +60,8 @@ class Launcher:
 
 
 def run(project, launch, workers=1):
-    return tr.train_runs(project / "run_configs", project / "runs", workers, launch=launch, say=lambda s: None)
+    return tr.train_runs(Path("params.yaml"), project / "run_configs", project / "runs", workers, launch=launch,
+                         say=lambda s: None)
 
 
 def test_current_runs_are_skipped_and_a_changed_config_retrains_that_run_only(project):
@@ -142,7 +143,7 @@ def test_runs_that_left_the_profile_are_removed_and_variants_kept(project):
 
 def test_bad_input_is_named(project, tmp_path):
     with pytest.raises(Exception, match="no run configs in"):
-        tr.train_runs(tmp_path / "empty", tmp_path / "runs", 1, launch=Launcher(), say=lambda s: None)
+        tr.train_runs(Path("params.yaml"), tmp_path / "empty", tmp_path / "runs", 1, launch=Launcher(), say=lambda s: None)
     (project / "splits" / "split.json").unlink()
     (project / "splits").rmdir()
     with pytest.raises(FileNotFoundError, match="splits is missing"):

@@ -61,11 +61,11 @@ class PiModel(SSLMethod):
         self.weight = weight
 
     def train_step(self, labeled, unlabeled, step):
-        (out_l, out_w, out_s), balance = self.forward_views([labeled["x"], unlabeled["weak"], unlabeled["strong"]])
+        out_l, out_w, out_s = self.forward_views([labeled["x"], unlabeled["weak"], unlabeled["strong"]])
         loss_s = F.cross_entropy(out_l["logits"], labeled["y"])
         target = out_w["logits"].detach().softmax(-1)
         loss_u = ((out_s["logits"].softmax(-1) - target) ** 2).sum(-1).mean()
-        loss = loss_s + self.weight * loss_u + self.balance_term(balance)
+        loss = loss_s + self.weight * loss_u
         # "pseudo": the trainer scores these labels against the hidden truth (every face "passes" here)
         logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": 1.0,
                 "pseudo": {"pl_": (target, target.new_ones(len(target)))}}

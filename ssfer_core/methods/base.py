@@ -10,7 +10,7 @@ import torch.nn as nn
 @dataclass(frozen=True)
 class RunContext:
     """The few facts of a run a method may read besides its own settings (built in one place,
-    :func:`ssfer_core.compose.run_context`)."""
+    :func:`ssfer_core.build.run_context`)."""
 
     num_classes: int
     """Classes of the dataset (7, or 8 with contempt)."""
@@ -24,8 +24,6 @@ class RunContext:
     """Training seed (SIT-FER's `random` text encoder draws its class vectors from it)."""
     channels_last: bool = False
     """Inputs in channels-last memory format, as the network is."""
-    balance_coef: float = 0.0
-    """Weight of the experts' load-balancing loss (``net.balance_coef``)."""
     cache_dir: str = "cache"
     """Where text embeddings are cached."""
     forward_passes: str = "joint"
@@ -48,22 +46,37 @@ class SSLMethod(nn.Module):
     def __init__(self, settings, model: nn.Module, ctx: RunContext):
         super().__init__()
         self.settings, self.model, self.ctx = settings, model, ctx
+        self._aux_loss: torch.Tensor | None = None
 
-    def forward_views(self, views: list[torch.Tensor]) -> tuple[list[dict], torch.Tensor]:
-        """Per-view output dicts and the load-balancing loss. ``ctx.forward_passes``: one forward over
-        the concatenated views (BN statistics of the whole batch) or one per view, in list order
-        (BN statistics and dropout / gate-noise draws per view, as the official loops do)."""
+    def forward_views(self, views: list[torch.Tensor]) -> list[dict]:
+        """Per-view output dicts. ``ctx.forward_passes``: one forward over the concatenated views (BN
+        statistics of the whole batch) or one per view, in list order (BN statistics and dropout /
+        gate-noise draws per view, as the official loops do). The network's auxiliary loss (its
+        experts' load balancing) is kept for the trainer, which adds it (:meth:`pop_aux_loss`): a
+        method's loss is its own terms only."""
         if self.ctx.forward_passes == "per_view":
             outs = [self._forward(v) for v in views]
-            return outs, sum((o["balance"] for o in outs), views[0].new_zeros(()))
+            for o in outs:
+                self._add_aux(o)
+            return outs
         sizes = [v.shape[0] for v in views]
         out = self._forward(torch.cat(views))
+        self._add_aux(out)
         parts = [dict() for _ in views]
         for k, v in out.items():
             if v.dim() and v.shape[0] == sum(sizes):
                 for p, chunk in zip(parts, v.split(sizes)):
                     p[k] = chunk
-        return parts, out["balance"]
+        return parts
+
+    def _add_aux(self, out: dict) -> None:
+        if "balance" in out:
+            self._aux_loss = out["balance"] if self._aux_loss is None else self._aux_loss + out["balance"]
+
+    def pop_aux_loss(self) -> torch.Tensor | None:
+        """The network's auxiliary loss summed over this step's forwards (None: it has none), reset."""
+        aux, self._aux_loss = self._aux_loss, None
+        return aux
 
     def _forward(self, x: torch.Tensor) -> dict:
         return self.model(self.as_input(x))
@@ -86,9 +99,6 @@ class SSLMethod(nn.Module):
 
     def end_epoch(self, logits: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
         """Once per epoch, for methods with ``needs_labeled_logits``; nothing by default."""
-
-    def balance_term(self, balance: torch.Tensor) -> torch.Tensor:
-        return self.ctx.balance_coef * balance
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

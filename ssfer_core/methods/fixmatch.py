@@ -40,14 +40,14 @@ class FixMatch(SSLMethod):
 
     def train_step(self, labeled, unlabeled, step):
         c = self.settings
-        (out_l, out_w, out_s), balance = self.forward_views(
+        out_l, out_w, out_s = self.forward_views(
             [labeled["x"], unlabeled["weak"], unlabeled["strong"]])
         loss_s = F.cross_entropy(out_l["logits"], labeled["y"])
         with torch.no_grad():
             probs = pseudo.sharpen(out_w["logits"].float().softmax(-1), c.temperature)
             mask, _, _ = pseudo.threshold_mask(probs, c.threshold)
         loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask)
-        loss = loss_s + c.lambda_u * loss_u + self.balance_term(balance)
+        loss = loss_s + c.lambda_u * loss_u
         logs |= {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
         logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs

@@ -7,8 +7,8 @@ from __future__ import annotations
 from ssfer_core.methods.base import RunContext
 from ssfer_core.methods.fixmatch import FixMatch, FixMatchConfig
 from ssfer_core.methods.leaf import LeafConfig
-from ssfer_core.methods.registry import COSINE_HEAD, LEAF_EXPERTS, PLAIN_HEAD, register_method
-from ssfer_core.methods.sitfer import SitFer, SitferConfig
+from ssfer_core.methods.registry import LEAF_EXPERTS, PLAIN_HEAD, register_method
+from ssfer_core.methods.sitfer import SitFer, SitferConfig, sitfer_net
 from ssfer_core.methods.unlabeled import CategoryLevelLoss
 
 
@@ -20,7 +20,7 @@ def leaf_fixmatch(model, ctx: RunContext, fixmatch: FixMatchConfig, leaf: LeafCo
 
 
 @register_method("leaf+sitfer", sections={"sitfer": SitferConfig, "leaf": LeafConfig},
-                 net=COSINE_HEAD | LEAF_EXPERTS)
+                 net=lambda sitfer, **_: sitfer_net(sitfer) | LEAF_EXPERTS)
 def leaf_sitfer(model, ctx: RunContext, sitfer: SitferConfig, leaf: LeafConfig) -> SitFer:
     """SIT-FER with LEAF's experts and category-level loss on SIT-FER's fused pseudo-labels."""
     return SitFer(sitfer, model, ctx, CategoryLevelLoss.from_settings(leaf))

@@ -36,8 +36,12 @@ class MethodDef:
     """(model, ctx, **sections) -> the method."""
     sections: dict[str, type] = field(default_factory=dict)
     """TrainConfig sections the method reads, with their settings dataclass."""
-    net: dict = field(default_factory=lambda: dict(PLAIN_HEAD))
-    """Network defaults for the NetConfig fields a run leaves None."""
+    net: dict | Callable[..., dict] = field(default_factory=lambda: dict(PLAIN_HEAD))
+    """Network defaults for the NetConfig fields a run leaves None: a mapping, or a function of the
+    method's settings sections (keyword arguments) that returns one."""
+
+    def net_defaults(self, sections: dict) -> dict:
+        return self.net(**sections) if callable(self.net) else self.net
     doc: str = ""
     """One line for listings (the factory's docstring)."""
     protocols: dict[str, dict] = field(default_factory=dict)
@@ -52,7 +56,7 @@ def register_method(name: str, sections: dict[str, type] | None = None, net: dic
     """Decorator registering a method factory under ``name`` (see the module docstring)."""
     def deco(fn):
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS.add(name, MethodDef(name, fn, dict(sections or {}), dict(PLAIN_HEAD if net is None else net),
+        METHODS.add(name, MethodDef(name, fn, dict(sections or {}), PLAIN_HEAD if net is None else net,
                                     doc[0] if doc else "", dict(protocols or {})))
         return fn
     return deco

@@ -34,11 +34,12 @@ import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.distributed import gather_cat
+from ssfer_core.errors import ConfigError
 from ssfer_core.memory import InstanceMemory
 from ssfer_core.methods.base import RunContext, SSLMethod
 from ssfer_core.methods.registry import COSINE_HEAD, register_method
 from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
-from ssfer_core.models.text import class_prompts, text_embeddings
+from ssfer_core.models.text import class_prompts, text_embeddings, text_width
 
 
 
@@ -81,8 +82,9 @@ class SitferConfig:
     """tau_i for softmax(p_ins / tau_i) under paper_mean."""
     threshold: float = 0.75
     """Confidence threshold on the fused pseudo-label (final main.py)."""
-    loss_weights: tuple[float, float, float] = (0.4, 0.4, 0.2)
-    """w_s, w_t, w_u (code); the paper's lambda1 = w_t/w_s, lambda2 = w_u/w_s."""
+    loss_weights: tuple[float, float, float] = (1.0, 1.0, 0.5)
+    """w_s, w_t, w_u: the release's ratios 0.4 : 0.4 : 0.2 with L_s at 1 (the release: 0.4, 0.4,
+    0.2, see ``OFFICIAL``); the paper's lambda1 = w_t/w_s, lambda2 = w_u/w_s."""
     buffer_pseudo: bool = False
     """Also admit confident pseudo-labeled features into the memory (paper figure); FIFO, size = #labeled."""
     instance_score: Literal["max", "mean_topk"] = "max"
@@ -110,10 +112,12 @@ class SitFer(SSLMethod):
         dim = model.feat_dim  # the release's random text vectors live in the image feature's space
         self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed,
                                                      dim=dim if c.text_encoder == "random" else 512))
-        tdim = self.text.shape[1]
-        # The projection lives on the network, so that the EMA copy averages it with the encoder
-        # and an evaluated model brings its own (the network's forward does not use it).
-        model.text_proj = nn.Identity() if dim == tdim else nn.Linear(dim, tdim)
+        # The projection lives on the network (``net.text_dim``), so that the EMA copy averages it
+        # with the encoder and an evaluated model brings its own.
+        if getattr(model, "text_width", None) != self.text.shape[1]:
+            raise ConfigError(f"sitfer.text_encoder={c.text_encoder!r} gives {self.text.shape[1]}-d class vectors "
+                              f"but the network projects into {getattr(model, 'text_width', None)}: set "
+                              f"net.text_dim={self.text.shape[1]} (or leave it null for the encoder's width)")
         pseudo_slots = ctx.n_labeled if c.buffer_pseudo else 0
         self.memory = InstanceMemory(ctx.n_labeled, dim, ctx.num_classes, pseudo_slots)
         self._eval: dict = {}  # a plain dict: the evaluation memory is not part of the checkpoint
@@ -192,7 +196,7 @@ class SitFer(SSLMethod):
     def train_step(self, labeled, unlabeled, step):
         c = self.settings
         instance_on = step >= c.instance_warmup * self.ctx.steps
-        (out_w, out_s, out_l), balance = self.forward_views(  # the release's order
+        out_w, out_s, out_l = self.forward_views(  # the release's order
             [unlabeled["weak"], unlabeled["strong"], labeled["x"]])
         y = labeled["y"]
         loss_s = F.cross_entropy(out_l["logits"], y)
@@ -210,7 +214,7 @@ class SitFer(SSLMethod):
         if c.buffer_pseudo and mask.any():
             self.memory.write_pseudo(out_w["feature"][mask.bool()], hard[mask.bool()])
         w_s, w_t, w_u = c.loss_weights
-        loss = w_s * loss_s + w_t * loss_t + w_u * loss_u + self.balance_term(balance)
+        loss = w_s * loss_s + w_t * loss_t + w_u * loss_u
         logs |= {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
                  "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
         logs |= self.contributions(scores, instance_on)
@@ -242,20 +246,22 @@ class SitFer(SSLMethod):
 OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
             "forward_passes": "per_view", "net": {"logit_scale": 1.0},
             "sitfer": {"text_encoder": "random", "prompt": "This is a face image of {expression}",
-                       "text_temperature": 1.0, "level_scale": 1.0, "fusion": "code_logits",
-                       "weights": [0.3, 0.2, 0.5], "weights_warmup": [0.6, 0.4], "instance_warmup": 0.1875,
-                       "threshold": 0.75, "loss_weights": [0.4, 0.4, 0.2], "mask_mean": "selected",
-                       "predict": "fused", "unlabeled_warmup": 0.0}}
+                       "text_temperature": 1.0, "level_scale": 1.0, "loss_weights": [0.4, 0.4, 0.2]}}
 """The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
 no EMA (the live model is evaluated, with the memory and text vectors it trained with), one forward
 per view, raw scores (logit scale 1, cosines unscaled), fixed random text vectors, fusion 0.3 / 0.2 /
-0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u."""
-SHARED = {"sitfer": {"loss_weights": [1.0, 1.0, 0.5]}}
-"""The shared protocol keeps the release's loss ratios (0.4 : 0.4 : 0.2) with L_s at 1."""
+0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u. The
+loop and network keys are listed in full (they override a profile's); of SIT-FER's own settings only
+those whose default (the shared protocol's value) differs."""
 
 
-@register_method("sitfer", sections={"sitfer": SitferConfig}, net=COSINE_HEAD,
-                 protocols={"official": OFFICIAL, "shared": SHARED})
+def sitfer_net(sitfer: SitferConfig, **_) -> dict:
+    """SIT-FER's network: the cosine head and a projection into its text encoder's space."""
+    return COSINE_HEAD | {"text_dim": text_width(sitfer.text_encoder)}
+
+
+@register_method("sitfer", sections={"sitfer": SitferConfig}, net=sitfer_net,
+                 protocols={"official": OFFICIAL})
 def sitfer(model, ctx: RunContext, sitfer: SitferConfig) -> SitFer:
     """Pseudo-labels fused from semantic, text and instance levels; text co-supervision."""
     return SitFer(sitfer, model, ctx, HardLabelLoss(sitfer.mask_mean))

@@ -11,10 +11,9 @@ class Supervised(SSLMethod):
     unlabeled_views = ()
 
     def train_step(self, labeled, unlabeled, step):
-        (out,), balance = self.forward_views([labeled["x"]])
+        (out,) = self.forward_views([labeled["x"]])
         loss_s = F.cross_entropy(out["logits"], labeled["y"])
-        loss = loss_s + self.balance_term(balance)
-        return loss, {"loss_s": loss_s.item()}
+        return loss_s, {"loss_s": loss_s.item()}
 
 
 @register_method("supervised", net=PLAIN_HEAD, protocols={"official": USB_RECIPE})

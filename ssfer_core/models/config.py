@@ -40,6 +40,11 @@ class NetConfig:
     """topk (noisy top-k, Shazeer et al. 2017) | dense (softmax over all experts)."""
     noisy_gating: bool = True
     """Add the learned Gaussian gate noise at train time."""
+    text_dim: int | None = None
+    """Width of a text space the feature is projected into (SIT-FER's text level; the method fills it
+    from its text encoder): a learned Linear, the identity when the widths agree, 0 meaning the
+    feature's own width (the release's random text vectors). None: no projection."""
     balance_coef: float = 0.0
     """Load-balancing loss weight (cv^2 of importance + load). 0 is the released code, which computes
-    the term and never adds it; 1e-2 is the coefficient it computes with."""
+    the term and never adds it; 1e-2 is the coefficient it computes with. The trainer adds it to every
+method's loss (``train.add_aux_loss``)."""

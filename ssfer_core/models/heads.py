@@ -5,7 +5,7 @@ fields left at None). The forward returns a dict so methods and analyses can pic
 ``logits``; ``feature`` (the embedding after the semantic level, L2-normalised when configured; used
 by SIT-FER's text and instance levels and by LEAF's contrastive term); ``pooled`` (backbone pooled
 feature); ``relevant_*`` / ``agnostic_*`` components and ``gates_*`` of each LEAF level;
-``balance`` (sum of load-balancing losses).
+``balance`` (sum of the experts' load-balancing losses; only on a network with experts).
 """
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ class FERNet(nn.Module):
         self.instance = MixtureOfExperts(dim, dim, **moe) if cfg.instance_moe else None
         self.dropout = nn.Dropout(cfg.dropout or 0.0)
         self.classifier = nn.Linear(dim, num_classes)
+        self.text_width = None
+        if cfg.text_dim is not None:  # SIT-FER's projection into its text space (the forward does not use it)
+            self.text_width = cfg.text_dim or dim
+            self.text_proj = nn.Identity() if self.text_width == dim else nn.Linear(dim, self.text_width)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -73,5 +77,6 @@ class FERNet(nn.Module):
         # The scale belongs to a cosine head: only when the classifier reads the normalised feature.
         cosine_head = self.cfg.l2_normalize and self.instance is None
         out["logits"] = logits * self.cfg.logit_scale if cosine_head else logits
-        out["balance"] = balance
+        if self.semantic is not None or self.instance is not None:
+            out["balance"] = balance
         return out

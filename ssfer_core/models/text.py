@@ -71,6 +71,20 @@ def _encode_open_clip(spec: str, prompts: list[str]) -> torch.Tensor:
         return model.encode_text(tok(prompts)).float()
 
 
+TEXT_WIDTHS = {"minilm": 384, "open_clip": 512, "random": 0}
+"""Each encoder family's vector width (open_clip: ViT-B-32's; 0: the image feature's, as the
+release's random vectors). A network projects its feature into it (``net.text_dim``)."""
+
+
+def text_width(encoder: str) -> int:
+    """The width of ``encoder``'s class vectors (``TEXT_WIDTHS``; another open_clip tower: set
+    ``net.text_dim``)."""
+    family = encoder.split(":")[0]
+    if family not in TEXT_WIDTHS:
+        raise ValueError(f"unknown text encoder {encoder!r}: minilm | open_clip:<model>@<weights> | random")
+    return TEXT_WIDTHS[family]
+
+
 def text_embeddings(encoder: str, prompts: list[str], cache_dir: str | Path | None = "cache",
                     seed: int = 0, dim: int = 512) -> torch.Tensor:
     """Unit-norm ``[C, D]`` embeddings of ``prompts``; cached as ``text_<hash>.pt``."""

@@ -1,5 +1,5 @@
-"""Where a run's parts are put together, and nowhere else: the method's network defaults, its
-typed run context, its settings sections, the network and the method.
+"""Where a run's parts are built, and nowhere else: its typed run context, its settings sections,
+the network and the method.
 
     method = build_method(cfg, num_classes=7, n_labeled=350)
 
@@ -8,24 +8,15 @@ declares (``MethodDef.sections``), a :class:`RunContext` and the network.
 """
 from __future__ import annotations
 
-from ssfer_core.config import TrainConfig
+from ssfer_core.config import TrainConfig, resolve_net_defaults
 from ssfer_core.methods import METHODS, RunContext, SSLMethod
 from ssfer_core.models.heads import FERNet
-
-
-def resolve_net_defaults(cfg: TrainConfig) -> TrainConfig:
-    """Fill the network fields left ``None`` with the method's defaults (in place; returns cfg),
-    so that the config a run records is the config it trained with."""
-    for key, value in METHODS[cfg.method].net.items():
-        if getattr(cfg.net, key) is None:
-            setattr(cfg.net, key, value)
-    return cfg
 
 
 def run_context(cfg: TrainConfig, num_classes: int, n_labeled: int) -> RunContext:
     return RunContext(num_classes=num_classes, n_labeled=n_labeled, steps=cfg.steps,
                       steps_per_epoch=cfg.steps_per_epoch, seed=cfg.seed, channels_last=cfg.channels_last,
-                      balance_coef=cfg.net.balance_coef, cache_dir=cfg.data.cache_dir,
+                      cache_dir=cfg.data.cache_dir,
                       forward_passes=cfg.forward_passes)
 
 
