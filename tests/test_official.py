@@ -28,7 +28,8 @@ from ssfer_core.methods.unlabeled import HardLabelLoss
 from ssfer_core.models.backbones import BACKBONES
 from ssfer_core.models.config import NetConfig
 from ssfer_core.models.heads import FERNet
-from ssfer_core.train import make_optimizer, make_schedule, optimizer_step
+from ssfer_core.optim import make_optimizer, make_schedule
+from ssfer_core.train import optimizer_step
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-5

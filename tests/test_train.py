@@ -157,7 +157,7 @@ def test_resume_after_a_kill_between_log_and_checkpoint_keeps_logs_clean(tiny_cf
 
 def test_step_logger_averages_each_key_over_the_steps_that_emitted_it():
     """acc_masked exists only on steps where a pseudo-label passed: 2 of 4 steps here."""
-    from ssfer_core.train import StepLogger
+    from ssfer_core.live_log import StepLogger
 
     logger = StepLogger(None, None)
     for acc in (None, 0.5, None, 1.0):
@@ -195,7 +195,7 @@ def test_release_ema_step_decays_a_tied_module_once_per_slot():
     import copy
 
     from ssfer_core.models.leaf_blocks import MixtureOfExperts
-    from ssfer_core.train import release_ema_step
+    from ssfer_core.optim import release_ema_step
 
     live = MixtureOfExperts(4, 4, num_experts=3, experts="tied_residual")
     ema = copy.deepcopy(live)

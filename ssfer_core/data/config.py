@@ -45,3 +45,12 @@ class DataConfig:
     face_box: bool = True
     """AffectNet: crop each image to the CSV's face box (face_x, face_y, face_width, face_height)
     when the CSV has those columns; false for images that are already cropped."""
+
+
+def label_budget(d: DataConfig):
+    """How a table names the label budget: the count per class, 'all', or the protocol's amount."""
+    if d.split_protocol == "per_class":
+        return d.labels_per_class
+    if d.split_protocol == "fraction":
+        return "all" if d.label_fraction >= 1 else f"{d.label_fraction:.0%}"
+    return f"{d.split_protocol} {d.n_labeled}"

@@ -26,14 +26,14 @@ import csv
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ssfer_core.labels import CONTEMPT, NEUTRAL, class_names
+from ssfer_core.labels import NEUTRAL, class_names
 
 AUS: tuple[str, ...] = (
     "AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU16", "AU17",
@@ -55,9 +55,8 @@ PROTOTYPES: dict[int, dict[str, float]] = {
     6: {},                                                                             # neutral
     7: {"AU12R": 0.9, "AU14R": 1.0},                                                   # contempt
 }
-# RAF-DB basic train/test class counts in canonical order (surprise ... neutral).
+# RAF-DB basic train class counts in canonical order (surprise ... neutral): SynthFACS's class priors.
 RAFDB_TRAIN_COUNTS = (1290, 281, 717, 4772, 1982, 705, 2524)
-RAFDB_TEST_COUNTS = (329, 74, 160, 1185, 478, 162, 680)
 OCCLUDERS = ("none", "sunglasses", "hand", "scarf")
 HAIR_STYLES = ("bald", "short", "long", "bangs")
 BEARDS = ("none", "stubble", "full")
