@@ -55,4 +55,4 @@ test-fast: install
 ## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes
 ## (read at the machine's reference speed: docs/teaching.md).
 lessons: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lessons
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lesson_runner

@@ -28,6 +28,14 @@ FIGURES = tuple(CAPTIONS)
 """Every figure the report index shows (those that exist), in this order, each with its caption."""
 
 
+def without_stderr(nb):
+    """``nb`` with the stderr streams of its code cells removed (in place; returns it)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    return nb
+
+
 def to_html(notebook: Path, code: bool = False) -> str:
     """An executed notebook as one HTML page for readers: outputs and figures; its code only with
     ``code`` (the lessons, whose code is part of what they teach; the report pages show results).
@@ -35,10 +43,7 @@ def to_html(notebook: Path, code: bool = False) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    nb = without_stderr(nbformat.read(notebook, as_version=4))
     exporter = HTMLExporter(exclude_input=not code, exclude_input_prompt=True, exclude_output_prompt=True)
     return exporter.from_notebook_node(nb)[0]
 
@@ -84,16 +89,28 @@ def index(study: Study) -> Path:
     # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
     figures = [f for f in FIGURES if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
     lines += ["## Figures", ""] + [f"![{f}]({f})\n\n*{CAPTIONS[f]}*\n" for f in figures]
-    lines += ["## Pages", "", "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
+    lines += ["## Pages", "",
+              "Made by the study and kept by DVC, not git (`make study`, or `dvc pull` from your remote, puts them "
+              "here); this page and its figures hold the same tables and figures.", "",
+              "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
               "- [analysis](html/analysis.html)",
-              "- interactive UMAP explorer: `explorer/umap_explorer.html` (kept by DVC, not git: run "
-              "`make study` or `dvc pull`, then open it in a browser)", ""]
+              "- interactive UMAP explorer: `explorer/umap_explorer.html` (open it in a browser)", ""]
     path = reports / "README.md"
     path.write_text("\n".join(lines))
     return path
 
 
+def _pm(mean, std) -> str:
+    return "-" if mean is None else f"{mean:.1f} ± {std:.1f}"
+
+
+def _share(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
 def results_block(study: Study) -> str:
+    """The README's short view of ``metrics.json``: the main table in five columns and the two
+    reference points (majority class, all labels); the full tables are in the report."""
     cfg = study.base
     d = cfg.data
     metrics_path = study.reports_dir / "metrics.json"
@@ -101,15 +118,23 @@ def results_block(study: Study) -> str:
     budget = d.labels_per_class if d.split_protocol == "per_class" else \
         f"{d.split_protocol} {d.n_labeled or d.label_fraction}"
     block = [START, "",
-             f"Dataset **{metrics.get('dataset', study.dataset.display)}**, profile **{study.name}**: "
-             f"{budget} labels per class, {cfg.steps} steps, backbone `{cfg.net.backbone}`, "
-             f"evaluated on the {cfg.eval_on} set. Accuracy in %, mean ± std over seeds. Full tables, "
-             f"ablations, probes and figures: [{study.reports_dir}/README.md]({study.reports_dir}/README.md).", ""]
-    for name in ("main", "calibration"):
-        tab = _table(study.reports_dir, name)
-        if tab:
-            block += [tab.strip(), ""]
-    block.append(END)
+             f"Dataset **{metrics.get('dataset', study.dataset.display)}**, profile **{study.name}**, "
+             f"{budget} labels per class, {cfg.steps} steps, `{cfg.net.backbone}`, {cfg.eval_on} set; "
+             f"mean ± std over seeds (full tables: [{study.reports_dir}/README.md]({study.reports_dir}/README.md)).", "",
+             "| method | accuracy % | balanced accuracy % | pseudo-labels used | of which right |",
+             "|---|---|---|---|---|"]
+    main = metrics.get("main", {})
+    for method, m in main.items():
+        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'])} | {m['bal_acc_mean']:.1f} | "
+                     f"{_share(m['mask_rate_final'])} | {_share(m['pl_acc_selected_final'])} |")
+    refs = []
+    if main:
+        refs.append(f"majority class {next(iter(main.values()))['majority_baseline']:.1f} %")
+    if "all" in metrics.get("calibration", {}):
+        refs.append(f"supervised with every label {metrics['calibration']['all']['acc_mean']:.1f} %")
+    if refs:
+        block += ["", "For reference: " + "; ".join(refs) + "."]
+    block += ["", END]
     return "\n".join(block)
 
 

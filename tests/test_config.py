@@ -104,10 +104,10 @@ def test_every_lesson_has_its_parts():
     library implements what it showed (issue 21's checklist)."""
     import jupytext
 
-    from ssfer_study.lessons import LESSONS
+    from ssfer_study.lesson_pages import LESSONS
 
     found = sorted(p.stem for p in (ROOT / "notebooks" / "lessons").glob("*.py"))
-    assert found == sorted(LESSONS), "every lesson file is in ssfer_study.lessons.LESSONS (CI runs that list)"
+    assert found == sorted(LESSONS), "every lesson file is in ssfer_study.lesson_pages.LESSONS (CI runs that list)"
     for name in LESSONS:
         nb = jupytext.read(ROOT / "notebooks" / "lessons" / f"{name}.py")
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from ssfer_study import lessons
+from ssfer_study import lesson_pages, lesson_runner, lessons
 
 
 @pytest.fixture
@@ -52,18 +52,18 @@ def test_answers_reach_the_index_and_the_teaching_page(kit_dir, tmp_path, capsys
     assert "answers" not in json.loads((kit_dir / "lesson1.json").read_text())
     lessons.answer("lesson1", ["1. rerun 21.0 %"])
     page = tmp_path / "teaching.md"
-    page.write_text(f"intro\n{lessons.BEGIN}\nstale\n{lessons.END}\noutro\n")
-    lessons.write_teaching(["01_labels", "02_pseudo_labels"], page)
+    page.write_text(f"intro\n{lesson_pages.BEGIN}\nstale\n{lesson_pages.END}\noutro\n")
+    lesson_pages.write_teaching(["01_labels", "02_pseudo_labels"], page)
     text = page.read_text()
-    assert text.startswith("intro\n") and text.endswith(f"{lessons.END}\noutro\n") and "stale" not in text
+    assert text.startswith("intro\n") and text.endswith(f"{lesson_pages.END}\noutro\n") and "stale" not in text
     assert "- 1. rerun 21.0 %" in text and "(not run yet)" in text  # lesson 2 never ran here
-    lessons.write_teaching(["01_labels"], page)  # idempotent: the block is replaced, not appended
-    assert page.read_text().count(lessons.BEGIN) == 1
-    index = lessons.write_index(tmp_path, ["01_labels"]).read_text()
+    lesson_pages.write_teaching(["01_labels"], page)  # idempotent: the block is replaced, not appended
+    assert page.read_text().count(lesson_pages.BEGIN) == 1
+    index = lesson_pages.write_index(tmp_path, ["01_labels"]).read_text()
     assert "rerun 21.0 %" in index and '"10": 21.0' in index
     page.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
-        lessons.write_teaching(["01_labels"], page)
+        lesson_pages.write_teaching(["01_labels"], page)
 
 
 def test_budget_table_bolds_each_rows_best_lr(tmp_path):
@@ -120,8 +120,8 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
     import papermill
 
     page = tmp_path / "teaching.md"
-    page.write_text(f"{lessons.BEGIN}\nold\n{lessons.END}\n")
-    monkeypatch.setattr(lessons, "TEACHING", page)
+    page.write_text(f"{lesson_pages.BEGIN}\nold\n{lesson_pages.END}\n")
+    monkeypatch.setattr(lesson_pages, "TEACHING", page)
     broken = set()
 
     def execute(src, dst, **_):  # stands in for papermill: each lesson "prints" an answer
@@ -134,14 +134,15 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
 
     monkeypatch.setattr(papermill, "execute_notebook", execute)
     out = tmp_path / "html"
-    assert lessons.run_all(out, names=("02_pseudo_labels",)) == 0
+    assert lesson_runner.run_all(out, names=("02_pseudo_labels",)) == 0
     assert "old" in page.read_text(), "a partial series leaves the instructor's page alone"
-    assert lessons.run_all(out) == 0
-    assert all(f"answer of {n}" in page.read_text() for n in lessons.LESSONS)
-    assert sorted(p.stem for p in out.glob("*.html")) == sorted(lessons.LESSONS)
+    assert lesson_runner.run_all(out) == 0
+    assert all(f"answer of {n}" in page.read_text() for n in lesson_pages.LESSONS)
+    assert sorted(p.stem for p in out.glob("*.html")) == sorted(lesson_pages.LESSONS)
+    assert sorted(p.stem for p in out.glob("*.md") if p.name != "README.md") == sorted(lesson_pages.LESSONS)
     broken.add("04_leaf")
-    page.write_text(f"{lessons.BEGIN}\nold\n{lessons.END}\n")
-    assert lessons.run_all(out) == 1
+    page.write_text(f"{lesson_pages.BEGIN}\nold\n{lesson_pages.END}\n")
+    assert lesson_runner.run_all(out) == 1
     assert "old" in page.read_text(), "a failed series leaves the instructor's page alone"
     assert "answer of 05_your_method" in (out / "README.md").read_text()
 
@@ -156,14 +157,14 @@ def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_pat
 
     from ssfer_study import speed
 
-    monkeypatch.setattr(lessons, "TEACHING", tmp_path / "absent.md")
+    monkeypatch.setattr(lesson_pages, "TEACHING", tmp_path / "absent.md")
     clock = iter([0.0, seconds])
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **_: nbformat.write(nbformat.v4.new_notebook(), dst))
     measured = []
-    monkeypatch.setattr(lessons, "machine_slowdown",
+    monkeypatch.setattr(lesson_runner, "machine_slowdown",
                         lambda: measured.append(ratio) or (100.0 / ratio, 100.0, speed.slowdown(100.0 / ratio, 100.0)))
-    assert lessons.run_all(tmp_path / "html", names=("01_labels",)) == verdict
+    assert lesson_runner.run_all(tmp_path / "html", names=("01_labels",)) == verdict
     assert measured == [ratio], "the machine is measured once, only for a lesson over the wall-clock limit"
 
 
