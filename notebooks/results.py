@@ -63,7 +63,7 @@ res.pretty(res.main)
 # %%
 for group, table in res.side.items():
     if group not in results.ABLATION_GROUPS:
-        display(Markdown(f"### {group}"), res.pretty(table))
+        display(Markdown(f"### {results.TABLE_TITLES[group]}"), res.pretty(table))
 
 # %% [markdown]
 # ## Ablations and plug-ins, read against the main table

@@ -1,6 +1,25 @@
-"""One line under each figure of the study saying what to see (the notebooks and the report index
-both use it). Keys are paths under ``reports/<profile>/``."""
+"""What the study's tables and figures are called: one title per table (a run group of the profile)
+and one line under each figure saying what to see. The results notebook, its stage and the report
+index all read them from here."""
 from __future__ import annotations
+
+TABLE_TITLES = {
+    "main": "Main table",
+    "calibration": "Calibration: supervised accuracy by label budget",
+    "official": "Official protocol: each method's released recipe at the study's budget",
+    "head_control": "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads",
+    "sitfer_levels": "SIT-FER control: the unlabeled loss only from the instance level's switch-on",
+    "sitfer_ablation": "SIT-FER ablation: MSSL, MIPG and pseudo-label levels",
+    "leaf_ablation": "LEAF ablation: aggregation levels",
+    "leaf_experts": "LEAF expert design: the release's tied expert against independent experts",
+    "plugin": "LEAF's aggregation plugged into FixMatch and SIT-FER",
+}
+"""Each table's title, by run group (``group`` in a profile's runs), in the report's order."""
+SIDE_GROUPS = ("official", "head_control", "sitfer_levels")
+"""Tables read beside the main table's seed-0 runs."""
+ABLATION_GROUPS = ("sitfer_ablation", "leaf_ablation", "leaf_experts", "plugin")
+"""Tables read against the main table's mean and seed spread (``tables.against_reference``), each
+with a bar chart ``ablation_<group>.png``."""
 
 CAPTIONS = {
     "figures/contact_sheet.jpg": "SynthFACS faces by class: what the embedded dataset looks like.",

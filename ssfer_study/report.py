@@ -10,20 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
-from ssfer_study.captions import CAPTIONS
+from ssfer_study.captions import CAPTIONS, TABLE_TITLES
 from ssfer_study.study import Study, load_study
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
 START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.report) -->", \
     "<!-- results:end -->"
-TABLES = (("main", "Main table"), ("calibration", "Calibration: supervised accuracy by label budget"),
-          ("official", "Official protocol: each method's released recipe at the study's budget"),
-          ("head_control", "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads"),
-          ("sitfer_levels", "SIT-FER control: the unlabeled loss only from the instance level's switch-on"),
-          ("sitfer_ablation", "SIT-FER ablation (MSSL / MIPG / levels), against the main table"),
-          ("leaf_ablation", "LEAF ablation (aggregation levels), against the main table"),
-          ("leaf_experts", "LEAF expert design, against the main table"),
-          ("plugin", "LEAF plugged into other methods, against each host"))
 FIGURES = tuple(CAPTIONS)
 """Every figure the report index shows (those that exist), in this order, each with its caption."""
 
@@ -72,7 +64,7 @@ def index(study: Study) -> Path:
              f"`{study.make_command}`.", "",
              "Accuracy in % (EMA model; the live model for runs without one, as SIT-FER's official recipe), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
              "seen (the papers' protocol, optimistic).", ""]
-    for name, title in TABLES:
+    for name, title in TABLE_TITLES.items():
         t = _table(reports, name)
         if t:
             lines += [f"## {title}", "", t, ""]

@@ -12,16 +12,12 @@ import numpy as np
 import pandas as pd
 
 from ssfer_study import plots, tables
+from ssfer_study.captions import ABLATION_GROUPS as ABLATION
+from ssfer_study.captions import SIDE_GROUPS, TABLE_TITLES
 from ssfer_study.study import Study
 
-SIDE_GROUPS = ("official", "head_control", "sitfer_levels")
-"""Tables read beside the main table's seed-0 runs."""
-ABLATION_GROUPS = {"sitfer_ablation": "SIT-FER ablation: MSSL, MIPG and pseudo-label levels",
-                   "leaf_ablation": "LEAF ablation: aggregation levels",
-                   "leaf_experts": "LEAF expert design: the release's tied expert against independent experts",
-                   "plugin": "LEAF's aggregation plugged into FixMatch and SIT-FER"}
-"""Tables read against the main table's mean and seed spread (``tables.against_reference``), each
-with a bar chart ``ablation_<group>.png``."""
+ABLATION_GROUPS = {g: TABLE_TITLES[g] for g in ABLATION}
+"""Ablation tables and their titles (``captions``), each with a bar chart ``ablation_<group>.png``."""
 SOURCES = (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
            ("pl_text_", "text level"), ("pl_instance_", "instance level"))
 """Pseudo-label sources a method may log (prefix, name in the diagnosis)."""
