@@ -29,14 +29,17 @@ install: $(BIN)/.installed
 ## (the complete file DVC reads) and its dvc.yaml is a link to the one pipeline.
 ifeq ($(PROFILE),default)
 PIPELINE := dvc.yaml
+PARAMS   := params.yaml
 else
 PIPELINE := studies/$(PROFILE)/dvc.yaml
+PARAMS   := studies/$(PROFILE)/params.yaml
 endif
 study: install
 	@test "$(PROFILE)" = default || test -f studies/$(PROFILE)/profile.yaml || \
 	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/profile.yaml"; exit 2; }
 	@test "$(PROFILE)" = default || $(BIN)/ssfer profile resolve $(PROFILE) >/dev/null
 	@test "$(PROFILE)" = default || ln -sfn ../../dvc.yaml studies/$(PROFILE)/dvc.yaml
+	@$(BIN)/ssfer profile devices --config $(PARAMS) >/dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro $(PIPELINE)
 
 ## Bring each notebook pair in line after an edit of either file (py:percent source <-> .ipynb).

@@ -78,10 +78,10 @@ class Study:
     lr under the shared protocol, written once), layered under the protocol recipe and the run."""
     analysis: AnalysisSettings
     runs: dict[str, Run]
-    workers: int = 1
+    workers: int | str = 1
     """Runs the `train` stage trains side by side (each with its config's ``threads``): on 2 cores
     two 1-thread runs of the default network make more steps than one 2-thread run
-    (bench/results/threads_by_backbone.txt)."""
+    (bench/results/threads_by_backbone.txt); ``auto``: one run per GPU (``ssfer train-runs``)."""
 
     # ---------------------------------------------------------------- derived paths (here only)
     @property
@@ -251,8 +251,9 @@ def load_study_dict(prof: dict, path: Path) -> Study:
                   per_method=prof.get("methods") or {},
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
                   workers=prof.get("workers", 1))
-    if not isinstance(study.workers, int) or study.workers < 1:
-        raise ConfigError(f"{path}: workers must be a whole number >= 1, got {study.workers!r}")
+    if study.workers != "auto" and (not isinstance(study.workers, int) or study.workers < 1):
+        raise ConfigError(f"{path}: workers must be a whole number >= 1 or auto (one run per GPU), "
+                          f"got {study.workers!r}")
     for run, overlay in prof["runs"].items():
         study.runs[run] = _run(run, overlay or {}, prof["train"], study.per_method, path)
     _check_paths(study)
