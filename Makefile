@@ -25,7 +25,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 ## Run the whole study and render reports/<profile>/. PROFILE=default (params.yaml) or the name of
-## a folder in studies/ (smoke, paper, ...): its profile.yaml is composed into studies/<name>/params.yaml
+## a folder in studies/ (smoke, paper, ...): its profile.yaml is merged into studies/<name>/params.yaml
 ## (the complete file DVC reads) and its dvc.yaml is a link to the one pipeline.
 ifeq ($(PROFILE),default)
 PIPELINE := dvc.yaml

@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--tolerance", type=float, default=None,
                    help="accuracy points (default: ssfer_study.compare.TOLERANCE, measured for another CPU)")
 
-    pr = sub.add_parser("profile", help="compose profiles and the run configs the training stages read")
+    pr = sub.add_parser("profile", help="merge profiles, write the run configs the training stages read, check devices")
     pr.add_argument("action", choices=("resolve", "configs", "show", "devices"),
                     help="resolve: write studies/<name>/params.yaml from its profile.yaml; configs: write each "
                          "run's resolved config; show: print the runs; devices: check that every run's "

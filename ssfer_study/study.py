@@ -173,7 +173,7 @@ class Study:
         return "make study" + ("" if self.name == "default" else f" PROFILE={self.name}")
 
 
-# -------------------------------------------------------------------- loading and composing
+# -------------------------------------------------------------------- loading and merging
 def profile_source(name_or_path: str | Path) -> Path:
     """The hand-edited file of a profile: ``default`` -> params.yaml, ``smoke`` -> studies/smoke/profile.yaml;
     a path is taken as it is (a generated studies/<name>/params.yaml maps back to its profile.yaml)."""
@@ -230,7 +230,7 @@ def resolve_profile(name: str) -> Path:
 
 def load_study(path: str | Path = DEFAULT_FILE) -> Study:
     """A Study from a complete profile file (params.yaml, studies/<name>/params.yaml), or from a
-    profile name / profile.yaml (composed on the fly)."""
+    profile name / profile.yaml (merged on the fly)."""
     p = Path(path)
     if p.name == "profile.yaml" or p.suffix not in (".yaml", ".yml"):
         return load_study_dict(merge_profile(p), p)

@@ -1,4 +1,4 @@
-"""The typed study: profiles compose, run fields are checked, stage functions work on a tiny fake
+"""The typed study: profiles merge, run fields are checked, stage functions work on a tiny fake
 study, and a method or a dataset is one registered definition."""
 import json
 import math
@@ -41,7 +41,7 @@ def test_method_view_keeps_only_the_runs_sections():
     assert "sitfer" in sf and "fixmatch" not in sf and fm["data"] == sf["data"]
 
 
-def test_profiles_compose(tmp_path, monkeypatch):
+def test_profiles_merge(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("params.yaml").write_text(yaml.safe_dump({"profile": "default", "root": ".", "train": {"steps": 9, "lr": 0.1},
                                                    "runs": {"a_s0": {"method": "fixmatch"}, "b_s0": {"method": "leaf"}}}))
