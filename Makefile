@@ -5,8 +5,9 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PROFILE ?= default
 ARCH    := $(shell uname -m)
-# torch/torchvision pairs that install from wheels known to work here (CUDA build on x86_64).
-ifeq ($(ARCH),aarch64)
+# torch/torchvision pairs that install from wheels known to work here (CUDA build on x86_64 Linux);
+# `uname -m` says aarch64 on ARM Linux and arm64 on Apple Silicon macOS: both take the CPU build.
+ifneq ($(filter aarch64 arm64,$(ARCH)),)
 TORCH := torch==2.9.1 torchvision==0.24.1
 else
 TORCH := torch==2.14.1 torchvision==0.29.1
