@@ -2,8 +2,8 @@
 
 Each step: draw the global labeled and unlabeled index batches from seeded streams, build the
 views the method asks for (batched, on the device), keep this rank's slice, call
-``method.train_step``, add the network's auxiliary loss, backward, average gradients across ranks, step the optimiser and schedule,
-update the EMA model. Every ``eval_every`` steps the raw and EMA models are evaluated on the test
+``method.train_step`` and add the network's auxiliary loss (:func:`step_loss`), backward, average
+gradients across ranks, step the optimiser and schedule, update the EMA model. Every ``eval_every`` steps the raw and EMA models are evaluated on the test
 set; every ``ckpt_every`` steps an atomic checkpoint is written. A killed run restarted with the
 same output folder resumes from its last checkpoint and ends exactly as an uninterrupted run would
 (on CPU): model, optimiser, EMA, method buffers and all RNG states are saved.
