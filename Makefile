@@ -5,8 +5,9 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PROFILE ?= default
 ARCH    := $(shell uname -m)
-# torch/torchvision pairs that install from wheels known to work here (CUDA build on x86_64).
-ifeq ($(ARCH),aarch64)
+# torch/torchvision pairs that install from wheels known to work here (CUDA build on x86_64 Linux);
+# `uname -m` says aarch64 on ARM Linux and arm64 on Apple Silicon macOS: both take the CPU build.
+ifneq ($(filter aarch64 arm64,$(ARCH)),)
 TORCH := torch==2.9.1 torchvision==0.24.1
 else
 TORCH := torch==2.14.1 torchvision==0.29.1
@@ -25,18 +26,21 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 ## Run the whole study and render reports/<profile>/. PROFILE=default (params.yaml) or the name of
-## a folder in studies/ (smoke, paper, ...): its profile.yaml is composed into studies/<name>/params.yaml
+## a folder in studies/ (smoke, paper, ...): its profile.yaml is merged into studies/<name>/params.yaml
 ## (the complete file DVC reads) and its dvc.yaml is a link to the one pipeline.
 ifeq ($(PROFILE),default)
 PIPELINE := dvc.yaml
+PARAMS   := params.yaml
 else
 PIPELINE := studies/$(PROFILE)/dvc.yaml
+PARAMS   := studies/$(PROFILE)/params.yaml
 endif
 study: install
 	@test "$(PROFILE)" = default || test -f studies/$(PROFILE)/profile.yaml || \
 	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/profile.yaml"; exit 2; }
 	@test "$(PROFILE)" = default || $(BIN)/ssfer profile resolve $(PROFILE) >/dev/null
 	@test "$(PROFILE)" = default || ln -sfn ../../dvc.yaml studies/$(PROFILE)/dvc.yaml
+	@$(BIN)/ssfer profile devices --config $(PARAMS) >/dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro $(PIPELINE)
 
 ## Bring each notebook pair in line after an edit of either file (py:percent source <-> .ipynb).

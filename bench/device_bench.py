@@ -8,7 +8,8 @@ Each (method, variant) builds the method (``make_batch`` -> ``train_step`` -> ``
 the trainer's own functions) on random uint8 images and times whole steps, synchronising the
 device before reading the clock. ``bf16`` = autocast to bfloat16 (what ``amp=true`` does on CUDA);
 ``cl`` = ``channels_last=true``. Prints one row each: median and interquartile range of the step
-time, and images per second (every view of every image counted).
+time, steps per second (over all timed steps), images per second (every view of every image
+counted) and the peak GPU memory the variant allocated.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ssfer_core.config import TrainConfig  # noqa: E402
 from ssfer_core.data.bundle import FERData  # noqa: E402
 from ssfer_core.build import build_method  # noqa: E402
-from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
+from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss  # noqa: E402
 
 
 def random_data(n: int, size: int, n_labeled: int) -> FERData:
@@ -60,6 +61,8 @@ def time_variant(variant: str, a, data: FERData, method_name: str = "fixmatch") 
     use_amp = cfg.amp and a.device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=False)  # bf16 needs no loss scaling
     times = []
+    if a.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     method.train()
     for i in range(cfg.steps):
         _sync(a.device)
@@ -68,7 +71,7 @@ def time_variant(variant: str, a, data: FERData, method_name: str = "fixmatch") 
         labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug,
                                            cfg, a.device, slice(None), slice(None))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            loss, _ = method.train_step(labeled, unlabeled, st.step)
+            loss, _ = step_loss(method, labeled, unlabeled, st.step, cfg.net.balance_coef)
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
         _sync(a.device)
@@ -76,8 +79,10 @@ def time_variant(variant: str, a, data: FERData, method_name: str = "fixmatch") 
             times.append(time.perf_counter() - t0)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     n = a.batch + len(method.unlabeled_views) * a.mu * a.batch
+    peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else float("nan")
     return {"method": method_name, "variant": variant, "median_ms": statistics.median(times) * 1e3, "q1_ms": q[0] * 1e3,
-            "q3_ms": q[2] * 1e3, "img_s": n / statistics.median(times), "loss": loss.item()}
+            "q3_ms": q[2] * 1e3, "img_s": n / statistics.median(times), "steps_s": 1 / statistics.mean(times),
+            "peak_mib": peak, "loss": loss.item()}
 
 
 def main(argv=None) -> None:
@@ -97,13 +102,14 @@ def main(argv=None) -> None:
     print(f"command: python bench/device_bench.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"training step, {a.backbone} at {a.size} px, B={a.batch}, mu={a.mu}, {a.steps} timed steps after "
           f"{a.warmup}, on {name} (torch {torch.__version__}, {torch.get_num_threads()} CPU threads)")
-    print(f"{'method':11s} {'variant':10s} {'median ms':>10s} {'IQR ms':>14s} {'img/s':>8s} {'loss':>8s}")
+    print(f"{'method':11s} {'variant':10s} {'median ms':>10s} {'IQR ms':>14s} {'steps/s':>8s} {'img/s':>8s} "
+          f"{'peak MiB':>9s} {'loss':>8s}")
     for m in a.methods:
         for v in a.variants:
             r = time_variant(v, a, data, m)
             assert torch.isfinite(torch.tensor(r["loss"])), f"{m} {v}: loss is {r['loss']}"
-            print(f"{m:11s} {v:10s} {r['median_ms']:10.1f} {r['q1_ms']:6.1f}-{r['q3_ms']:<7.1f} {r['img_s']:8.0f} "
-                  f"{r['loss']:8.3f}")
+            print(f"{m:11s} {v:10s} {r['median_ms']:10.1f} {r['q1_ms']:6.1f}-{r['q3_ms']:<7.1f} {r['steps_s']:8.1f} "
+                  f"{r['img_s']:8.0f} {r['peak_mib']:9.0f} {r['loss']:8.3f}")
 
 
 if __name__ == "__main__":

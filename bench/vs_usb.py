@@ -48,7 +48,7 @@ from ssfer_core.config import TrainConfig  # noqa: E402
 from ssfer_core.data.bundle import FERData  # noqa: E402
 from ssfer_core.data.synthetic import SynthConfig, render_sample  # noqa: E402
 from ssfer_core.build import build_method  # noqa: E402
-from ssfer_core.train import TrainState, make_batch, optimizer_step  # noqa: E402
+from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from device_bench import as_fer_data  # noqa: E402
@@ -220,7 +220,7 @@ def ssfer_side(cfg: TrainConfig, method, data: FERData, channels_last: bool):
         labeled, unlabeled, _ = make_batch(data, st.lab.next(), st.unl.next(), ("weak", "strong"), st.g_aug, cfg,
                                            "cpu", slice(None), slice(None))
         t1 = time.perf_counter()
-        loss, _ = m.train_step(labeled, unlabeled, st.step)
+        loss, _ = step_loss(m, labeled, unlabeled, st.step, cfg.net.balance_coef)
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
         return t1 - t0, time.perf_counter() - t0

@@ -74,7 +74,7 @@ def run_parts(cfg, data, steps: int) -> dict:
     LEAF, one threshold pass; returns seconds."""
     import torch
 
-    from ssfer_core.train import evaluate_models, labeled_logits, make_batch, optimizer_step
+    from ssfer_core.train import evaluate_models, labeled_logits, make_batch, optimizer_step, step_loss
 
     t = time.perf_counter()
     method, st = speed.setup(cfg, data)
@@ -89,7 +89,7 @@ def run_parts(cfg, data, steps: int) -> dict:
         lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
                                  "cpu", whole, whole)
         t1 = time.perf_counter()
-        loss, _ = method.train_step(lab, unl, st.step)
+        loss, _ = step_loss(method, lab, unl, st.step, cfg.net.balance_coef)
         t2 = time.perf_counter()
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
@@ -116,13 +116,13 @@ def step_flops(method, data, cfg, st) -> float:
     """FLOPs of one training step's forward and backward (the optimiser and views not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ssfer_core.train import make_batch
+    from ssfer_core.train import make_batch, step_loss
 
     views = tuple(method.unlabeled_views)
     lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg, "cpu",
                              slice(None), slice(None))
     with FlopCounterMode(display=False) as fc:
-        loss, _ = method.train_step(lab, unl, st.step)
+        loss, _ = step_loss(method, lab, unl, st.step, cfg.net.balance_coef)
         loss.backward()
     method.zero_grad(set_to_none=True)
     return float(fc.get_total_flops())

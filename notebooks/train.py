@@ -28,7 +28,8 @@ run = "fixmatch_s0"
 out_dir = "runs/default/fixmatch_s0"
 # to try a variant here, e.g. overrides = ["steps=200", "fixmatch.threshold=0.9"] or ["protocol=official"]
 overrides = []
-device = "cpu"
+# the run's device is its config's `train.device`; `ssfer train-runs` pins each GPU run to its own GPU here
+device = None
 
 # %%
 import os

@@ -24,6 +24,7 @@ import yaml
 
 from ssfer_core.data.config import DataConfig
 from ssfer_core.data.datasets import DATASETS
+from ssfer_core.devices import check_device_name
 from ssfer_core.errors import ConfigError
 from ssfer_core.methods import METHODS
 from ssfer_core.methods.fixmatch import FixMatchConfig
@@ -49,6 +50,9 @@ class LoopConfig:
     the labeled CE has weight 1, its lr chosen on the validation split) | official (the method's
     released recipe: optimiser, lr, loss weights, thresholds, EMA; ``protocols`` in its registry
     entry). A run's own keys still apply on top."""
+    device: str = "cpu"
+    """auto (CUDA when there is one, else the CPU) | cpu | cuda | cuda:N. Part of the run's identity:
+    a run asked to train on a GPU stops if there is none (``ssfer_core.devices``), never falls back."""
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     steps: int = 1000
@@ -84,7 +88,8 @@ class LoopConfig:
     """joint (one forward over all views, as FixMatch / USB) | per_view (one forward per view: BN
     statistics per view, as the SIT-FER and LEAF releases)."""
     amp: bool = True
-    """bfloat16/float16 autocast on CUDA (ignored on CPU)."""
+    """bfloat16 (float16 where bfloat16 is not supported) autocast on CUDA, in the shared protocol;
+    ignored on the CPU. The official recipes set it false: both releases train in float32."""
     channels_last: bool = False
     """Keep the network and its inputs in channels-last memory format (faster convolutions on
     recent GPUs and with some CPU kernels; results are the same up to float rounding)."""
@@ -207,6 +212,7 @@ def validate(cfg):
     """Checks that span fields or need the registries (run before any data is read)."""
     METHODS[cfg.method]  # raises ConfigError naming the registered methods
     DATASETS[cfg.data.dataset]
+    check_device_name(cfg.device)
     for key in ("steps", "batch_size", "mu", "steps_per_epoch", "eval_every", "log_every", "ckpt_every"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} is not allowed: expected an integer >= 1")

@@ -2,8 +2,8 @@
 
 Each step: draw the global labeled and unlabeled index batches from seeded streams, build the
 views the method asks for (batched, on the device), keep this rank's slice, call
-``method.train_step``, add the network's auxiliary loss, backward, average gradients across ranks, step the optimiser and schedule,
-update the EMA model. Every ``eval_every`` steps the raw and EMA models are evaluated on the test
+``method.train_step`` and add the network's auxiliary loss (:func:`step_loss`), backward, average
+gradients across ranks, step the optimiser and schedule, update the EMA model. Every ``eval_every`` steps the raw and EMA models are evaluated on the test
 set; every ``ckpt_every`` steps an atomic checkpoint is written. A killed run restarted with the
 same output folder resumes from its last checkpoint and ends exactly as an uninterrupted run would
 (on CPU): model, optimiser, EMA, method buffers and all RNG states are saved.
@@ -27,6 +27,8 @@ from ssfer_core.config import TrainConfig, to_dict
 from ssfer_core.data.config import label_budget
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
+from ssfer_core.devices import kind, resolve_device
+from ssfer_core.errors import ConfigError
 from ssfer_core.evaluate import evaluate
 from ssfer_core.live_log import StepLogger, open_live, truncate_logs
 from ssfer_core.methods.base import pseudo_label_stats
@@ -154,16 +156,21 @@ class TrainState:
         self.history, self.step = s["history"], s["step"]
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bool = True,
+def train(cfg: TrainConfig, out_dir: str | Path, device: str | None = None, resume: bool = True,
           progress: bool = True, data: FERData | None = None, stop_after: int | None = None) -> dict:
     """Train ``cfg.method``; write ``metrics.json``, ``checkpoint.pt`` and dvclive logs to ``out_dir``.
 
-    ``stop_after`` ends the loop early at that step (after checkpointing) to simulate a killed run.
-    Returns the metrics dict.
+    ``device`` pins the run to one device of the kind ``cfg.device`` names (``cuda:1`` for a
+    ``cuda`` run: the study's scheduler gives each run its GPU); default: ``cfg.device``, resolved
+    (``ssfer_core.devices``). ``stop_after`` ends the loop early at that step (after checkpointing)
+    to simulate a killed run. Returns the metrics dict.
     """
     from tqdm.auto import tqdm
 
-    rank, world, device = ddp.init(device)
+    wanted = resolve_device(cfg.device)
+    if device is not None and kind(resolve_device(device)) != kind(wanted):
+        raise ConfigError(f"train.device={cfg.device!r} resolves to {wanted!r}; it cannot be pinned to {device!r}")
+    rank, world, device = ddp.init(device or wanted)
     out = Path(out_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -202,8 +209,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
             data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg, device, lab_slice,
             unl_slice)
         with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
-            loss, logs = method.train_step(labeled, unlabeled, st.step)
-            loss, logs = add_aux_loss(method, loss, logs, cfg.net.balance_coef)
+            loss, logs = step_loss(method, labeled, unlabeled, st.step, cfg.net.balance_coef)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {st.step}; lower the lr or disable amp")
         optimizer_step(loss, st, scaler, cfg)
@@ -224,7 +230,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
         if stop_after is not None and st.step >= stop_after:
             break
     bar.close()
-    metrics = summarize(st.history, cfg, data, time.time() - t0)
+    metrics = summarize(st.history, cfg, data, time.time() - t0, device)
     if rank == 0 and st.step >= cfg.steps:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if logger.live is not None:
@@ -233,9 +239,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str = "cpu", resume: bo
     return metrics
 
 
-def add_aux_loss(method, loss: torch.Tensor, logs: dict, balance_coef: float) -> tuple[torch.Tensor, dict]:
-    """The method's loss plus the network's auxiliary loss of the step (its experts' load balancing,
-    weighted by ``net.balance_coef``), added here so that no method can forget it."""
+def step_loss(method, labeled: dict, unlabeled: dict, step: int, balance_coef: float) -> tuple[torch.Tensor, dict]:
+    """The loss a training step backpropagates: ``method.train_step``'s, plus the network's auxiliary
+    loss of the step (its experts' load balancing, weighted by ``net.balance_coef``), added here so
+    that no method can forget it. Everything that steps a method (the loop, the benchmarks, the
+    lessons' speed probe) calls this."""
+    loss, logs = method.train_step(labeled, unlabeled, step)
     aux = method.pop_aux_loss()
     if aux is None:
         return loss, logs
@@ -299,11 +308,11 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 
 
-def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float) -> dict:
+def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float, device: str = "cpu") -> dict:
     """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,
            "optimizer": cfg.optimizer, "lr": cfg.lr,
-           "labels_per_class": label_budget(cfg.data), "split_hash": data.split_hash,
+           "labels_per_class": label_budget(cfg.data), "split_hash": data.split_hash, "device": kind(device),
            "n_labeled": int(len(data.labeled_idx)), "steps": cfg.steps, "eval_on": cfg.eval_on,
            "train_seconds": round(seconds, 1)}
     for which in ("raw", "ema"):

@@ -31,6 +31,17 @@ from ssfer_core.errors import ConfigError, DatasetError
 EXIT_CONFIG, EXIT_DATA = 2, 3
 
 
+def _workers(text: str) -> int | str:
+    return text if text == "auto" else int(text)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/4")
+    return int(k), int(n)
+
+
 def _parser() -> argparse.ArgumentParser:
     from ssfer_core.data.datasets import DATASETS  # for the help text
 
@@ -87,15 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any TrainConfig key, e.g. -S method=leaf -S sitfer.fusion=paper_mean")
     t.add_argument("--out", default=None, help="output folder (default: runs/<profile>/<run>)")
-    t.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (DDP: launch with torchrun)")
+    t.add_argument("--device", default=None,
+                   help="auto | cpu | cuda | cuda:N: the run's train.device (default: the profile's; DDP: torchrun)")
     t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
 
     tr = sub.add_parser("train-runs", help="train every run whose inputs changed, in papermill notebooks, "
                                            "WORKERS at a time (the `train` stage)")
+    tr.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                    help="train every N-th run from the K-th (0-based): N machines sharing the runs folder")
     tr.add_argument("--profile", default="params.yaml", help="profile file the runs belong to (the notebook reads it)")
     tr.add_argument("--configs", required=True, help="the run configs folder (the `configs` stage writes it)")
     tr.add_argument("--out", required=True, help="runs/<profile>: one folder a run")
-    tr.add_argument("--workers", type=int, default=1, help="runs trained side by side (each uses its config's threads)")
+    tr.add_argument("--workers", type=_workers, default=1, help="runs trained side by side (each uses its config's threads); auto: one per GPU")
     e = sub.add_parser("eval", help="print the metrics of a finished run")
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
 
@@ -105,10 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--tolerance", type=float, default=None,
                    help="accuracy points (default: ssfer_study.compare.TOLERANCE, measured for another CPU)")
 
-    pr = sub.add_parser("profile", help="compose profiles and the run configs the training stages read")
-    pr.add_argument("action", choices=("resolve", "configs", "show"),
+    pr = sub.add_parser("profile", help="merge profiles, write the run configs the training stages read, check devices")
+    pr.add_argument("action", choices=("resolve", "configs", "show", "devices"),
                     help="resolve: write studies/<name>/params.yaml from its profile.yaml; configs: write each "
-                         "run's resolved config; show: print the runs")
+                         "run's resolved config; show: print the runs; devices: check that every run's "
+                         "train.device is here (exit 2 naming the first that is not)")
     pr.add_argument("name", nargs="?", default=None, help="profile name (resolve)")
     pr.add_argument("--config", default="params.yaml", help="profile file (configs, show)")
     return p
@@ -168,14 +183,15 @@ def _dispatch(a) -> None:
     elif a.cmd == "train":
         from ssfer_study.training import run_training
 
-        m = run_training(a.config, a.run, a.out, a.set, device=a.device, resume=not a.no_resume)
+        overrides = a.set + ([f"device={a.device}"] if a.device else [])
+        m = run_training(a.config, a.run, a.out, overrides, resume=not a.no_resume)
         print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
                          {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
     elif a.cmd == "train-runs":
         from ssfer_study.train_runs import train_runs
 
         try:
-            done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers)
+            done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers, shard=a.shard)
         except RuntimeError as e:
             print(f"ssfer train-runs: error: {e}", file=sys.stderr)
             return 1
@@ -212,6 +228,11 @@ def _profile(a) -> int:
     if a.action == "configs":
         for path in study.write_run_configs():
             print(path)
+    elif a.action == "devices":
+        from ssfer_core.devices import resolve_device
+
+        found = sorted({resolve_device(study.config(r).device) for r in study.runs})
+        print(f"{study.name}: every run's device is here ({', '.join(found)})")
     else:
         for r in study.runs.values():
             print(f"{r.name:28s} group={r.group:16s} variant={r.variant:24s} seed={r.seed} method={r.method}")

@@ -96,6 +96,16 @@ def _pm(mean, std) -> str:
     return "-" if mean is None else f"{mean:.1f} ± {std:.1f}"
 
 
+def _paired(m: dict) -> str:
+    """'+4.2 ± 3.1 (shown)': the paired difference to supervised and its 95 % interval's half-width."""
+    d, ci = m.get("delta_vs_supervised_mean"), m.get("delta_vs_supervised_ci95")
+    if d is None:
+        return "-"
+    if ci is None:
+        return f"{d:+.1f} (one seed)"
+    return f"{d:+.1f} ± {ci:.1f} ({'shown' if abs(d) > ci else 'not shown'})"
+
+
 def _share(x) -> str:
     return "-" if x is None else f"{100 * x:.0f} %"
 
@@ -113,11 +123,12 @@ def results_block(study: Study) -> str:
              f"Dataset **{metrics.get('dataset', study.dataset.display)}**, profile **{study.name}**, "
              f"{budget} labels per class, {cfg.steps} steps, `{cfg.net.backbone}`, {cfg.eval_on} set; "
              f"mean ± std over seeds (full tables: [{study.reports_dir}/README.md]({study.reports_dir}/README.md)).", "",
-             "| method | accuracy % | balanced accuracy % | pseudo-labels used | of which right |",
-             "|---|---|---|---|---|"]
+             "| method | accuracy % | vs supervised, paired 95 % CI | balanced accuracy % | pseudo-labels used "
+             "| of which right |",
+             "|---|---|---|---|---|---|"]
     main = metrics.get("main", {})
     for method, m in main.items():
-        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'])} | {m['bal_acc_mean']:.1f} | "
+        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'])} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
                      f"{_share(m['mask_rate_final'])} | {_share(m['pl_acc_selected_final'])} |")
     refs = []
     if main:

@@ -41,7 +41,7 @@ def steps_per_second(cfg, data, steps: int, bf16: bool = False, method_out: list
     each step's forward under CPU bfloat16 autocast; ``method_out`` receives the trained method)."""
     import torch
 
-    from ssfer_core.train import make_batch, optimizer_step
+    from ssfer_core.train import make_batch, optimizer_step, step_loss
 
     method, st = setup(cfg, data)
     views = tuple(method.unlabeled_views)
@@ -53,7 +53,7 @@ def steps_per_second(cfg, data, steps: int, bf16: bool = False, method_out: list
         lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg,
                                  "cpu", slice(None), slice(None))
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-            loss, _ = method.train_step(lab, unl, st.step)
+            loss, _ = step_loss(method, lab, unl, st.step, cfg.net.balance_coef)
         optimizer_step(loss, st, scaler, cfg)
         st.step += 1
     sps = steps / (time.perf_counter() - t)

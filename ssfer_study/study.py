@@ -78,10 +78,10 @@ class Study:
     lr under the shared protocol, written once), layered under the protocol recipe and the run."""
     analysis: AnalysisSettings
     runs: dict[str, Run]
-    workers: int = 1
+    workers: int | str = 1
     """Runs the `train` stage trains side by side (each with its config's ``threads``): on 2 cores
     two 1-thread runs of the default network make more steps than one 2-thread run
-    (bench/results/threads_by_backbone.txt)."""
+    (bench/results/threads_by_backbone.txt); ``auto``: one run per GPU (``ssfer train-runs``)."""
 
     # ---------------------------------------------------------------- derived paths (here only)
     @property
@@ -173,7 +173,7 @@ class Study:
         return "make study" + ("" if self.name == "default" else f" PROFILE={self.name}")
 
 
-# -------------------------------------------------------------------- loading and composing
+# -------------------------------------------------------------------- loading and merging
 def profile_source(name_or_path: str | Path) -> Path:
     """The hand-edited file of a profile: ``default`` -> params.yaml, ``smoke`` -> studies/smoke/profile.yaml;
     a path is taken as it is (a generated studies/<name>/params.yaml maps back to its profile.yaml)."""
@@ -230,7 +230,7 @@ def resolve_profile(name: str) -> Path:
 
 def load_study(path: str | Path = DEFAULT_FILE) -> Study:
     """A Study from a complete profile file (params.yaml, studies/<name>/params.yaml), or from a
-    profile name / profile.yaml (composed on the fly)."""
+    profile name / profile.yaml (merged on the fly)."""
     p = Path(path)
     if p.name == "profile.yaml" or p.suffix not in (".yaml", ".yml"):
         return load_study_dict(merge_profile(p), p)
@@ -251,8 +251,9 @@ def load_study_dict(prof: dict, path: Path) -> Study:
                   per_method=prof.get("methods") or {},
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
                   workers=prof.get("workers", 1))
-    if not isinstance(study.workers, int) or study.workers < 1:
-        raise ConfigError(f"{path}: workers must be a whole number >= 1, got {study.workers!r}")
+    if study.workers != "auto" and (not isinstance(study.workers, int) or study.workers < 1):
+        raise ConfigError(f"{path}: workers must be a whole number >= 1 or auto (one run per GPU), "
+                          f"got {study.workers!r}")
     for run, overlay in prof["runs"].items():
         study.runs[run] = _run(run, overlay or {}, prof["train"], study.per_method, path)
     _check_paths(study)

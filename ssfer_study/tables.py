@@ -82,6 +82,57 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
     return pd.DataFrame(rows)
 
 
+def paired_difference(runs: dict[str, dict], keys: list[str], reference_keys: list[str]) -> dict:
+    """Last accuracy of ``keys`` minus that of ``reference_keys``, paired on the seed (the same seed
+    draws the same labeled split and initialisation for both): the mean difference, the half-width
+    of its 95 % confidence interval (Student's t over the paired seeds; NaN with fewer than 2) and
+    the verdict ``shown`` (the interval excludes 0) or ``not shown``."""
+    from scipy import stats
+
+    ref = {runs[k]["seed"]: 100 * evaluated(runs[k])["last"]["acc"] for k in reference_keys if k in runs}
+    diffs = [100 * evaluated(runs[k])["last"]["acc"] - ref[runs[k]["seed"]] for k in keys
+             if k in runs and runs[k]["seed"] in ref]
+    if not diffs:
+        return {"mean": float("nan"), "ci95": float("nan"), "pairs": 0, "verdict": "-"}
+    mean, n = float(np.mean(diffs)), len(diffs)
+    ci = float(stats.t.ppf(0.975, n - 1) * np.std(diffs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    verdict = "not shown" if np.isnan(ci) or abs(mean) <= ci else "shown"
+    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict}
+
+
+def last_quarter_gain(curve: list[dict], steps: int | None = None, key: str = "ema_acc") -> float:
+    """Accuracy (points) gained over the last quarter of training (``steps``; default: the last
+    evaluation's step): the last evaluation minus the curve at 75 % of the steps, linearly
+    interpolated between evaluations; NaN with a single evaluation. A run that has stopped learning
+    gains about nothing; one still climbing gains more than the evaluation noise."""
+    pts = [(c["step"], 100 * c[key if key in c else "raw_acc"]) for c in curve]
+    if len(pts) < 2:
+        return float("nan")
+    steps = steps or pts[-1][0]
+    xs, ys = zip(*pts)
+    return float(ys[-1] - np.interp(0.75 * steps, xs, ys))
+
+
+def add_paired_to_supervised(df: pd.DataFrame, runs: dict[str, dict], keys: list[str],
+                             variants: dict[str, str]) -> pd.DataFrame:
+    """Each main-table row's paired difference to supervised (:func:`paired_difference`) and its
+    mean :func:`last_quarter_gain` over seeds."""
+    df = df.copy()
+    sup = [k for k in keys if k in runs and runs[k]["method"] == "supervised"]
+    cols: dict[str, list] = {"delta_vs_supervised_mean": [], "delta_vs_supervised_ci95": [],
+                             "delta_vs_supervised_verdict": [], "last_quarter_gain": []}
+    for variant in df["variant"]:
+        own = [k for k in keys if k in runs and variants[k] == variant]
+        p = paired_difference(runs, own, sup) if own and runs[own[0]]["method"] != "supervised" else \
+            {"mean": float("nan"), "ci95": float("nan"), "verdict": "-"}
+        cols["delta_vs_supervised_mean"].append(p["mean"])
+        cols["delta_vs_supervised_ci95"].append(p["ci95"])
+        cols["delta_vs_supervised_verdict"].append(p["verdict"])
+        cols["last_quarter_gain"].append(float(np.mean([last_quarter_gain(runs[k]["curve"], runs[k].get("steps"))
+                                                        for k in own])))
+    return df.assign(**cols)
+
+
 def _mean_logged(values: list[float]) -> float:
     """Mean over the runs that logged the value; NaN (no warning) for methods that log none, such as
     supervised's pseudo-label columns."""
@@ -145,15 +196,24 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
         out["verdict"] = df["verdict"]
     if "gap_closed" in df:
         out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    if "delta_vs_supervised_mean" in df:
+        out["vs supervised (paired, 95 % CI)"] = [
+            "-" if np.isnan(m) else f"{m:+.1f} ± {c:.1f}: {v}" if not np.isnan(c) else f"{m:+.1f}: {v}"
+            for m, c, v in zip(df["delta_vs_supervised_mean"], df["delta_vs_supervised_ci95"],
+                               df["delta_vs_supervised_verdict"])]
+        out["gain, last quarter"] = df["last_quarter_gain"].map(lambda v: "-" if np.isnan(v) else f"{v:+.1f}")
     return out
 
 
-def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: str, profile: str) -> dict:
+def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: str, profile: str,
+                 protocol: str = "shared") -> dict:
     """Numbers only, so `dvc metrics show/diff` can compare: main.<method>.<field> and
-    calibration.<labels_per_class>.acc_mean."""
-    out: dict = {"dataset": dataset, "profile": profile, "main": {}, "calibration": {}}
+    calibration.<labels_per_class>.acc_mean; ``delta_vs_supervised_ci95`` is the half-width of the
+    paired 95 % interval."""
+    out: dict = {"dataset": dataset, "profile": profile, "protocol": protocol, "main": {}, "calibration": {}}
     fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "mask_rate_final", "pl_acc_selected_final",
-              "gap_closed", "majority_baseline")
+              "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_ci95",
+              "last_quarter_gain")
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
                if f in r}

@@ -21,8 +21,10 @@ new runs from starting, lets the running ones finish, and the error names its lo
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from typing import Callable
 
 import yaml
 
+from ssfer_core.devices import cuda_count, kind, resolve_device
 from ssfer_core.errors import ConfigError
 from ssfer_study import deps
 
@@ -57,6 +60,9 @@ class RunJob:
     fingerprint: str
     cost: float
     threads: int
+    device: str = "cpu"
+    """The device kind the run trains on (its ``train.device``, resolved): ``cpu`` or ``cuda``;
+    :func:`train_runs` pins a ``cuda`` run to one free GPU (``cuda:K``) when it starts."""
 
 
 def _path_digest(path: Path) -> bytes:
@@ -84,14 +90,30 @@ def shared_digest(shared: list[Path]) -> bytes:
     return b"".join(_path_digest(p) for p in shared)
 
 
-def fingerprint(config_file: Path, shared: bytes) -> str:
-    return hashlib.sha256(_path_digest(config_file) + shared).hexdigest()
+def fingerprint(config_file: Path, shared: bytes, device: str = "cpu") -> str:
+    """A run's identity: its config file, what every run shares and the device kind it trains on
+    (a run trained on the CPU is trained again on a GPU, and the other way round)."""
+    return hashlib.sha256(_path_digest(config_file) + shared + device.encode()).hexdigest()
 
 
-def plan(profile_file: Path, configs_dir: Path, out_root: Path) -> list[RunJob]:
+def shard_of(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
+    """The runs of shard ``(k, n)``: every n-th run in name order from the k-th (0-based), so that n
+    machines sharing the runs folder (a SLURM array, docs/scaling.md) split the runs between them."""
+    if shard is None:
+        return files
+    k, n = shard
+    if not 0 <= k < n:
+        raise ConfigError(f"shard {k}/{n} is not allowed: expected 0 <= K < N")
+    return files[k::n]
+
+
+def plan(profile_file: Path, configs_dir: Path, out_root: Path, shard: tuple[int, int] | None = None,
+         gpus: int | None = None) -> list[RunJob]:
     """Every run whose config is in ``configs_dir`` (the `configs` stage writes one file a run from
-    ``profile_file``, which the notebook reads), longest first."""
-    files = sorted(Path(configs_dir).glob("*.yaml"))
+    ``profile_file``, which the notebook reads), longest first; only shard ``(k, n)`` when given.
+    Each run's ``train.device`` is resolved against the ``gpus`` there are (default: what torch
+    sees): a run that asks for a GPU on a machine without one stops the plan, before anything trains."""
+    files = shard_of(sorted(Path(configs_dir).glob("*.yaml")), shard)
     if not files:
         raise ConfigError(f"no run configs in {configs_dir}: run the `configs` stage (ssfer profile configs)")
     jobs, digests = [], {}
@@ -102,8 +124,9 @@ def plan(profile_file: Path, configs_dir: Path, out_root: Path) -> list[RunJob]:
         if key not in digests:
             digests[key] = shared_digest(shared)
         cost = cfg["steps"] * RELATIVE_COST.get(cfg["method"], 3.1)
-        jobs.append(RunJob(f.stem, Path(profile_file), f, Path(out_root) / f.stem, fingerprint(f, digests[key]), cost,
-                           int(cfg.get("threads") or 0)))
+        device = kind(resolve_device(cfg.get("device", "cpu"), gpus))
+        jobs.append(RunJob(f.stem, Path(profile_file), f, Path(out_root) / f.stem,
+                           fingerprint(f, digests[key], device), cost, int(cfg.get("threads") or 0), device))
     return sorted(jobs, key=lambda j: (-j.cost, j.name))
 
 
@@ -133,6 +156,8 @@ def papermill(job: RunJob) -> None:
     cmd = [str(Path(sys.executable).parent / "papermill"), str(NOTEBOOK), str(job.out_dir / "train.ipynb"),
            "-k", "python3", "--log-level", "WARNING", "-p", "profile_file", str(job.profile_file),
            "-p", "run", job.name, "-p", "out_dir", str(job.out_dir)]
+    if job.device != "cpu":  # the GPU this run holds (cuda:K)
+        cmd += ["-p", "device", job.device]
     env = os.environ | ({"OMP_NUM_THREADS": str(job.threads)} if job.threads else {})
     with open(job.out_dir / "papermill.log", "w") as log:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
@@ -149,17 +174,34 @@ def remove_dropped(out_root: Path, names: set[str]) -> list[str]:
     return dropped
 
 
-def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: int = 1,
-               launch: Callable[[RunJob], None] = papermill, say: Callable[[str], None] = print) -> dict:
-    """Train every run that is not current, ``workers`` at a time; returns the names trained,
-    skipped and dropped. Raises RuntimeError naming each failed run and its log."""
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    jobs = plan(Path(profile_file), Path(configs_dir), Path(out_root))
-    dropped = remove_dropped(Path(out_root), {j.name for j in jobs})
+def resolve_workers(workers: int | str, jobs: list[RunJob], gpus: int) -> int:
+    """``workers`` as a number: ``auto`` is one run per GPU when the runs train on GPUs, else 1."""
+    if workers == "auto":
+        return gpus if gpus and any(j.device == "cuda" for j in jobs) else 1
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be >= 1 (or auto: one run per GPU), got {workers!r}")
+    return workers
+
+
+def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: int | str = 1,
+               launch: Callable[[RunJob], None] = papermill, say: Callable[[str], None] = print,
+               shard: tuple[int, int] | None = None, gpus: int | None = None) -> dict:
+    """Train every run that is not current, ``workers`` at a time (``auto``: one per GPU), each GPU
+    run pinned to a GPU no other running run holds; returns the names trained, skipped and dropped.
+    ``shard=(k, n)`` trains every n-th run only (several machines, one runs folder). Raises
+    RuntimeError naming each failed run and its log."""
+    gpus = cuda_count() if gpus is None else gpus
+    resolve_workers(workers, [], gpus)  # a bad value stops before anything is read
+    jobs = plan(Path(profile_file), Path(configs_dir), Path(out_root), shard, gpus)
+    # a shard does not know the other shards' runs: only a whole plan may drop run folders
+    dropped = remove_dropped(Path(out_root), {j.name for j in jobs}) if shard is None else []
     todo = [j for j in jobs if not is_current(j)]
     skipped = [j.name for j in jobs if j not in todo]
-    threads = max((j.threads for j in todo), default=0)
+    workers = resolve_workers(workers, todo, gpus)
+    free_gpus: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for i in range(gpus):
+        free_gpus.put(f"cuda:{i}")
+    threads = max((j.threads for j in todo if j.device == "cpu"), default=0)
     if todo and threads and workers * threads > (os.cpu_count() or 1):
         say(f"train-runs: warning: {workers} workers x {threads} threads > {os.cpu_count()} CPUs: "
             "the runs will slow each other down (set `workers` or `train.threads` in the profile)")
@@ -172,7 +214,12 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
         nonlocal done_count
         how = prepare(job)
         t = time.perf_counter()
-        launch(job)
+        gpu = free_gpus.get() if job.device == "cuda" else None  # waits while every GPU is taken
+        try:
+            launch(dataclasses.replace(job, device=gpu) if gpu else job)
+        finally:
+            if gpu:
+                free_gpus.put(gpu)
         (job.out_dir / DONE).write_text(job.fingerprint + "\n")
         with lock:
             done_count += 1

@@ -1,6 +1,7 @@
-"""The typed study: profiles compose, run fields are checked, stage functions work on a tiny fake
+"""The typed study: profiles merge, run fields are checked, stage functions work on a tiny fake
 study, and a method or a dataset is one registered definition."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_method_view_keeps_only_the_runs_sections():
     assert "sitfer" in sf and "fixmatch" not in sf and fm["data"] == sf["data"]
 
 
-def test_profiles_compose(tmp_path, monkeypatch):
+def test_profiles_merge(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("params.yaml").write_text(yaml.safe_dump({"profile": "default", "root": ".", "train": {"steps": 9, "lr": 0.1},
                                                    "runs": {"a_s0": {"method": "fixmatch"}, "b_s0": {"method": "leaf"}}}))
@@ -158,3 +159,36 @@ def test_compare_within_and_outside_tolerance(tmp_path):
     assert compare.run(mine, str(other), 0.5) == 0
     other.write_text(json.dumps(cur))
     assert compare.run(mine, str(other), 0.5) == 1
+
+
+def _run(seed: int, acc: float, method: str = "fixmatch", curve=None) -> dict:
+    return {"method": method, "seed": seed, "steps": 2500, "ema": {"last": {"acc": acc}},
+            "curve": curve or [{"step": 2500, "ema_acc": acc}]}
+
+
+def test_a_difference_is_shown_only_when_its_paired_interval_excludes_zero():
+    from ssfer_study import tables
+
+    sup = {f"s{i}": _run(i, a, "supervised") for i, a in enumerate((0.60, 0.62, 0.64))}
+    wide = sup | {f"w{i}": _run(i, a + d) for i, (a, d) in enumerate(zip((0.60, 0.62, 0.64), (0.01, 0.02, 0.03)))}
+    p = tables.paired_difference(wide, ["w0", "w1", "w2"], ["s0", "s1", "s2"])
+    # differences 1, 2, 3 points: mean 2, sd 1, t(0.975, 2) = 4.303 -> half-width 2.48: zero inside
+    assert p["mean"] == pytest.approx(2.0) and p["ci95"] == pytest.approx(4.3027 / 3 ** 0.5, abs=1e-3)
+    assert p["verdict"] == "not shown"
+    tight = sup | {f"t{i}": _run(i, a + d) for i, (a, d) in enumerate(zip((0.60, 0.62, 0.64), (0.020, 0.021, 0.019)))}
+    assert tables.paired_difference(tight, ["t0", "t1", "t2"], ["s0", "s1", "s2"])["verdict"] == "shown"
+    # pairs are made on the seed, not on the order; an unpaired seed is left out
+    shuffled = sup | {"x2": _run(2, 0.66), "x0": _run(0, 0.62), "x9": _run(9, 0.99)}
+    q = tables.paired_difference(shuffled, ["x2", "x0", "x9"], ["s0", "s1", "s2"])
+    assert q["pairs"] == 2 and q["mean"] == pytest.approx(2.0)
+    assert tables.paired_difference(sup, ["s0"], ["s0"])["verdict"] == "not shown"  # one pair: no interval
+
+
+def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
+    from ssfer_study import tables
+
+    rising = [{"step": 1250, "ema_acc": 0.50}, {"step": 2500, "ema_acc": 0.70}]
+    assert tables.last_quarter_gain(rising, 2500) == pytest.approx(10.0)  # 70 - interp(1875) = 70 - 60
+    flat = [{"step": s, "ema_acc": 0.7} for s in range(250, 2501, 250)]
+    assert tables.last_quarter_gain(flat, 2500) == pytest.approx(0.0)
+    assert math.isnan(tables.last_quarter_gain([{"step": 2500, "raw_acc": 0.7}], 2500))  # one evaluation

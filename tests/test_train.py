@@ -227,3 +227,40 @@ def test_sitfer_ema_predictor_uses_the_evaluated_models_memory(tiny_cfg):
     assert torch.allclose(mem.features[:12], own) and mem.labels[:12].tolist() == labels.tolist()
     method.prepare_predict(method.model, images, labels)  # the live model keeps its training memory
     assert "memory" not in method._eval
+
+
+@pytest.mark.parametrize("method", ["supervised", "fixmatch", "leaf"])
+def test_the_trainer_adds_the_networks_auxiliary_loss_for_every_method(tiny_cfg, method):
+    """A method's ``train_step`` returns its own terms; ``step_loss`` adds ``net.balance_coef`` times
+    the experts' load-balancing term of every forward of the step (none on a plain head), once."""
+    import copy
+
+    import torch
+
+    from ssfer_core.build import build_method
+    from ssfer_core.config import apply_overrides
+    from ssfer_core.data.bundle import load_data
+    from ssfer_core.train import TrainState, make_batch, step_loss
+
+    experts = ["net.semantic_moe=pooled", "net.instance_moe=true", "net.l2_normalize=true", "net.dropout=0.0",
+               "net.experts=residual", "net.balance_coef=0.5"]
+    plain_cfg = apply_overrides(copy.deepcopy(tiny_cfg), ["method=supervised"])
+    cfg = apply_overrides(tiny_cfg, [f"method={method}", "forward_passes=per_view", *experts])
+    data = load_data(cfg.data, progress=False)
+    torch.manual_seed(0)
+    m = build_method(cfg, data.num_classes, len(data.labeled_idx))
+    st = TrainState(cfg, m, data)
+    views = tuple(m.unlabeled_views)
+    lab, unl, _ = make_batch(data, st.lab.next(), st.unl.next() if views else None, views, st.g_aug, cfg, "cpu",
+                             slice(None), slice(None))
+    rng = torch.get_rng_state()
+    own, _ = m.train_step(lab, unl, 0)
+    aux = m.pop_aux_loss()
+    assert aux is not None and aux.item() > 0 and m.pop_aux_loss() is None  # popped: a step adds it once
+    torch.set_rng_state(rng)  # the same draws (gate noise, dropout) for the second forward
+    total, logs = step_loss(m, lab, unl, 0, 0.5)
+    assert total.item() == pytest.approx(own.item() + 0.5 * aux.item(), rel=1e-5)
+    assert logs["balance"] == pytest.approx(aux.item(), rel=1e-5)
+    plain = build_method(plain_cfg, data.num_classes, len(data.labeled_idx))
+    loss, logs = step_loss(plain, lab, {}, 0, 0.5)
+    assert "balance" not in logs and plain.pop_aux_loss() is None

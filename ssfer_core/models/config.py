@@ -19,7 +19,7 @@ class NetConfig:
     l2_normalize: bool | None = None
     """L2-normalise the feature before the classifier; None lets the method decide."""
     semantic_moe: Literal["off", "pooled", "map"] | None = None
-    """LEAF's semantic level: off | pooled (official code) | map (1x1-conv experts on the feature
+    """LEAF's semantic level: off | pooled (the release) | map (1x1-conv experts on the feature
     map). The one switch of that level (LEAF's semantic ablation is ``net.semantic_moe: "off"``)."""
     instance_moe: bool | None = None
     """LEAF's instance level: a mixture of experts on the normalised feature. The one switch of that
@@ -28,7 +28,7 @@ class NetConfig:
     """Multiplies the logits when the classifier's input is the L2-normalised feature (a cosine
     classifier's scale, as in NormFace; SIT-FER's head). Never applied behind LEAF's instance-level
     experts, whose output is not normalised (there it would only be a free temperature and a larger
-    step on the head). 1.0 is the official code."""
+    step on the head). 1.0 is the release."""
     experts: Literal["tied_residual", "residual", "linear"] = "tied_residual"
     """LEAF's expert design: tied_residual (released code: one residual MLP in every slot, so the
     gates are inert) | residual (independent residual MLPs) | linear (independent Linear(d, d))."""

@@ -1,6 +1,6 @@
 """LEAF's semantic- and instance-level decoupling: mixtures of experts fused by learnable gates.
 
-Gating follows the official code's sparsely-gated MoE (Shazeer et al. 2017): noisy top-k gating
+Gating follows the release's sparsely-gated MoE (Shazeer et al. 2017): noisy top-k gating
 (clean logits ``x W_g`` plus Gaussian noise of std ``softplus(x W_n) + 0.01`` at train time,
 softmax over the k largest logits, zeros elsewhere), log-space combination
 ``log(sum_e g_e exp(expert_e(x)))``, and the load-balancing loss ``cv^2(importance) + cv^2(load)``.
@@ -12,11 +12,11 @@ Three expert designs (``net.experts``):
   all expert slots. With k = 1 the gate value is the softmax of one logit, i.e. exactly 1, and the
   log-space combine returns the expert's output, so each "mixture" is ``x + MLP(x)``: routing changes
   nothing and the gate weights receive no gradient. We compute the gates anyway (same noise draws as
-  the code, so a seeded run consumes the random stream as the code does; the gate statistics are
-  shown in the analysis) and return ``log(exp(x + MLP(x)) * sum_e g_e)`` as the code's combine does
-  (tests/test_official.py checks a whole training step against the code's numbers to 1e-5).
-* ``residual`` -- the paper's reading with the code's expert shape: independent ``ResExpert``\ s.
-* ``linear`` -- independent ``Linear(d, d)`` experts (the unused ``Semantic_MoE`` class of the code).
+  the release, so a seeded run consumes the random stream as the release does; the gate statistics are
+  shown in the analysis) and return ``log(exp(x + MLP(x)) * sum_e g_e)`` as the release's combine does
+  (tests/test_official.py checks a whole training step against the release's numbers to 1e-5).
+* ``residual`` -- the paper's reading with the release's expert shape: independent ``ResExpert``\ s.
+* ``linear`` -- independent ``Linear(d, d)`` experts (the unused ``Semantic_MoE`` class of the release).
 All independent experts are evaluated densely with one batched matmul (8 small experts are cheaper
 that way than dispatching), which gives the same output as the sparse dispatcher.
 
@@ -56,7 +56,7 @@ class ResExpert(nn.Module):
 
 class BatchedExperts(nn.Module):
     """``num_experts`` independent experts, all evaluated at once: ``[N, d] -> [N, E, d_out]``.
-    ``residual`` experts have the code's ``ResExpert`` shape; ``linear`` ones are ``Linear(d, d_out)``."""
+    ``residual`` experts have the release's ``ResExpert`` shape; ``linear`` ones are ``Linear(d, d_out)``."""
 
     def __init__(self, d_in: int, d_out: int, num_experts: int, residual: bool):
         super().__init__()
@@ -147,7 +147,7 @@ class MixtureOfExperts(nn.Module):
         gates, load = self.gate(x)
         balance = cv_squared(gates.sum(0)) + cv_squared(load)
         if self.design == "tied_residual":  # every slot holds the same expert: the mixture is its output,
-            # through the code's own log-space round trip (log(sum_e g_e exp(y)), sum_e g_e = 1), so
+            # through the release's own log-space round trip (log(sum_e g_e exp(y)), sum_e g_e = 1), so
             # that even the float rounding of the gradients is the release's
             y = torch.log(torch.exp(self.expert(x)) * gates.sum(1, keepdim=True))
             return {"out": y, "agnostic": y, "gates": gates, "balance": balance}

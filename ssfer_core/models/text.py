@@ -6,7 +6,7 @@ Encoders:
   all-MiniLM-L6-v2, 384-d), loaded from site-packages with ``HF_HUB_OFFLINE=1``. Default here.
 * ``open_clip:<model>@<local weights>``: an open_clip text tower (the paper's likely CLIP);
   ``open_clip:ViT-B-32@hub`` downloads on a connected machine.
-* ``random``: the official code's behaviour, which is effectively 7 fixed random unit vectors
+* ``random``: the release's behaviour, which is effectively 7 fixed random unit vectors
   (a never-trained toy transformer); seeded, 512-d. For reproduction only.
 """
 from __future__ import annotations

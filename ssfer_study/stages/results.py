@@ -80,6 +80,8 @@ def build(study: Study, dpi: int = 120) -> Results:
     ceiling = calibration.loc[calibration["labels/class"] == "all", "acc_last_mean"] if calibration is not None else []
     if len(sup) and len(ceiling):
         main = tables.add_gap_closed(main, float(sup.iloc[0]), float(ceiling.iloc[0]))
+    if len(main):
+        main = tables.add_paired_to_supervised(main, runs, main_keys, variants)
     figures = {}
     if calibration is not None:
         calibration = calibration.sort_values("n_labeled")
@@ -87,7 +89,7 @@ def build(study: Study, dpi: int = 120) -> Results:
         figures["calibration"] = plots.calibration(calibration)
     tables.write_table(tables.pretty(main), out / "main", dataset, study.name)
     main.to_csv(out / "main_numbers.csv", index=False)
-    metrics = tables.metrics_json(main, calibration, dataset, study.name)
+    metrics = tables.metrics_json(main, calibration, dataset, study.name, study.base.protocol)
     (study.reports_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
 
     side = {}
