@@ -238,20 +238,26 @@ def compose_config(base: dict, overlay: dict | None = None, overrides: list[str]
     1. ``base``: a profile's ``train:`` section (or any mapping of TrainConfig keys);
     2. ``per_method[method]``: the profile's block for the run's method (e.g. its lr);
     3. the method's protocol recipe (``METHODS[method].protocols[protocol]``: ``official`` is the
-       release's recipe; the shared protocol is the defaults and changes nothing);
+       release's recipe; the shared protocol is the defaults and changes nothing). A recipe lists
+       its method's own settings only where the release differs from their defaults, so under it
+       those sections start again from their defaults: a profile's ``train.sitfer`` never leaks
+       into the release's SIT-FER (a run's overlay and overrides still apply);
     4. ``overlay``: the run's own keys;
     5. ``overrides``: ``key=value`` strings (``ssfer train -S``, a notebook's ``overrides``).
 
     ``method`` and ``protocol`` are read from layers 1, 4 and 5. The method's network defaults then
     fill the ``net`` fields left None, so the config a run records is the one it trains with."""
-    def layered(method_block: dict, recipe: dict) -> TrainConfig:
-        cfg = from_dict(copy.deepcopy(base))
-        cfg = from_dict(copy.deepcopy(recipe), from_dict(copy.deepcopy(method_block), cfg))
+    def layered(method_block: dict, recipe: dict, release_sections: dict) -> TrainConfig:
+        cfg = from_dict(copy.deepcopy(method_block), from_dict(copy.deepcopy(base)))
+        for name, settings in release_sections.items():
+            setattr(cfg, name, settings())
+        cfg = from_dict(copy.deepcopy(recipe), cfg)
         return apply_overrides(from_dict(copy.deepcopy(overlay or {}), cfg), list(overrides))
 
-    probe = layered({}, {})
-    METHODS[probe.method]  # an unknown method: the error names the registered ones
-    cfg = layered((per_method or {}).get(probe.method, {}), METHODS[probe.method].protocols.get(probe.protocol, {}))
+    probe = layered({}, {}, {})
+    d = METHODS[probe.method]  # an unknown method: the error names the registered ones
+    recipe = d.protocols.get(probe.protocol, {})
+    cfg = layered((per_method or {}).get(probe.method, {}), recipe, d.sections if recipe else {})
     return resolve_net_defaults(validate(cfg))
 
 

@@ -243,3 +243,17 @@ def test_a_notebook_override_resolves_like_the_cli(monkeypatch, tmp_path):
     assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "random"
     plain = _notebook_config(monkeypatch, run="sitfer_s0", out_dir=str(tmp_path / "nb2"), overrides=[])
     assert to_dict(plain) == to_dict(STUDIES[ROOT / "params.yaml"].config("sitfer_s0"))
+
+
+def test_the_official_recipe_keeps_the_releases_settings_whatever_the_profiles_base_says():
+    """A recipe lists the release's differences from the defaults; a profile's ``train.sitfer`` must
+    not leak into an official run (its overlay and overrides still win)."""
+    from ssfer_core.config import compose_config
+
+    base = {"method": "sitfer", "sitfer": {"threshold": 0.5, "mssl": False}}
+    assert compose_config(base).sitfer.threshold == 0.5  # the shared protocol takes the profile's
+    official = compose_config(base, {"protocol": "official"})
+    assert official.sitfer.threshold == 0.75 and official.sitfer.mssl is True
+    assert official.sitfer.loss_weights == (0.4, 0.4, 0.2) and official.sitfer.text_encoder == "random"
+    assert compose_config(base, {"protocol": "official", "sitfer": {"mssl": False}}).sitfer.mssl is False
+    assert compose_config(base, {"protocol": "official"}, ["sitfer.threshold=0.6"]).sitfer.threshold == 0.6
