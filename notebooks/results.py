@@ -34,6 +34,7 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 from IPython.display import Markdown, display
 
 from ssfer_study.captions import caption
+from ssfer_study import tables
 from ssfer_study.stages import results
 from ssfer_study.study import load_study
 
@@ -53,9 +54,22 @@ if res.calibration is not None:
 
 # %% [markdown]
 # ## Main table
+# "vs supervised": the paired difference to supervised (same seed, same labeled split) and the
+# half-width of its 95 % interval; "shown" only when the interval excludes 0. "gain, last quarter":
+# accuracy gained over the last quarter of training, beside the noise of a difference between two
+# evaluations; a method gaining more than that was still learning when training stopped.
 
 # %%
 res.pretty(res.main)
+
+# %% [markdown]
+# ## The papers' claims
+# Each claim read as a paired difference over seeds (the variant the paper says is better minus the
+# one it beats): "shown" when the 95 % interval lies above 0, "contradicted" when it lies below,
+# "not shown" otherwise.
+
+# %%
+tables.pretty_claims(res.claims) if len(res.claims) else Markdown("No claim: the profile lacks the runs.")
 
 # %% [markdown]
 # ## Official recipes and controls (same budget, beside the main table's seed 0)
@@ -67,9 +81,10 @@ for group, table in res.side.items():
 
 # %% [markdown]
 # ## Ablations and plug-ins, read against the main table
-# Each row is one seed; its reference is the main table's row of its method (for a plug-in, of its
-# host), mean ± std over seeds. A difference under 2 standard deviations of the reference's seeds is
-# marked "within noise": one seed cannot tell it from the seed-to-seed spread.
+# Each row's reference is the main table's row of its method (for a plug-in, of its host). A row
+# with several seeds is read paired on the seed: its mean difference and 95 % interval, "within
+# noise" when the interval holds 0. A one-seed row is read against the reference's mean: "within
+# noise" under 2 standard deviations of the reference's seeds.
 
 # %%
 for group, title in results.ABLATION_GROUPS.items():
@@ -78,12 +93,13 @@ for group, title in results.ABLATION_GROUPS.items():
                 Markdown(caption(f"results/ablation_{group}.png")))
 
 # %% [markdown]
-# ## Semi-supervised learning at work: mask rate and pseudo-label accuracy over training
-# Mask rate = share of the unlabeled batch that passes the method's own selection; pseudo-label
+# ## Learning curves; semi-supervised learning at work
+# Accuracy at every evaluation (mean over seeds, band from the lowest to the highest seed). Mask
+# rate = share of the unlabeled batch that passes the method's own selection; pseudo-label
 # accuracy = accuracy of the selected pseudo-labels against the hidden true labels (seed 0).
 
 # %%
-for name in ("ssl_at_work", "accuracy_curves"):
+for name in ("accuracy_curves", "accuracy_by_labels", "ssl_at_work"):
     if name in res.figures:
         display(res.figures[name], Markdown(caption(f"results/{name}.png")))
 

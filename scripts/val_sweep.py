@@ -2,12 +2,16 @@
 
     python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
     python scripts/val_sweep.py --table docs/validation_sweep.jsonl     # the results as a Markdown table
+    python scripts/val_sweep.py --plateau docs/validation_plateau_sweep.jsonl   # the plateau rule's table
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
 ``eval_on=val``; it trains in this process (the data are loaded once per data config) and appends
 one JSON line: EMA accuracy and balanced accuracy on the validation split, the final mask rate and
-accuracy of the selected pseudo-labels (mean over the last 10 % of logged steps), and seconds.
+accuracy of the selected pseudo-labels (mean over the last 10 % of logged steps), seconds and the
+EMA validation accuracy at every evaluation (``curve``, for the plateau rule). A run whose name is
+already in the output file is skipped, and a killed run resumes from its checkpoint, so a stopped
+sweep picks up where it was by running the same command again.
 """
 from __future__ import annotations
 
@@ -38,10 +42,34 @@ def table(path: str) -> str:
     return "\n".join(lines)
 
 
+def plateau(path: str, n_val: int = 1000) -> str:
+    """The plateau rule on a sweep of one setting at several step counts: for each setting (the
+    overrides but ``steps`` and ``eval_every``) and each budget B whose 1.5 B was also trained, the
+    gain of training to 1.5 B (its own schedule) against the 95 % noise of a difference between two
+    validation accuracies (``tables.evaluation_noise``); B has plateaued when the gain is below it."""
+    from ssfer_study.tables import evaluation_noise
+
+    by_setting: dict[str, dict[int, float]] = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        key = " ".join(o for o in r["overrides"].split() if not o.startswith(("steps=", "eval_every=")))
+        by_setting.setdefault(key, {})[int(r["steps"])] = r["val_acc"]
+    lines = ["| setting | B | acc at B | acc at 1.5 B | gain | noise (95 %) | plateaued at B |", "|---|---|---|---|---|---|---|"]
+    for key, accs in by_setting.items():
+        for b in sorted(accs):
+            longer = int(round(1.5 * b))
+            if longer in accs:
+                gain, noise = accs[longer] - accs[b], evaluation_noise((accs[b] + accs[longer]) / 2, n_val)
+                lines.append(f"| `{key}` | {b} | {accs[b]:.1f} | {accs[longer]:.1f} | {gain:+.1f} | {noise:.1f} | "
+                             f"{'yes' if gain < noise else 'no'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("plan", nargs="?")
     p.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
+    p.add_argument("--plateau", default="", help="print the plateau rule's table of this JSON-lines file")
     p.add_argument("--profile", default="params.yaml")
     p.add_argument("--runs-dir", default="runs/val_sweep")
     p.add_argument("--out", default="docs/validation_sweep.jsonl")
@@ -49,14 +77,20 @@ def main(argv=None) -> None:
     if a.table:
         print(table(a.table))
         return
+    if a.plateau:
+        print(plateau(a.plateau))
+        return
     logging.basicConfig(level=logging.WARNING)
     study = load_study(a.profile)
     cache: dict = {}
+    done = {json.loads(r)["name"] for r in Path(a.out).read_text().splitlines()} if Path(a.out).exists() else set()
     for line in Path(a.plan).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         name, *sets = line.split()
+        if name in done:
+            continue
         cfg = study.config(None, list(BASE) + sets)
         key = json.dumps(vars(cfg.data), sort_keys=True, default=str)
         if key not in cache:
@@ -64,13 +98,14 @@ def main(argv=None) -> None:
             cache[key] = load_data(cfg.data)
         out = Path(a.runs_dir) / name
         t = time.time()
-        m = train(cfg, out, resume=False, progress=False, data=cache[key])
+        m = train(cfg, out, resume=True, progress=False, data=cache[key])
         ev = evaluated(m)
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
                "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
                "mask_rate_final": round(final_value(out.parent, name, "mask_rate"), 3),
                "pl_acc_selected_final": round(final_value(out.parent, name, "pl_acc_masked"), 3),
-               "seconds": round(time.time() - t), "overrides": " ".join(sets)}
+               "seconds": round(time.time() - t), "overrides": " ".join(sets), "steps": cfg.steps,
+               "curve": [[c["step"], round(100 * c.get("ema_acc", c.get("raw_acc")), 1)] for c in m["curve"]]}
         print(json.dumps(row), flush=True)
         with open(a.out, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -246,7 +246,8 @@ def compose_config(base: dict, overlay: dict | None = None, overrides: list[str]
     5. ``overrides``: ``key=value`` strings (``ssfer train -S``, a notebook's ``overrides``).
 
     ``method`` and ``protocol`` are read from layers 1, 4 and 5. The method's network defaults then
-    fill the ``net`` fields left None, so the config a run records is the one it trains with."""
+    fill the ``net`` fields left None and an unset ``data.split_seed`` becomes the run's seed, so
+    the config a run records is the one it trains with."""
     def layered(method_block: dict, recipe: dict, release_sections: dict) -> TrainConfig:
         cfg = from_dict(copy.deepcopy(method_block), from_dict(copy.deepcopy(base)))
         for name, settings in release_sections.items():
@@ -258,7 +259,14 @@ def compose_config(base: dict, overlay: dict | None = None, overrides: list[str]
     d = METHODS[probe.method]  # an unknown method: the error names the registered ones
     recipe = d.protocols.get(probe.protocol, {})
     cfg = layered((per_method or {}).get(probe.method, {}), recipe, d.sections if recipe else {})
-    return resolve_net_defaults(validate(cfg))
+    return resolve_split_seed(resolve_net_defaults(validate(cfg)))
+
+
+def resolve_split_seed(cfg: TrainConfig) -> TrainConfig:
+    """``data.split_seed`` left None becomes the run's seed (in place; returns cfg)."""
+    if cfg.data.split_seed is None:
+        cfg.data.split_seed = cfg.seed
+    return cfg
 
 
 def resolve_net_defaults(cfg: TrainConfig) -> TrainConfig:

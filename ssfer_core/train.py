@@ -23,7 +23,7 @@ import yaml
 from ssfer_core import distributed as ddp
 from ssfer_core.atomic import torch_save
 from ssfer_core.build import build_method
-from ssfer_core.config import TrainConfig, to_dict
+from ssfer_core.config import TrainConfig, resolve_split_seed, to_dict
 from ssfer_core.data.config import label_budget
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
@@ -167,6 +167,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str | None = None, resu
     """
     from tqdm.auto import tqdm
 
+    resolve_split_seed(cfg)
     wanted = resolve_device(cfg.device)
     if device is not None and kind(resolve_device(device)) != kind(wanted):
         raise ConfigError(f"train.device={cfg.device!r} resolves to {wanted!r}; it cannot be pinned to {device!r}")

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 TABLE_TITLES = {
     "main": "Main table",
+    "claims": "The papers' claims, each a paired difference over seeds",
     "calibration": "Calibration: supervised accuracy by label budget",
     "official": "Official protocol: each method's released recipe at the study's budget",
     "head_control": "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads",
     "sitfer_levels": "SIT-FER control: the unlabeled loss only from the instance level's switch-on",
-    "sitfer_ablation": "SIT-FER ablation: MSSL, MIPG and pseudo-label levels",
-    "leaf_ablation": "LEAF ablation: aggregation levels",
+    "sitfer_ablation": "SIT-FER ablation: without MSSL, without MIPG",
+    "sitfer_level_sets": "SIT-FER pseudo-label levels: which levels fuse",
+    "leaf_ablation": "LEAF ablation: without its semantic, its instance or its category level",
     "leaf_experts": "LEAF expert design: the release's tied expert against independent experts",
     "plugin": "LEAF's aggregation plugged into FixMatch and SIT-FER",
+    "labels": "Accuracy by label budget: the main methods at 25, 50 and 100 labels per class",
 }
-"""Each table's title, by run group (``group`` in a profile's runs), in the report's order."""
+"""Each table's title, by run group (``group`` in a profile's runs; ``claims`` is made from the
+others), in the report's order."""
 SIDE_GROUPS = ("official", "head_control", "sitfer_levels")
 """Tables read beside the main table's seed-0 runs."""
-ABLATION_GROUPS = ("sitfer_ablation", "leaf_ablation", "leaf_experts", "plugin")
+ABLATION_GROUPS = ("sitfer_ablation", "sitfer_level_sets", "leaf_ablation", "leaf_experts", "plugin")
 """Tables read against the main table's mean and seed spread (``tables.against_reference``), each
 with a bar chart ``ablation_<group>.png``."""
 
@@ -28,15 +32,20 @@ CAPTIONS = {
     "data_tour/class_distribution.png": "Class counts per split: the imbalance the majority-class baseline reflects.",
     "results/calibration.png": "Supervised accuracy grows with the label budget; the all-labels point is the ceiling "
                                "every table's 'gap closed' is read against.",
-    "results/ablation_sitfer_ablation.png": "SIT-FER without MSSL, without MIPG, and with fewer pseudo-label levels, "
-                                            "against the main table's SIT-FER; hatched bars lie inside its 2-sd noise band.",
-    "results/ablation_leaf_ablation.png": "LEAF with fewer aggregation levels against the main table's LEAF; hatched "
-                                          "bars lie inside its 2-sd noise band.",
+    "results/ablation_sitfer_ablation.png": "SIT-FER without MSSL and without MIPG against the main table's SIT-FER; "
+                                            "hatched bars are within noise (paired 95 % interval, or 2 sd for one seed).",
+    "results/ablation_sitfer_level_sets.png": "SIT-FER fusing fewer pseudo-label levels against the main table's "
+                                              "SIT-FER (all three levels).",
+    "results/ablation_leaf_ablation.png": "LEAF without one of its levels against the main table's LEAF; hatched "
+                                          "bars are within noise (paired 95 % interval, or 2 sd for one seed).",
     "results/ablation_leaf_experts.png": "The release's tied expert against independent experts with learned gates "
                                          "(top-1 and dense): does routing, once it can matter, change accuracy?",
     "results/ablation_plugin.png": "LEAF's aggregation plugged into FixMatch and SIT-FER, against each host alone.",
+    "results/accuracy_by_labels.png": "The figure semi-supervised papers lead with: accuracy against labels per "
+                                      "class; hollow points are one seed.",
     "results/ssl_at_work.png": "How much of each unlabeled batch a method trains on, and how right those pseudo-labels are.",
-    "results/accuracy_curves.png": "Test accuracy at each evaluation: where each method stands when training ends.",
+    "results/accuracy_curves.png": "Accuracy at each evaluation, mean over seeds with the band from the lowest "
+                                     "to the highest seed: a flat end is a method that has finished learning.",
     "results/leaf_positive_sets.png": "LEAF's category level: how many classes its positive set keeps, and how often "
                                       "the true class is among them.",
     "results/sitfer_pl_levels.png": "SIT-FER: accuracy of the pseudo-labels each level passes at the threshold.",

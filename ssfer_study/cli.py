@@ -240,7 +240,7 @@ def _profile(a) -> int:
 
 
 def _data_check(a) -> int:
-    from ssfer_core.config import TrainConfig, apply_overrides, validate
+    from ssfer_core.config import TrainConfig, apply_overrides, resolve_split_seed, validate
     from ssfer_core.data.check import check_dataset
     from ssfer_study.study import load_study
 
@@ -251,7 +251,7 @@ def _data_check(a) -> int:
     else:
         if a.dataset is None or a.root is None:
             raise ConfigError("give --dataset and --root, or a profile with --config")
-        cfgs = [validate(apply_overrides(TrainConfig(), sets)).data]
+        cfgs = [resolve_split_seed(validate(apply_overrides(TrainConfig(), sets))).data]
     rep = check_dataset(cfgs[0], cfgs, decode=not a.no_decode, progress=True)
     print(rep.table())
     return 0 if rep.ok else EXIT_CONFIG

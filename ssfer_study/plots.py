@@ -75,14 +75,44 @@ def factor_histograms(meta: pd.DataFrame, columns=("intensity", "yaw", "roll", "
     return fig
 
 
-def accuracy_curves(curves: dict[str, list[dict]], key: str = "ema_acc"):
+def accuracy_curves(curves: dict[str, list[list[dict]]], key: str = "ema_acc"):
+    """Accuracy against step per method: the mean over seeds as a line, the band from the lowest to
+    the highest seed (``curves``: method -> one curve per seed, as in a run's ``metrics.json``)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, rows in curves.items():
-        ax.plot([r["step"] for r in rows], [r.get(key, np.nan) for r in rows], label=name)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name, runs in curves.items():
+        steps = [r["step"] for r in runs[0]]
+        acc = np.array([[100 * r.get(key, r.get("raw_acc", np.nan)) for r in rows][: len(steps)] for rows in runs
+                        if len(rows) >= len(steps)])
+        line, = ax.plot(steps, acc.mean(0), label=f"{name} ({len(acc)} seed{'s' if len(acc) > 1 else ''})")
+        if len(acc) > 1:
+            ax.fill_between(steps, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("step")
-    ax.set_ylabel(f"test accuracy ({key.split('_')[0]})")
-    ax.set_title("Test accuracy over training (seed 0)", fontsize=9)
+    ax.set_ylabel(f"accuracy, % ({key.split('_')[0]})")
+    ax.set_title("Accuracy over training: mean over seeds, band from the lowest to the highest seed", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_labels(df: pd.DataFrame):
+    """Accuracy against labels per class, one line per method (``df``: method, labels/class, seeds,
+    acc_last_mean, acc_last_std; a point from one seed is drawn hollow)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for method, rows in df.sort_values("labels/class").groupby("method", sort=False):
+        x, y, sd, n = (rows[c].to_numpy() for c in ("labels/class", "acc_last_mean", "acc_last_std", "seeds"))
+        line, = ax.plot(x, y, label=method)
+        for xi, yi, si, ni in zip(x, y, sd, n):
+            ax.errorbar(xi, yi, yerr=si if ni > 1 else None, marker="o", color=line.get_color(), capsize=3,
+                        mfc=line.get_color() if ni > 1 else "white")
+    ax.set_xscale("log")
+    ticks = sorted(df["labels/class"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labels per class")
+    ax.set_ylabel("accuracy, % (EMA, last)")
+    ax.set_title("Accuracy by label budget (filled: mean ± sd over seeds; hollow: one seed)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -238,8 +268,9 @@ def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
 
 def ablation_bars(df: pd.DataFrame, title: str):
     """Each row's last accuracy (``tables.against_reference``): reference rows with their ±1 sd
-    error bar and a shaded ±2 sd noise band; single-seed rows inside their reference's band are
-    hatched and labelled "within noise"."""
+    error bar; each other row with its noise band around its reference's mean (the paired 95 %
+    interval, or 2 sd of the reference's seeds for one seed), hatched and labelled "within noise"
+    when its difference lies inside it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(df) + 1.7), layout="constrained")  # room for every label
     y = np.arange(len(df))[::-1]
@@ -254,13 +285,13 @@ def ablation_bars(df: pd.DataFrame, title: str):
         bar_end = r["acc_last_mean"] + (r["acc_last_std"] if is_ref and r["seeds"] > 1 else 0.0)
         ax.text(bar_end + 0.5, i, note, va="center", fontsize=7)  # right of the error bar, not on it
         if not is_ref and r["reference"] in refs.index:
-            m, s = refs.loc[r["reference"], ["acc_last_mean", "acc_last_std"]]
-            ax.fill_betweenx([i - 0.45, i + 0.45], m - 2 * s, m + 2 * s, color="grey", alpha=0.2, lw=0)
+            m = refs.loc[r["reference"], "acc_last_mean"]
+            ax.fill_betweenx([i - 0.45, i + 0.45], m - r["noise"], m + r["noise"], color="grey", alpha=0.2, lw=0)
     ax.set_yticks(y, [f"{v} ({n} seed{'s' if n > 1 else ''})" for v, n in zip(df["variant"], df["seeds"])], fontsize=7)
     lo = float(np.nanmin(df["acc_last_mean"] - df["acc_last_std"].fillna(0)))
     ax.set_xlim(max(0.0, lo - 10), min(100.0, float(np.nanmax(df["acc_last_mean"])) + 12))
     # the band's key sits in the axis label: a legend inside the axes covered the last bar's label
-    ax.set_xlabel("test accuracy, % (EMA, last)\ngrey band: the reference's mean ± 2 sd (noise)")
+    ax.set_xlabel("accuracy, % (EMA, last)\ngrey band: the reference's mean ± the row's noise")
     fig.suptitle(textwrap.fill(title, 75), fontsize=9)  # over the figure, wrapped: long titles stay inside
     return fig
 

@@ -113,23 +113,37 @@ def last_quarter_gain(curve: list[dict], steps: int | None = None, key: str = "e
     return float(ys[-1] - np.interp(0.75 * steps, xs, ys))
 
 
+def evaluation_noise(acc: float, n: int) -> float:
+    """95 % noise, in points, of the difference between two evaluations of accuracy ``acc`` (%) on
+    ``n`` images, each binomial: 1.96 * sqrt(2 p (1 - p) / n). Two evaluations of one run share
+    their images, so this overstates the noise a little: a gain under it is no evidence of learning."""
+    p = acc / 100
+    return float(100 * 1.96 * np.sqrt(2 * p * (1 - p) / n)) if n else float("nan")
+
+
 def add_paired_to_supervised(df: pd.DataFrame, runs: dict[str, dict], keys: list[str],
                              variants: dict[str, str]) -> pd.DataFrame:
-    """Each main-table row's paired difference to supervised (:func:`paired_difference`) and its
-    mean :func:`last_quarter_gain` over seeds."""
+    """Each main-table row's paired difference to supervised (:func:`paired_difference`), its
+    mean :func:`last_quarter_gain` over seeds and the :func:`evaluation_noise` that gain is read
+    against (``still_learning``: the gain exceeds it)."""
     df = df.copy()
     sup = [k for k in keys if k in runs and runs[k]["method"] == "supervised"]
     cols: dict[str, list] = {"delta_vs_supervised_mean": [], "delta_vs_supervised_ci95": [],
-                             "delta_vs_supervised_verdict": [], "last_quarter_gain": []}
-    for variant in df["variant"]:
+                             "delta_vs_supervised_verdict": [], "last_quarter_gain": [],
+                             "last_quarter_noise95": [], "still_learning": []}
+    for variant, acc in zip(df["variant"], df["acc_last_mean"]):
         own = [k for k in keys if k in runs and variants[k] == variant]
         p = paired_difference(runs, own, sup) if own and runs[own[0]]["method"] != "supervised" else \
             {"mean": float("nan"), "ci95": float("nan"), "verdict": "-"}
         cols["delta_vs_supervised_mean"].append(p["mean"])
         cols["delta_vs_supervised_ci95"].append(p["ci95"])
         cols["delta_vs_supervised_verdict"].append(p["verdict"])
-        cols["last_quarter_gain"].append(float(np.mean([last_quarter_gain(runs[k]["curve"], runs[k].get("steps"))
-                                                        for k in own])))
+        gain = float(np.mean([last_quarter_gain(runs[k]["curve"], runs[k].get("steps")) for k in own]))
+        n = int(np.asarray(evaluated(runs[own[0]])["last"]["confusion"]).sum())
+        noise = evaluation_noise(acc, n)
+        cols["last_quarter_gain"].append(gain)
+        cols["last_quarter_noise95"].append(noise)
+        cols["still_learning"].append(bool(gain > noise))
     return df.assign(**cols)
 
 
@@ -153,25 +167,79 @@ def host(method: str) -> str:
     return method.split("+")[-1]
 
 
-def against_reference(side: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
-    """An ablation or plug-in table read against the main table: each row's difference to the
-    mean of its reference (the main-table row of :func:`host` of its method, several seeds) and a
-    verdict: ``within noise`` when the difference is under 2 standard deviations of the
-    reference's seeds, else ``above`` / ``below``. The reference rows come first, verdict
-    ``reference``."""
+def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, dict] | None = None,
+                      keys: list[str] = (), main_keys: list[str] = (),
+                      variants: dict[str, str] | None = None) -> pd.DataFrame:
+    """An ablation or plug-in table read against the main table: each row's difference to its
+    reference (the main-table row of :func:`host` of its method) and a verdict ``above`` / ``below``
+    / ``within noise``. A row with two or more seeds that pair with the reference's (``runs``,
+    ``keys`` of the side runs, ``main_keys``) is read by :func:`paired_difference`: the mean paired
+    difference and its 95 % interval (``noise``), ``within noise`` when the interval holds 0. A
+    one-seed row is read against the reference's mean: ``within noise`` under 2 standard deviations
+    of its seeds. The reference rows come first, verdict ``reference``."""
     refs = main.set_index("method")
     hosts = [host(m) for m in side["method"]]
     reference = main[main["method"].isin(hosts)].assign(reference="", delta=np.nan, noise=np.nan,
-                                                       verdict="reference")
+                                                       verdict="reference", reading="")
     rows = side.copy()
     rows["reference"] = hosts
-    mean = np.array([refs.loc[h, "acc_last_mean"] if h in refs.index else np.nan for h in hosts])
-    std = np.array([refs.loc[h, "acc_last_std"] if h in refs.index else np.nan for h in hosts])
-    rows["delta"] = rows["acc_last_mean"].to_numpy() - mean
-    rows["noise"] = 2 * std
-    rows["verdict"] = [("-" if np.isnan(d) else "within noise" if abs(d) < n else "above" if d > 0 else "below")
-                       for d, n in zip(rows["delta"], rows["noise"])]
+    delta, noise, verdict, reading = [], [], [], []
+    for variant, h, m in zip(rows["variant"], hosts, rows["acc_last_mean"]):
+        own = [k for k in keys if runs and k in runs and (variants or {}).get(k) == variant]
+        ref_keys = [k for k in main_keys if runs and k in runs and host(runs[k]["method"]) == h]
+        p = paired_difference(runs, own, ref_keys) if own and ref_keys else {"pairs": 0}
+        if p["pairs"] >= 2:
+            d, n, how = p["mean"], p["ci95"], f"paired 95 % CI, {p['pairs']} seeds"
+        else:
+            ref_mean = refs.loc[h, "acc_last_mean"] if h in refs.index else np.nan
+            d, n, how = m - ref_mean, 2 * (refs.loc[h, "acc_last_std"] if h in refs.index else np.nan), \
+                "2 sd of the reference's seeds (one seed)"
+        delta.append(d)
+        noise.append(n)
+        reading.append(how)
+        verdict.append("-" if np.isnan(d) else "within noise" if abs(d) <= n or np.isnan(n) else
+                       "above" if d > 0 else "below")
+    rows = rows.assign(delta=delta, noise=noise, verdict=verdict, reading=reading)
     return pd.concat([reference, rows], ignore_index=True)
+
+
+PAPER_CLAIMS = (
+    ("LEAF above FixMatch (LEAF paper)", "leaf", "fixmatch"),
+    ("SIT-FER above FixMatch (SIT-FER paper)", "sitfer", "fixmatch"),
+    ("LEAF's aggregation raises FixMatch as a plug-in (LEAF paper)", "leaf_plus_fixmatch", "fixmatch"),
+    ("SIT-FER needs MSSL (text co-supervision of labeled data)", "sitfer", "sitfer_mssl_off"),
+    ("SIT-FER needs MIPG (multi-level pseudo-labels)", "sitfer", "sitfer_mipg_off"),
+    ("LEAF needs its semantic level", "leaf", "leaf_no_semantic"),
+    ("LEAF needs its instance level", "leaf", "leaf_no_instance"),
+    ("LEAF needs its category level", "leaf", "leaf_no_category"),
+)
+"""The papers' claims a study can test: (claim, the variant it says is better, the one it beats)."""
+
+
+def claims(runs: dict[str, dict], variants: dict[str, str]) -> pd.DataFrame:
+    """Each of :data:`PAPER_CLAIMS` whose two variants the study ran, read by
+    :func:`paired_difference` (better minus beaten, paired on the seed): ``shown`` when the 95 %
+    interval lies above 0, ``contradicted`` when it lies below 0, ``not shown`` otherwise (and
+    always with one seed: no interval)."""
+    rows = []
+    for claim, better, beaten in PAPER_CLAIMS:
+        a = [k for k in runs if variants.get(k) == better]
+        b = [k for k in runs if variants.get(k) == beaten]
+        if not a or not b:
+            continue
+        p = paired_difference(runs, a, b)
+        lo, hi = p["mean"] - p["ci95"], p["mean"] + p["ci95"]
+        verdict = ("not shown (one seed)" if p["pairs"] < 2 else "shown" if lo > 0 else
+                   "contradicted" if hi < 0 else "not shown")
+        rows.append({"claim": claim, "better": better, "than": beaten, "seeds": p["pairs"],
+                     "difference": p["mean"], "ci95": p["ci95"], "verdict": verdict})
+    return pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "ci95", "verdict"])
+
+
+def pretty_claims(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(**{"difference (paired, 95 % CI)": [
+        f"{d:+.1f}" if np.isnan(c) else f"{d:+.1f} ± {c:.1f}" for d, c in zip(df["difference"], df["ci95"])]}
+    ).drop(columns=["difference", "ci95"])
 
 
 def pretty(df: pd.DataFrame) -> pd.DataFrame:
@@ -190,9 +258,9 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
     out["mask rate (final)"] = df["mask_rate_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     out["selected PL acc (final)"] = df["pl_acc_selected_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     if "verdict" in df:
-        out["vs reference (Δ, 2 sd)"] = [
-            "-" if np.isnan(d) else f"{d:+.1f} vs {r} (2 sd = {n:.1f})"
-            for d, r, n in zip(df["delta"], df["reference"], df["noise"])]
+        out["vs reference (Δ, noise)"] = [
+            "-" if np.isnan(d) else f"{d:+.1f} vs {r} (± {n:.1f}: {how})"
+            for d, r, n, how in zip(df["delta"], df["reference"], df["noise"], df["reading"])]
         out["verdict"] = df["verdict"]
     if "gap_closed" in df:
         out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
@@ -201,19 +269,21 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
             "-" if np.isnan(m) else f"{m:+.1f} ± {c:.1f}: {v}" if not np.isnan(c) else f"{m:+.1f}: {v}"
             for m, c, v in zip(df["delta_vs_supervised_mean"], df["delta_vs_supervised_ci95"],
                                df["delta_vs_supervised_verdict"])]
-        out["gain, last quarter"] = df["last_quarter_gain"].map(lambda v: "-" if np.isnan(v) else f"{v:+.1f}")
+        out["gain, last quarter (noise)"] = [
+            "-" if np.isnan(g) else f"{g:+.1f} ({n:.1f}{', still learning' if g > n else ''})"
+            for g, n in zip(df["last_quarter_gain"], df["last_quarter_noise95"])]
     return out
 
 
 def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: str, profile: str,
-                 protocol: str = "shared") -> dict:
-    """Numbers only, so `dvc metrics show/diff` can compare: main.<method>.<field> and
-    calibration.<labels_per_class>.acc_mean; ``delta_vs_supervised_ci95`` is the half-width of the
-    paired 95 % interval."""
+                 protocol: str = "shared", claims_table: pd.DataFrame | None = None) -> dict:
+    """Numbers, so `dvc metrics show/diff` can compare: main.<method>.<field>,
+    calibration.<labels_per_class>.acc_mean and claims.<better>_vs_<than> (:func:`claims`);
+    ``*_ci95`` are half-widths of paired 95 % intervals."""
     out: dict = {"dataset": dataset, "profile": profile, "protocol": protocol, "main": {}, "calibration": {}}
     fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "mask_rate_final", "pl_acc_selected_final",
               "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_ci95",
-              "last_quarter_gain")
+              "last_quarter_gain", "last_quarter_noise95")
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
                if f in r}
@@ -222,6 +292,11 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
         for _, r in calibration.iterrows():
             out["calibration"][str(r["labels/class"])] = {"acc_mean": round(float(r["acc_last_mean"]), 4),
                                                           "acc_std": round(float(r["acc_last_std"]), 4)}
+    if claims_table is not None and len(claims_table):
+        out["claims"] = {f"{r['better']}_vs_{r['than']}": {
+            "difference": round(float(r["difference"]), 4),
+            "ci95": None if pd.isna(r["ci95"]) else round(float(r["ci95"]), 4),
+            "seeds": int(r["seeds"]), "verdict": r["verdict"]} for _, r in claims_table.iterrows()}
     return out
 
 

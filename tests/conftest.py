@@ -30,6 +30,7 @@ def tiny_cfg(tiny_synth, tmp_path):
     cfg.data.labels_per_class = 4
     cfg.data.split_dir = str(tmp_path / "splits")
     cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg.data.split_seed = 0  # one split whatever a test's seed (tests load data without training)
     cfg.net.backbone = "synth_cnn_tiny"
     cfg.sitfer.text_encoder = "random"
     return cfg

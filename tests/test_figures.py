@@ -59,3 +59,19 @@ def test_pretraining_report_holds_no_machine_dependent_value(tmp_path):
     assert "seconds" not in rep and (tmp_path / "bb.pth").exists()
     assert rep["final_train_mse"] == round(rep["final_train_mse"], 2)
     assert all(v == round(v, 2) for v in rep["heldout_r2"].values())
+
+
+def test_learning_curves_and_labels_figure_show_every_method_with_its_seeds():
+    curve = lambda acc: [{"step": s, "ema_acc": acc + s / 1e5} for s in range(300, 6001, 300)]  # noqa: E731
+    fig = plots.accuracy_curves({"fixmatch": [curve(0.6), curve(0.7), curve(0.65)], "supervised": [curve(0.5)]})
+    ax = fig.axes[0]
+    assert _labelled(fig) and [t.get_text() for t in ax.get_legend().get_texts()] == ["fixmatch (3 seeds)",
+                                                                                    "supervised (1 seed)"]
+    assert len(ax.collections) == 1  # one seed band: only the method with several seeds has one
+    assert np.allclose(ax.lines[0].get_ydata()[-1], 100 * (0.65 + 0.06))
+    df = pd.DataFrame({"method": ["fixmatch"] * 3 + ["supervised"] * 3, "labels/class": [25, 50, 100] * 2,
+                       "seeds": [1, 3, 1] * 2, "acc_last_mean": [60, 70, 75, 40, 55, 65.0],
+                       "acc_last_std": [np.nan, 2.0, np.nan] * 2})
+    fig = plots.accuracy_by_labels(df)
+    assert _labelled(fig) and fig.axes[0].get_xscale() == "log"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["fixmatch", "supervised"]

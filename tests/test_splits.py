@@ -82,3 +82,18 @@ def test_eval_on_val_uses_the_validation_images(tiny_cfg):
     tiny_cfg.data.val_size = 0
     with pytest.raises(DE, match="val_size"):
         load_data(tiny_cfg.data).eval_set("val")
+
+
+def test_each_seed_draws_its_own_split_unless_one_is_given():
+    from ssfer_core.config import compose_config
+    from ssfer_core.data.splits import split_path
+
+    base = {"method": "fixmatch", "data": {"labels_per_class": 5}}
+    cfgs = {seed: compose_config(base, {"seed": seed}) for seed in (0, 1, 2)}
+    assert [c.data.split_seed for c in cfgs.values()] == [0, 1, 2]
+    assert len({split_path(c.data) for c in cfgs.values()}) == 3
+    recs = _records([40] * 7)
+    labeled = [make_split(recs, 7, seed=c.data.split_seed, labels_per_class=5) for c in cfgs.values()]
+    assert labeled[0] != labeled[1] and labeled[1] != labeled[2]
+    fixed = [compose_config(base, {"seed": s}, ["data.split_seed=0"]).data.split_seed for s in (0, 1, 2)]
+    assert fixed == [0, 0, 0]

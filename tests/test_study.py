@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -192,3 +193,47 @@ def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
     flat = [{"step": s, "ema_acc": 0.7} for s in range(250, 2501, 250)]
     assert tables.last_quarter_gain(flat, 2500) == pytest.approx(0.0)
     assert math.isnan(tables.last_quarter_gain([{"step": 2500, "raw_acc": 0.7}], 2500))  # one evaluation
+
+
+def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
+    from ssfer_study import tables
+
+    accs = {"leaf": (0.70, 0.72, 0.74), "fixmatch": (0.60, 0.63, 0.63), "sitfer": (0.65, 0.61, 0.60)}
+    runs = {f"{m}_s{i}": _run(i, a, m) for m, vals in accs.items() for i, a in enumerate(vals)}
+    runs["leaf_plus_fixmatch_s0"] = _run(0, 0.9, "leaf+fixmatch")
+    variants = {k: k.rsplit("_s", 1)[0] for k in runs}
+    c = tables.claims(runs, variants).set_index("better")
+    # LEAF - FixMatch: 10, 9, 11 -> shown; SIT-FER - FixMatch: 5, -2, -3 -> interval holds 0
+    assert c.loc["leaf", "verdict"] == "shown" and c.loc["leaf", "difference"] == pytest.approx(10.0)
+    assert c.loc["sitfer", "verdict"] == "not shown"
+    assert c.loc["leaf_plus_fixmatch", "verdict"] == "not shown (one seed)"
+    assert "sitfer_mssl_off" not in set(c["than"])  # a claim whose runs the study lacks is left out
+    worse = runs | {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.50, 0.52, 0.53))}
+    assert tables.claims(worse, variants).set_index("better").loc["sitfer", "verdict"] == "contradicted"
+    m = tables.metrics_json(pd.DataFrame(), None, "SynthFACS", "t", claims_table=tables.claims(runs, variants))
+    assert m["claims"]["leaf_vs_fixmatch"]["verdict"] == "shown" and m["claims"]["leaf_vs_fixmatch"]["seeds"] == 3
+
+
+def test_an_ablation_with_seeds_is_read_paired_and_one_seed_against_two_sd():
+    from ssfer_study import tables
+
+    ref = {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.60, 0.70, 0.80))}
+    off = {f"off_s{i}": _run(i, a - 0.02, "sitfer") for i, a in enumerate((0.60, 0.70, 0.80))}
+    runs = ref | off | {"one_s0": _run(0, 0.58, "sitfer")}
+    variants = {k: k.rsplit("_s", 1)[0] for k in runs}
+    main = pd.DataFrame({"variant": ["sitfer"], "method": ["sitfer"], "acc_last_mean": [70.0], "acc_last_std": [10.0]})
+    side = pd.DataFrame({"variant": ["off", "one"], "method": ["sitfer", "sitfer"],
+                         "acc_last_mean": [68.0, 58.0], "acc_last_std": [10.0, np.nan]})
+    t = tables.against_reference(side, main, runs, list(off) + ["one_s0"], list(ref), variants).set_index("variant")
+    # paired: -2 on every seed, interval of width 0 -> below, although 2 sd of the seeds is 20 points
+    assert t.loc["off", "verdict"] == "below" and t.loc["off", "delta"] == pytest.approx(-2.0)
+    assert "paired" in t.loc["off", "reading"]
+    # one seed: -12 against 2 sd = 20 -> within noise
+    assert t.loc["one", "verdict"] == "within noise" and t.loc["one", "noise"] == pytest.approx(20.0)
+
+
+def test_evaluation_noise_is_the_binomial_noise_of_a_difference():
+    from ssfer_study import tables
+
+    assert tables.evaluation_noise(80.0, 1000) == pytest.approx(100 * 1.96 * (2 * 0.8 * 0.2 / 1000) ** 0.5)
+    assert tables.evaluation_noise(80.0, 4000) == pytest.approx(tables.evaluation_noise(80.0, 1000) / 2)

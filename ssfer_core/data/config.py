@@ -25,8 +25,10 @@ class DataConfig:
     """Labeled fraction of each class for split_protocol=fraction."""
     n_labeled: int = 0
     """Total labels for the adacm / sitfer_code protocols."""
-    split_seed: int = 0
-    """Seed of the labeled/unlabeled split (kept apart from the training seed)."""
+    split_seed: int | None = None
+    """Seed of the labeled/unlabeled split (and of the validation carve). None: the run's ``seed``,
+    so each seed draws its own split and a spread over seeds includes which faces are labeled; an
+    integer keeps one split across seeds."""
     val_size: int = 0
     """Training images carved out as a validation split (saved and hashed with the split); they
     are neither labeled nor unlabeled. Defaults are chosen on it (``eval_on=val``)."""

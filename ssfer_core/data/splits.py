@@ -137,6 +137,9 @@ def split_path(cfg: DataConfig) -> Path:
     """Where the split of ``cfg`` is saved: one file per dataset, protocol, amount, validation size and seed."""
     amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
               "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
+    if cfg.split_seed is None:
+        raise ValueError("data.split_seed is unset: a run's config sets it to the run's seed "
+                         "(ssfer_core.config.compose_config), or give one, e.g. -S data.split_seed=0")
     val = f"_val{cfg.val_size}" if cfg.val_size else ""
     return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"
 

@@ -32,6 +32,7 @@ class Results:
     side: dict[str, pd.DataFrame]
     diagnosis: pd.DataFrame
     metrics: dict
+    claims: pd.DataFrame
     figures: dict = field(default_factory=dict)
     """name -> matplotlib figure (also saved as results/<name>.png)."""
 
@@ -89,7 +90,10 @@ def build(study: Study, dpi: int = 120) -> Results:
         figures["calibration"] = plots.calibration(calibration)
     tables.write_table(tables.pretty(main), out / "main", dataset, study.name)
     main.to_csv(out / "main_numbers.csv", index=False)
-    metrics = tables.metrics_json(main, calibration, dataset, study.name, study.base.protocol)
+    claims = tables.claims(runs, variants)
+    if len(claims):
+        tables.write_table(tables.pretty_claims(claims), out / "claims", dataset, study.name)
+    metrics = tables.metrics_json(main, calibration, dataset, study.name, study.base.protocol, claims)
     (study.reports_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
 
     side = {}
@@ -102,15 +106,26 @@ def build(study: Study, dpi: int = 120) -> Results:
 
     for g, title in ABLATION_GROUPS.items():
         if groups.get(g):
-            side[g] = tables.against_reference(tables.summarize(runs, groups[g], study.runs_dir, variants), main)
+            side[g] = tables.against_reference(tables.summarize(runs, groups[g], study.runs_dir, variants), main,
+                                               runs, groups[g], main_keys, variants)
             tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
             figures[f"ablation_{g}"] = plots.ablation_bars(side[g], f"{title} ({dataset})")
+
+    label_keys = groups.get("labels", [])
+    if label_keys:
+        by_budget = {k: f"{runs[k]['method']} @ {runs[k]['labels_per_class']}" for k in label_keys + main_keys}
+        side["labels"] = tables.summarize(runs, label_keys + main_keys, study.runs_dir, by_budget)
+        tables.write_table(tables.pretty(side["labels"]), out / "labels", dataset, study.name)
+        figures["accuracy_by_labels"] = plots.accuracy_by_labels(side["labels"])
 
     curves = {variants[k]: {n: tables.train_series(study.runs_dir, k, n) for n in ("mask_rate", "pl_acc_masked")}
               for k in seed0 if runs[k]["method"] != "supervised"}
     if curves:
         figures["ssl_at_work"] = plots.ssl_at_work(curves)
-    figures["accuracy_curves"] = plots.accuracy_curves({k: runs[k]["curve"] for k in seed0})
+    by_method: dict[str, list] = {}
+    for k in main_keys:
+        by_method.setdefault(variants[k], []).append(runs[k]["curve"])
+    figures["accuracy_curves"] = plots.accuracy_curves(by_method)
 
     diag = diagnosis(study, runs, main_keys)
     if len(diag):
@@ -146,4 +161,4 @@ def build(study: Study, dpi: int = 120) -> Results:
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.png", dpi=dpi)
         plots.close(fig)
-    return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, figures)
+    return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, claims, figures)
