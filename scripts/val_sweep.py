@@ -2,7 +2,7 @@
 
     python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
     python scripts/val_sweep.py --table docs/validation_sweep.jsonl     # the results as a Markdown table
-    python scripts/val_sweep.py --plateau docs/validation_plateau_sweep.jsonl   # the plateau rule's table
+    python scripts/val_sweep.py --plateau docs/validation_plateau_sweep.jsonl [more.jsonl]   # the plateau rule
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
@@ -42,7 +42,7 @@ def table(path: str) -> str:
     return "\n".join(lines)
 
 
-def plateau(path: str, n_val: int = 1000) -> str:
+def plateau(paths: list[str], n_val: int = 1000) -> str:
     """The plateau rule on a sweep of one setting at several step counts: for each setting (the
     overrides but ``steps`` and ``eval_every``) and each budget B whose 1.5 B was also trained, the
     gain of training to 1.5 B (its own schedule) against the 95 % noise of a difference between two
@@ -50,7 +50,7 @@ def plateau(path: str, n_val: int = 1000) -> str:
     from ssfer_study.tables import evaluation_noise
 
     by_setting: dict[str, dict[int, float]] = {}
-    for line in Path(path).read_text().splitlines():
+    for line in (ln for path in paths for ln in Path(path).read_text().splitlines()):
         r = json.loads(line)
         key = " ".join(o for o in r["overrides"].split() if not o.startswith(("steps=", "eval_every=")))
         by_setting.setdefault(key, {})[int(r["steps"])] = r["val_acc"]
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("plan", nargs="?")
     p.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
-    p.add_argument("--plateau", default="", help="print the plateau rule's table of this JSON-lines file")
+    p.add_argument("--plateau", nargs="*", default=[], help="print the plateau rule's table of these JSON-lines files")
     p.add_argument("--profile", default="params.yaml")
     p.add_argument("--runs-dir", default="runs/val_sweep")
     p.add_argument("--out", default="docs/validation_sweep.jsonl")
