@@ -69,3 +69,11 @@ def test_generated_profiles_are_current():
             assert yaml.safe_load(committed) == merge_profile(name), f"run `ssfer profile resolve {name}`"
         finally:
             os.chdir(cwd)
+
+
+def test_the_configs_stage_reruns_when_any_profile_key_a_run_config_reads_changes():
+    """Study.config composes a run from the profile's `train`, `methods` and `runs`: an edit of any
+    of them (say a method's lr) must re-write the run configs the training stage depends on."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["configs"]
+    keys = {k for entry in stage["params"] for keys in entry.values() for k in keys}
+    assert {"train", "methods", "runs"} <= keys, keys
