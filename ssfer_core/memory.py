@@ -50,7 +50,10 @@ class InstanceMemory(nn.Module):
         n, c = query.shape[0], self.num_classes
         if feats.shape[0] == 0:
             return query.new_zeros(n, c)
-        sim = query.float() @ feats.T  # N, K
+        # float32 under autocast too: bf16 keeps ~3 digits, too few to rank cosines near each other,
+        # and scatter_reduce needs its source in the buffer's dtype
+        with torch.autocast(query.device.type, enabled=False):
+            sim = query.float() @ feats.T  # N, K
         if mode == "max":
             out = torch.full((n, c), float("-inf"), device=query.device)
             out = out.scatter_reduce(1, labels.expand(n, -1), sim, reduce="amax")

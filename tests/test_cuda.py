@@ -13,8 +13,9 @@ pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def test_amp_bf16_training_runs_and_matches_fp32_start(tiny_cfg, tmp_path):
-    tiny_cfg.method = "fixmatch"
+@pytest.mark.parametrize("name", ["supervised", "fixmatch", "sitfer", "leaf", "leaf+sitfer"])
+def test_amp_bf16_training_runs_and_matches_fp32_start(tiny_cfg, tmp_path, name):
+    tiny_cfg.method, tiny_cfg.device = name, "cuda"
     fp32 = copy.deepcopy(tiny_cfg)
     fp32.amp = False
     m_amp = train(tiny_cfg, tmp_path / "amp", device="cuda", progress=False)
@@ -28,7 +29,7 @@ def test_amp_bf16_training_runs_and_matches_fp32_start(tiny_cfg, tmp_path):
 def test_cuda_forward_matches_cpu(tiny_cfg):
     from ssfer_core.build import build_method
 
-    tiny_cfg.method = "leaf"
+    tiny_cfg.method, tiny_cfg.device = "leaf", "cuda"
     torch.manual_seed(0)
     m = build_method(tiny_cfg, 7, 28).eval()
     x = torch.randn(6, 3, 32, 32)
@@ -39,7 +40,7 @@ def test_cuda_forward_matches_cpu(tiny_cfg):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_ddp_nccl_two_gpus_match_one(tiny_cfg, tmp_path):
-    tiny_cfg.method = "fixmatch"
+    tiny_cfg.method, tiny_cfg.device = "fixmatch", "cuda"
     tiny_cfg.net.norm = "gn"
     tiny_cfg.amp = False
     one = train(tiny_cfg, tmp_path / "one", device="cuda", progress=False)

@@ -47,6 +47,21 @@ def test_loss_decreases_on_a_fixed_batch(tiny_cfg, name):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
 
 
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_under_bfloat16_autocast(tiny_cfg, name):
+    """The shared protocol trains under bf16 autocast on CUDA; CPU autocast casts the same matmuls, so a
+    dtype clash (a bf16 result written into a float32 buffer) shows here without a GPU. Several steps,
+    so that memory banks are filled and read (SIT-FER's instance level from step 1)."""
+    tiny_cfg.method = name
+    method, labeled, unlabeled, _ = _setup(tiny_cfg, ["fixmatch.threshold=0.5", "sitfer.threshold=0.3", "sitfer.instance_warmup=0"])
+    method.train()
+    for step in range(3):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = method.train_step(labeled, unlabeled, step)
+        assert torch.isfinite(loss), (name, step)
+        loss.backward()
+
 def _first_step_logs(cfg, overrides):
     """One step; the pseudo-labels the method returns are scored as the trainer scores them."""
     method, labeled, unlabeled, y_true = _setup(cfg, overrides)

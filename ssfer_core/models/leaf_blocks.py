@@ -15,7 +15,7 @@ Three expert designs (``net.experts``):
   the release, so a seeded run consumes the random stream as the release does; the gate statistics are
   shown in the analysis) and return ``log(exp(x + MLP(x)) * sum_e g_e)`` as the release's combine does
   (tests/test_official.py checks a whole training step against the release's numbers to 1e-5).
-* ``residual`` -- the paper's reading with the release's expert shape: independent ``ResExpert``\ s.
+* ``residual`` -- the paper's reading with the release's expert shape: independent ``ResExpert`` modules.
 * ``linear`` -- independent ``Linear(d, d)`` experts (the unused ``Semantic_MoE`` class of the release).
 All independent experts are evaluated densely with one batched matmul (8 small experts are cheaper
 that way than dispatching), which gives the same output as the sparse dispatcher.
