@@ -77,8 +77,11 @@ else:
 if "gate_weights" in res.figures:
     display(res.figures["gate_weights"], Markdown(caption("analysis/gate_weights.png")))
 for level, usage in res.gate_usage.items():
-    display(Markdown(f"**{level} level ({res.leaf_run})**: {res.gates[level]['experts_used_5pct']} experts take "
-                     ">= 5 % of the images"), usage, res.gate_associations[level].round(3))
+    used = res.gates[level]["experts_used_5pct"]
+    display(Markdown(f"**{level} level ({res.leaf_run})**: {used} expert{'' if used == 1 else 's'} "
+                     f"{'takes' if used == 1 else 'take'} at least 5 % of the images (top-1 expert per image)\n\n"
+                     + usage.rename(index=lambda i: "share of images").round(3).to_markdown()
+                     + "\n\n" + res.gate_associations[level].round(3).to_markdown(index=False)))
 
 # %% [markdown]
 # ## Interactive explorer
@@ -86,7 +89,12 @@ for level, usage in res.gate_usage.items():
 # git): hover a point to see the face and its labels. With `interactive = True` it shows here.
 
 # %%
-print(res.explorer)
+if res.explorer is not None and Path(res.explorer).exists():
+    # the link works from this notebook in reports/<profile>/notebooks/ and from its page in html/
+    display(Markdown(f"Open [the explorer](../explorer/{Path(res.explorer).name}) in a browser "
+                     f"(`{res.explorer}`)."))
+else:
+    display(Markdown("No explorer: it is drawn when the main table has a finished run."))
 if interactive and res.explorer_figure is not None:
     from bokeh.io import output_notebook, show
 

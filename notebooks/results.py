@@ -50,7 +50,7 @@ display(Markdown(f"Dataset **{study.dataset.display}**, profile **{study.name}**
 
 # %%
 if res.calibration is not None:
-    display(res.pretty(res.calibration), res.figures["calibration"], Markdown(caption("results/calibration.png")))
+    display(res.show(res.calibration), res.figures["calibration"], Markdown(caption("results/calibration.png")))
 
 # %% [markdown]
 # ## Main table
@@ -60,7 +60,7 @@ if res.calibration is not None:
 # evaluations; a method gaining more than that was still learning when training stopped.
 
 # %%
-res.pretty(res.main)
+res.show(res.main)
 
 # %% [markdown]
 # ## The papers' claims
@@ -69,15 +69,18 @@ res.pretty(res.main)
 # "not shown" otherwise.
 
 # %%
-tables.pretty_claims(res.claims) if len(res.claims) else Markdown("No claim: the profile lacks the runs.")
+res.show(res.claims, tables.pretty_claims) if len(res.claims) else Markdown("No claim: the profile lacks the runs.")
 
 # %% [markdown]
 # ## Official recipes and controls (same budget, beside the main table's seed 0)
 
 # %%
-for group, table in res.side.items():
-    if group not in results.ABLATION_GROUPS:
-        display(Markdown(f"### {results.TABLE_TITLES[group]}"), res.pretty(table))
+controls = {g: t for g, t in res.side.items() if g not in results.ABLATION_GROUPS}
+for group, table in controls.items():
+    display(Markdown(f"### {results.TABLE_TITLES[group]}"), res.show(table))
+if not controls:
+    display(Markdown(f"None in the `{study.name}` profile: the official recipes, head controls, expert designs, "
+                     "SIT-FER level sets and the late-start control are in `studies/extended`."))
 
 # %% [markdown]
 # ## Ablations and plug-ins, read against the main table
@@ -89,7 +92,7 @@ for group, table in res.side.items():
 # %%
 for group, title in results.ABLATION_GROUPS.items():
     if group in res.side:
-        display(Markdown(f"### {title}"), res.pretty(res.side[group]), res.figures[f"ablation_{group}"],
+        display(Markdown(f"### {title}"), res.show(res.side[group]), res.figures[f"ablation_{group}"],
                 Markdown(caption(f"results/ablation_{group}.png")))
 
 # %% [markdown]
@@ -111,7 +114,7 @@ for name in ("accuracy_curves", "accuracy_by_labels", "ssl_at_work"):
 # labels, and how often the true class is inside the positive set.
 
 # %%
-res.diagnosis
+res.show(res.diagnosis, results.pretty_diagnosis)
 
 # %% [markdown]
 # ## SIT-FER: pseudo-label quality per level (seed 0)

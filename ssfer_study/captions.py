@@ -9,7 +9,7 @@ TABLE_TITLES = {
     "calibration": "Calibration: supervised accuracy by label budget",
     "official": "Official protocol: each method's released recipe at the study's budget",
     "head_control": "Head controls: supervised and FixMatch on the SIT-FER and LEAF heads",
-    "sitfer_levels": "SIT-FER control: the unlabeled loss only from the instance level's switch-on",
+    "sitfer_late_start": "SIT-FER late-start control: the unlabeled loss only from the instance level's switch-on",
     "sitfer_ablation": "SIT-FER ablation: without MSSL, without MIPG",
     "sitfer_level_sets": "SIT-FER pseudo-label levels: which levels fuse",
     "leaf_ablation": "LEAF ablation: without its semantic, its instance or its category level",
@@ -19,7 +19,7 @@ TABLE_TITLES = {
 }
 """Each table's title, by run group (``group`` in a profile's runs; ``claims`` is made from the
 others), in the report's order."""
-SIDE_GROUPS = ("official", "head_control", "sitfer_levels")
+SIDE_GROUPS = ("official", "head_control", "sitfer_late_start")
 """Tables read beside the main table's seed-0 runs."""
 ABLATION_GROUPS = ("sitfer_ablation", "sitfer_level_sets", "leaf_ablation", "leaf_experts", "plugin")
 """Tables read against the main table's mean and seed spread (``tables.against_reference``), each

@@ -12,6 +12,32 @@ import pandas as pd
 from ssfer_core.labels import class_names
 
 
+def titles_outside(fig) -> list[str]:
+    """The titles (axes titles and the figure's suptitle) whose box leaves the figure once drawn:
+    a clipped title. Empty when every title is inside."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    bounds = fig.bbox
+    texts = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
+    out = []
+    for t in texts:
+        if t.get_text() and t.get_visible():
+            b = t.get_window_extent(r)
+            if b.x0 < bounds.x0 - 1 or b.x1 > bounds.x1 + 1 or b.y0 < bounds.y0 - 1 or b.y1 > bounds.y1 + 1:
+                out.append(t.get_text())
+    return out
+
+
+def save(fig, path, **kwargs) -> None:
+    """Save a figure the way every stage does; a title that leaves the figure is printed with
+    ``page_check.CLIPPED`` so the page check fails on it."""
+    from ssfer_study.page_check import CLIPPED
+
+    for title in titles_outside(fig):
+        print(f"{CLIPPED} {Path(path).name}: {title!r}")
+    fig.savefig(path, **kwargs)
+
+
 def _plt():
     # No backend is forced: in a notebook figures show inline; headless scripts get Agg.
     import matplotlib.pyplot as plt
@@ -121,14 +147,13 @@ def accuracy_by_labels(df: pd.DataFrame):
 def pseudo_label_quality(series: dict[str, pd.DataFrame], title: str, ylabel: str = "accuracy"):
     """``series``: name -> DataFrame with columns step, value (e.g. per-level pseudo-label accuracy)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     for name, df in series.items():
-        ax.plot(df["step"], df["value"], label=name)
+        ax.plot(df["step"], df["value"], label=name)  # NaN (nothing passed) stays a gap in the line
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -288,8 +313,7 @@ def ablation_bars(df: pd.DataFrame, title: str):
             m = refs.loc[r["reference"], "acc_last_mean"]
             ax.fill_betweenx([i - 0.45, i + 0.45], m - r["noise"], m + r["noise"], color="grey", alpha=0.2, lw=0)
     ax.set_yticks(y, [f"{v} ({n} seed{'s' if n > 1 else ''})" for v, n in zip(df["variant"], df["seeds"])], fontsize=7)
-    lo = float(np.nanmin(df["acc_last_mean"] - df["acc_last_std"].fillna(0)))
-    ax.set_xlim(max(0.0, lo - 10), min(100.0, float(np.nanmax(df["acc_last_mean"])) + 12))
+    ax.set_xlim(0.0, min(100.0, float(np.nanmax(df["acc_last_mean"] + df["acc_last_std"].fillna(0))) + 14))  # from 0
     # the band's key sits in the axis label: a legend inside the axes covered the last bar's label
     ax.set_xlabel("accuracy, % (EMA, last)\ngrey band: the reference's mean ± the row's noise")
     fig.suptitle(textwrap.fill(title, 75), fontsize=9)  # over the figure, wrapped: long titles stay inside
@@ -325,7 +349,7 @@ def gate_weights(tables: dict[str, pd.DataFrame], num_classes: int = 7):
 
     designs = list(dict.fromkeys(d for d, _ in tables))
     levels = list(dict.fromkeys(lv for _, lv in tables))
-    fig, axes = plt.subplots(len(designs), len(levels), figsize=(4.2 * len(levels), 2.8 * len(designs)),
+    fig, axes = plt.subplots(len(designs), len(levels), figsize=(5.4 * len(levels), 3.4 * len(designs)),
                              squeeze=False)
     for (design, level), df in tables.items():
         ax = axes[designs.index(design), levels.index(level)]
@@ -333,12 +357,20 @@ def gate_weights(tables: dict[str, pd.DataFrame], num_classes: int = 7):
         mean = df.groupby("label")[cols].mean()
         mean.index = [class_names(num_classes)[i] for i in mean.index]
         mean.columns = [c.split("_")[1] for c in cols]
-        sns.heatmap(mean, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False, annot_kws={"size": 6})
-        ax.set_title(f"{design}: {level} level", fontsize=8)
+        sns.heatmap(mean, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False, annot_kws={"size": 8})
+        ax.set_title(f"{design}: {level} level", fontsize=9)
         ax.set_xlabel("expert")
         ax.set_ylabel("true class")
     fig.tight_layout()
     return fig
+
+
+ID_MARKERS = ("^", "s", "D", "v", "P", "X", "*", "p")
+"""Identities are told apart by marker shape in shades of grey: colour means expression in every figure."""
+
+
+def _id_colour(plt, j: int):
+    return plt.cm.Greys(0.95 - 0.07 * (j % 8))
 
 
 def decoupled_umaps(emb: dict[tuple[str, str], np.ndarray], meta: pd.DataFrame, num_classes: int = 7,
@@ -359,7 +391,7 @@ def decoupled_umaps(emb: dict[tuple[str, str], np.ndarray], meta: pd.DataFrame, 
             ax.scatter(xy[other, 0], xy[other, 1], c="lightgrey", s=1)
             for j, ident in enumerate(top):
                 sel = (meta["identity"] == ident).to_numpy()
-                ax.scatter(xy[sel, 0], xy[sel, 1], color=plt.cm.tab10(j), s=8)
+                ax.scatter(xy[sel, 0], xy[sel, 1], marker=ID_MARKERS[j % len(ID_MARKERS)], color=_id_colour(plt, j), s=10)
         for a in axes[r]:
             a.set_xticks([])
             a.set_yticks([])
@@ -367,7 +399,8 @@ def decoupled_umaps(emb: dict[tuple[str, str], np.ndarray], meta: pd.DataFrame, 
     axes[0, 1].set_title(f"coloured by identity ({len(top)} most frequent; rest grey)", fontsize=8)
     handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=n)
                for i, n in enumerate(class_names(num_classes))]
-    handles += [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(j), label=f"id {i}") for j, i in enumerate(top)]
+    handles += [plt.Line2D([], [], marker=ID_MARKERS[j % len(ID_MARKERS)], ls="", color=_id_colour(plt, j), label=f"id {i}")
+                for j, i in enumerate(top)]
     fig.legend(handles=handles, loc="lower center", ncol=8, fontsize=6, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

@@ -75,3 +75,36 @@ def test_learning_curves_and_labels_figure_show_every_method_with_its_seeds():
     fig = plots.accuracy_by_labels(df)
     assert _labelled(fig) and fig.axes[0].get_xscale() == "log"
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["fixmatch", "supervised"]
+
+
+def test_titles_stay_inside_their_figure_and_nothing_passed_is_a_gap():
+    """The report's longest titles, drawn: every title box lies inside the figure (a clipped title is
+    what ``plots.titles_outside`` reports, and ``plots.save`` prints for the page check)."""
+    long = "SIT-FER: spread of each level's weighted term in the fused logit (sitfer_s0, a long run name)"
+    steps = pd.DataFrame({"step": [25, 50, 75, 100], "value": [0.5, np.nan, np.nan, 0.8]})
+    fig = plots.pseudo_label_quality({"instance": steps, "fused": steps.assign(value=0.7)}, long)
+    assert plots.titles_outside(fig) == []
+    assert np.isnan(fig.axes[0].lines[0].get_ydata()[1])  # nothing passed: a gap, not a 0
+    df = pd.DataFrame({"variant": ["leaf", "leaf_no_instance"], "method": ["leaf", "leaf"], "seeds": [3, 1],
+                       "acc_last_mean": [71.1, 81.4], "acc_last_std": [6.9, np.nan], "verdict": ["reference", "within noise"],
+                       "reference": ["-", "leaf"], "noise": [np.nan, 13.8]})
+    fig = plots.ablation_bars(df, "LEAF ablation: without its semantic, its instance or its category level "
+                                  "(SynthFACS (embedded synthetic))")
+    assert plots.titles_outside(fig) == [] and fig.axes[0].get_xlim()[0] == 0  # bars start at 0
+    # a title set wider than its figure is caught
+    plt = plots._plt()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_title(long)
+    assert plots.titles_outside(fig) == [long]
+
+
+def test_identities_never_take_the_expression_colours():
+    rng = np.random.default_rng(0)
+    meta = pd.DataFrame({"label": rng.integers(0, 7, 60), "identity": rng.integers(0, 12, 60)})
+    emb = {("residual, topk", "agnostic_instance"): rng.normal(size=(60, 2))}
+    fig = plots.decoupled_umaps(emb, meta)
+    plt = plots._plt()
+    expression = {tuple(np.round(plt.cm.tab10(i), 3)) for i in range(7)}
+    handles = fig.legends[0].legend_handles
+    ids = [h for h in handles if h.get_label().startswith("id ")]
+    assert ids and all(tuple(np.round(plt.matplotlib.colors.to_rgba(h.get_color()), 3)) not in expression for h in ids)

@@ -97,3 +97,13 @@ def test_each_seed_draws_its_own_split_unless_one_is_given():
     assert labeled[0] != labeled[1] and labeled[1] != labeled[2]
     fixed = [compose_config(base, {"seed": s}, ["data.split_seed=0"]).data.split_seed for s in (0, 1, 2)]
     assert fixed == [0, 0, 0]
+
+
+def test_a_split_without_a_seed_is_a_config_error_naming_the_key():
+    from ssfer_core.data.config import DataConfig
+    from ssfer_core.data.splits import split_path
+    from ssfer_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.split_seed"):
+        split_path(DataConfig(split_seed=None))
+    assert split_path(DataConfig(split_seed=3)).name.endswith("_seed3.csv")

@@ -96,7 +96,10 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     for f in ("main.md", "main.csv", "calibration.md", "official.md", "calibration.png", "ssl_at_work.png",
               "accuracy_curves.png", "pseudo_label_diagnosis.csv"):
         assert (s.reports_dir / "results" / f).exists(), f
-    assert res.diagnosis.loc[("fixmatch", "selected (what the method trains on)"), "share passed"] == 0.5
+    diag = res.diagnosis.set_index(["method", "pseudo-label source"])
+    assert diag.loc[("fixmatch", "selected (what the method trains on)"), "share passed"] == 0.5
+    md = (s.reports_dir / "results" / "pseudo_label_diagnosis.md").read_text()
+    assert "| fixmatch | selected" in md.replace("  ", " ").replace("  ", " ") and "('" not in md and "nan" not in md
 
 
 def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkeypatch):

@@ -27,6 +27,13 @@ def test_smoke_study_end_to_end(tmp_path):
               "explorer/umap_explorer.html", "figures/contact_sheet.jpg", "data_tour/realism.json",
               "data_tour/samples.png", "data_tour/counts.csv"):
         assert (reports / f).exists(), f
+    # what a reader sees: no NaN, Python repr, empty code cell or clipped title on any page or table
+    from ssfer_study import page_check
+
+    pages = sorted((reports / "notebooks").glob("*.ipynb")) + sorted(reports.glob("*/*.md"))
+    found = [f"{p.relative_to(reports)}: {x}" for p in pages
+             for x in (page_check.problems(p) if p.suffix == ".ipynb" else page_check.text_problems(p.read_text()))]
+    assert found == []
     for d in ("data/smoke/synthfacs", "data/smoke/splits", "data/smoke/pretrained", "runs/smoke/leaf_s0"):
         assert (proj / d).exists(), d
     metrics = json.loads((reports / "metrics.json").read_text())

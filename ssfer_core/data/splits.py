@@ -19,7 +19,7 @@ import numpy as np
 from ssfer_core.atomic import write_text
 from ssfer_core.data.config import DataConfig
 from ssfer_core.data.readers import Record
-from ssfer_core.errors import DatasetError
+from ssfer_core.errors import ConfigError, DatasetError
 from ssfer_core.labels import CLASS_NAMES
 
 ADACM = {100: (10, 15), 400: (40, 60), 1000: (100, 150), 2000: (200, 300), 4000: (250, 625)}
@@ -138,7 +138,7 @@ def split_path(cfg: DataConfig) -> Path:
     amount = {"per_class": f"{cfg.labels_per_class}pc", "fraction": f"{cfg.label_fraction:g}frac",
               "adacm": f"{cfg.n_labeled}", "sitfer_code": f"{cfg.n_labeled}"}[cfg.split_protocol]
     if cfg.split_seed is None:
-        raise ValueError("data.split_seed is unset: a run's config sets it to the run's seed "
+        raise ConfigError("data.split_seed is unset: a run's config sets it to the run's seed "
                          "(ssfer_core.config.compose_config), or give one, e.g. -S data.split_seed=0")
     val = f"_val{cfg.val_size}" if cfg.val_size else ""
     return Path(cfg.split_dir) / f"{cfg.dataset}_{cfg.split_protocol}_{amount}{val}_seed{cfg.split_seed}.csv"

@@ -149,7 +149,7 @@ def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysi
                "designs": designs, "decoupling": verdicts}
     (out / "analysis.json").write_text(json.dumps(summary, indent=1))
     for name, fig in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=120 if name.startswith("gate") else dpi)
+        plots.save(fig, out / f"{name}.png", dpi=120 if name.startswith("gate") else dpi)
         plots.close(fig)
 
     explorer = explorer_fig = None

@@ -82,6 +82,6 @@ def build(study: Study, per_class: int = 8) -> DataTour:
         tour.figures["realism"] = plots.realism_or_reason(tour.realism)
     dpi = {"samples": 100, "realism": 110}
     for name, fig in tour.figures.items():
-        fig.savefig(out / f"{name}.png", dpi=dpi.get(name, 120), **({"bbox_inches": "tight"} if name == "realism" else {}))
+        plots.save(fig, out / f"{name}.png", dpi=dpi.get(name, 120), **({"bbox_inches": "tight"} if name == "realism" else {}))
         plots.close(fig)
     return tour

@@ -39,16 +39,23 @@ class Results:
     def pretty(self, table: pd.DataFrame) -> pd.DataFrame:
         return tables.pretty(table)
 
+    def show(self, table: pd.DataFrame, pretty=tables.pretty):
+        """A table as the page shows it: formatted, as Markdown, without the frame's row index."""
+        from IPython.display import Markdown
+
+        return Markdown(pretty(table).to_markdown(index=False))
+
 
 def _seed0_main(study: Study, runs: dict) -> list[str]:
     return [k for k in study.runs_of("main", seed=0) if k in runs]
 
 
-def diagnosis(study: Study, runs: dict, main_keys: list[str]) -> pd.DataFrame:
+def diagnosis(study: Study, runs: dict, main_keys: list[str], num_classes: int = 7) -> pd.DataFrame:
     """Final values (last 10 % of the logged steps, mean over seeds) of every pseudo-label source of
     every semi-supervised method in the main table: the share it passes and the accuracy of what it
-    passes; for LEAF's category level, how often the positive set holds the true class."""
-    rows = {}
+    passes; for LEAF's category level, how often the positive set holds the true class, beside how
+    often a random set of the same mean size would (size / classes). "-" where a number does not apply."""
+    rows = []
     methods = list(dict.fromkeys(runs[k]["method"] for k in main_keys))
     for m in methods:
         keys = [k for k in main_keys if runs[k]["method"] == m]
@@ -56,13 +63,30 @@ def diagnosis(study: Study, runs: dict, main_keys: list[str]) -> pd.DataFrame:
             cov = [tables.final_value(study.runs_dir, k, prefix + "coverage") for k in keys]
             if keys and not np.isnan(cov).all():
                 acc = [tables.final_value(study.runs_dir, k, prefix + "acc_masked") for k in keys]
-                rows[(m, source)] = {"share passed": np.nanmean(cov),
-                                     "accuracy of what passes": np.nanmean(acc) if not np.isnan(acc).all() else np.nan}
+                rows.append((m, source, np.nanmean(cov), np.nanmean(acc) if not np.isnan(acc).all() else np.nan))
         rec = [tables.final_value(study.runs_dir, k, "pl_positive_recall") for k in keys]
         if keys and not np.isnan(rec).all():
-            rows[(m, "positive set holds the true class")] = {"share passed": np.nan,
-                                                               "accuracy of what passes": np.nanmean(rec)}
-    return pd.DataFrame(rows).T.round(3)
+            rows.append((m, "positive set holds the true class", np.nan, np.nanmean(rec)))
+            size = [tables.final_value(study.runs_dir, k, "positive_set_size") for k in keys]
+            if not np.isnan(size).all():
+                rows.append((m, f"a random set of the same size ({np.nanmean(size):.2f} classes) would",
+                             np.nan, np.nanmean(size) / num_classes))
+    return pd.DataFrame(rows, columns=["method", "pseudo-label source", "share passed", "accuracy of what passes"])
+
+
+def pretty_diagnosis(diag: pd.DataFrame) -> pd.DataFrame:
+    return diag.assign(**{c: diag[c].map(lambda v: "-" if np.isnan(v) else f"{v:.3f}")
+                          for c in ("share passed", "accuracy of what passes")})
+
+
+def _passed_accuracy(study: Study, run: str, prefix: str) -> pd.DataFrame | None:
+    """Accuracy of what a pseudo-label source passes, at every logged step of its coverage: NaN
+    (a gap in the line) where nothing passed, rather than a line drawn across those steps."""
+    acc = tables.train_series(study.runs_dir, run, prefix + "acc_masked")
+    cov = tables.train_series(study.runs_dir, run, prefix + "coverage")
+    if acc is None or cov is None:
+        return acc
+    return cov[["step"]].merge(acc, on="step", how="left")
 
 
 def build(study: Study, dpi: int = 120) -> Results:
@@ -85,7 +109,7 @@ def build(study: Study, dpi: int = 120) -> Results:
         main = tables.add_paired_to_supervised(main, runs, main_keys, variants)
     figures = {}
     if calibration is not None:
-        calibration = calibration.sort_values("n_labeled")
+        calibration = calibration.sort_values("n_labeled").reset_index(drop=True)
         tables.write_table(tables.pretty(calibration), out / "calibration", dataset, study.name)
         figures["calibration"] = plots.calibration(calibration)
     tables.write_table(tables.pretty(main), out / "main", dataset, study.name)
@@ -127,15 +151,13 @@ def build(study: Study, dpi: int = 120) -> Results:
         by_method.setdefault(variants[k], []).append(runs[k]["curve"])
     figures["accuracy_curves"] = plots.accuracy_curves(by_method)
 
-    diag = diagnosis(study, runs, main_keys)
+    diag = diagnosis(study, runs, main_keys, study.base.data.num_classes)
     if len(diag):
-        diag.to_csv(out / "pseudo_label_diagnosis.csv")
-        (out / "pseudo_label_diagnosis.md").write_text(f"Dataset: {dataset}, profile: {study.name}\n\n"
-                                                      + diag.to_markdown())
+        tables.write_table(pretty_diagnosis(diag), out / "pseudo_label_diagnosis", dataset, study.name)
+        diag.to_csv(out / "pseudo_label_diagnosis.csv", index=False)  # the numbers, unrounded
     sit = [k for k in main_keys if runs[k]["method"] == "sitfer"][:1]
     if sit:
-        series = {lvl: tables.train_series(study.runs_dir, sit[0], f"pl_{lvl}acc_masked")
-                  for lvl in ("semantic_", "text_", "instance_", "")}
+        series = {lvl: _passed_accuracy(study, sit[0], f"pl_{lvl}") for lvl in ("semantic_", "text_", "instance_", "")}
         series = {("fused" if k == "" else k.rstrip("_")): v for k, v in series.items() if v is not None}
         figures["sitfer_pl_levels"] = plots.pseudo_label_quality(
             series, f"SIT-FER: accuracy of the selected pseudo-labels per level ({sit[0]})")
@@ -159,6 +181,6 @@ def build(study: Study, dpi: int = 120) -> Results:
             {k: {n: tables.train_series(study.runs_dir, k, n) for n in ("positive_set_size", "pl_positive_recall")}
              for k in leaf})
     for name, fig in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=dpi)
+        plots.save(fig, out / f"{name}.png", dpi=dpi)
         plots.close(fig)
     return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, claims, figures)
