@@ -144,14 +144,14 @@ def summary(metrics: dict[str, dict]) -> pd.DataFrame:
                          for k, m in metrics.items()])
 
 
-def dump(obj, name: str, merge: bool = False) -> Path:
+def dump(obj, name: str, merge: bool = False) -> None:
     """Save a lesson's numbers (``data/lessons/<name>.json``; ``merge`` keeps what this run of the
-    lesson saved before) so the lessons' index and the instructor's page can cite them."""
+    lesson saved before) so the lessons' index and the instructor's page can cite them. Returns
+    nothing: a lesson ends its cell with it, and a returned path would print on the page."""
     path = KIT / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(path.read_text()) if merge and path.exists() else {}
     path.write_text(json.dumps(saved | obj, indent=1, default=float).replace("NaN", "null"))
-    return path
 
 
 def answer(name: str, lines: list[str]) -> None:

@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Lesson 2: pseudo-labels and thresholds
 # **Goal:** see how FixMatch turns unlabeled faces into training targets, how its confidence
@@ -70,7 +68,7 @@ for t in thresholds:
         lessons.config("fixmatch", steps, labels_per_class, seed, [f"fixmatch.threshold={t}"]), f"lesson2_t{t}")
 table = lessons.summary(runs)
 table["threshold"] = [None] + list(thresholds)
-display(table)
+display(table.fillna({"threshold": "-"}))  # supervised has no threshold
 curves = {f"threshold {t}": {k: lessons.series(f"lesson2_t{t}", k) for k in ("mask_rate", "pl_acc_masked")}
           for t in thresholds}
 fig = plots.ssl_at_work(curves)

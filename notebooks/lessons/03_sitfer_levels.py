@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Lesson 3: SIT-FER's three opinions
 # **Goal:** see the three independent guesses SIT-FER makes for each unlabeled face, where they

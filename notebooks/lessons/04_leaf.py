@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Lesson 4: LEAF's gates and ambiguous labels
 # **Goal:** see LEAF's two ideas at work, ambiguous pseudo-labels split into a *positive* set (the

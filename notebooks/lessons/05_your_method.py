@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Lesson 5: add your own method
 # **Goal:** write a semi-supervised method of about 30 lines, register it, train it and place it in
