@@ -39,6 +39,7 @@ from pathlib import Path
 if not Path("params.yaml").exists():  # opened from notebooks/lessons/ in JupyterLab
     os.chdir("../..")
 # %matplotlib inline
+import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
@@ -108,8 +109,13 @@ lessons.dump({"table": table.to_dict("records"), "low": lessons.summary(low_runs
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
 def start_end(run, key):  # a run's logged value at the start and at the end (mean of the first / last 5 logs)
-    values = lessons.series(run, key)["value"]
+    logged = lessons.series(run, key)  # None when nothing was ever logged (no pseudo-label ever passed)
+    values = logged["value"] if logged is not None else pd.Series([float("nan")])
     return values.iloc[:5].mean(), values.iloc[-5:].mean()
+
+
+def f2(v):  # a share as printed: '-' when nothing passed, so nothing was measured
+    return "- (none passed)" if v != v else f"{v:.2f}"
 
 
 final = {t: tuple(start_end(f"lesson2_t{t}", key)[1] for key in ("mask_rate", "pl_acc_masked")) for t in thresholds}
@@ -126,7 +132,8 @@ t_runs = {t: runs[f"fixmatch_t{t}"] for t in thresholds}
 t_verdict, t_d, t_noise = lessons.versus(t_runs[best_t], t_runs[min(acc, key=acc.get)]) if len(acc) > 1 else ("-", 0, 0)
 bias = m1 - m0 > 0.3 and a1 < 0.5  # grew confident on many faces without growing right
 lessons.answer("lesson2", [
-    "1. End of training: " + "; ".join(f"threshold {t}: mask rate {m:.2f}, pseudo-label accuracy {a:.2f}, test {acc[t]} %"
+    "1. End of training: " + "; ".join(f"threshold {t}: mask rate {m:.2f}, pseudo-label accuracy "
+                                      + f2(a) + f", test {acc[t]} %"
                                       for t, (m, a) in final.items())
     + f" (supervised {sup} %). The most pseudo-labels pass at {most}, the most accurate ones at {surest}; the best test"
     f" accuracy is at {best_t}"
@@ -141,7 +148,7 @@ lessons.answer("lesson2", [
        + (". Add a middle threshold (0.8) to see whether one between beats both." if len(thresholds) < 3 else
           "; another seed or budget can move the balance.")),
     f"2. At {low} labels per class the mask rate went from {m0:.2f} to {m1:.2f} while the accuracy of what passes went"
-    f" from {a0:.2f} to {a1:.2f} (at {labels_per_class} labels, same threshold: {b0:.2f} to {b1:.2f}). "
+    f" from {f2(a0)} to {f2(a1)} (at {labels_per_class} labels, same threshold: {f2(b0)} to {f2(b1)}). "
     + ("That is confirmation bias made visible: the model became confident on most unlabeled faces without becoming"
        " right about them, and trained on its own mistakes. " if bias else
        "The targets grew more right as the model grew confident: no sign of confirmation bias at this budget (lower"

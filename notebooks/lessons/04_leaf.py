@@ -125,11 +125,15 @@ lessons.dump({"accuracy": acc, "expert_difference": same, "set_holds_truth": flo
 #    have learned anything about the expression?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
+set_noise = 1.96 * float(np.sqrt(chance.mean() * (1 - chance.mean()) / len(in_set)))  # 95 % noise of a share
 lines = [f"1. LEAF reached {', '.join(f'{a:.1f} % ({d})' for d, a in acc.items())} on the test faces. On the unlabeled faces"
          f" above, the positive set holds the true class for {in_set.mean():.1%}, the top-1 guess is right for {top1.mean():.1%}"
          f", and a random set of the same sizes (mean {size.float().mean():.2f} classes) would hold it for {chance.mean():.1%}: "
-         + ("the sets carry information beyond their size. " if in_set.mean() > chance.mean() + 0.05 else
-            "the sets are little better than their size alone: this model's probabilities say little yet. ")
+         + ("the sets carry information beyond their size. " if in_set.mean() > chance.mean() + set_noise else
+            "the sets hold the truth less often than random sets of their size: this model's probabilities point away"
+            " from the true class. " if in_set.mean() < chance.mean() - set_noise else
+            f"the sets do no better than their size alone (within the {set_noise:.1%} noise of a share of"
+            f" {len(in_set)} faces): this model's probabilities say little yet. ")
          + "(The set always contains the top-1 class, so it can only hold the truth more often.) Training on the set never"
          " teaches a wrong single class for an ambiguous face: it only pushes down classes that are very likely wrong."]
 if "tied_residual" in same:

@@ -124,7 +124,8 @@ acc = table.set_index("method")["test accuracy (%)"]
 pi, sup, fm = acc["pi_model"], acc["supervised"], acc["fixmatch"]
 vs_sup, d_sup, noise = lessons.versus(runs["pi_model"], runs["supervised"])
 vs_fm, d_fm, noise_fm = lessons.versus(runs["pi_model"], runs["fixmatch"])
-verdict = (f"{vs_sup} supervised ({d_sup:+.1f} points) and {vs_fm} FixMatch ({d_fm:+.1f}); on these test faces"
+word = {"above": "above", "below": "below", "not distinguishable": "not distinguishable from"}
+verdict = (f"{word[vs_sup]} supervised ({d_sup:+.1f} points) and {word[vs_fm]} FixMatch ({d_fm:+.1f}); on these test faces"
            f" chance alone moves two accuracies up to about {max(noise, noise_fm):.1f} points apart (95 %), and another"
            " seed adds its own spread, so only a gap past that says one method is better")
 lessons.answer("lesson5", [
