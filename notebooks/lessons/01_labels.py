@@ -130,7 +130,7 @@ ranked = off.stack().sort_values(ascending=False)
 pair, top, runner_pair, runner = ranked.index[0], int(ranked.iloc[0]), ranked.index[1], int(ranked.iloc[1])
 clear = top - runner > 1.96 * np.sqrt(top + runner)  # two counts of faces: Poisson noise of their difference
 if pair[0] == "neutral":
-    why = (f"a neutral face moves no facial action, yet the model reads '{pair[1]}' in it: with few labels the border of"
+    why = (f"A neutral face moves no facial action, yet the model reads '{pair[1]}' in it: with few labels the border of"
            f" '{pair[1]}' sits too close to neutral, so head pose, lighting or identity push faces across it.")
 elif pair[1] == "neutral":
     why = (f"SynthFACS draws each expression's intensity from 0.15 to 1; a weak '{pair[0]}' moves few facial actions,"
