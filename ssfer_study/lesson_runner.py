@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssfer_study import lesson_pages
+from ssfer_study import lesson_pages, page_check
 from ssfer_study.lesson_pages import LESSONS
 from ssfer_study.lessons import config
 from ssfer_study.speed import MAX_SLOWDOWN
@@ -38,8 +38,8 @@ def machine_slowdown() -> tuple[float, float, float]:
 
 def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float = LIMIT_S) -> int:
     """Execute every lesson with papermill (default parameters), render each to ``out/<name>.html``
-    and ``out/<name>.md`` with its code and figures, print the times; 1 if a lesson failed or ran over ``limit_s`` (at the
-    machine's reference speed, see ``LIMIT_S``)."""
+    and ``out/<name>.md`` with its code and figures, print the times; 1 if a lesson failed, ran over ``limit_s`` (at the
+    machine's reference speed, see ``LIMIT_S``) or failed the page check (``ssfer_study.page_check``)."""
     import time
 
     import papermill as pm
@@ -66,6 +66,9 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
             else:
                 status = f"ok, {status}"
         if executed.exists():
+            glitches = page_check.problems(executed)  # what a student must not meet on the page
+            if glitches and status.startswith("ok"):
+                status, failed = "FAILED the page check: " + "; ".join(glitches), True
             lesson_pages.render(executed, out)
             executed.unlink()  # the pages are the report; the executed notebook would only duplicate them
         rows.append((name, seconds, status))

@@ -106,6 +106,21 @@ def accuracy(metrics: dict) -> float:
     return 100 * evaluated(metrics)["last"]["acc"]
 
 
+def versus(a: dict, b: dict) -> tuple[str, float, float]:
+    """Two lesson runs' last test accuracies compared as a lesson may state them: ``("above" |
+    "below" | "not distinguishable", a - b in points, noise)``, where noise is the 95 % binomial
+    noise of a difference between two accuracies on the test faces (``tables.evaluation_noise``).
+    That is the least two runs differ by chance: another seed (another split, another
+    initialisation) adds its own spread, which a one-seed lesson does not measure."""
+    from ssfer_study.tables import evaluated, evaluation_noise, printed_difference
+
+    acc_a, acc_b = accuracy(a), accuracy(b)
+    n = int(np.asarray(evaluated(a)["last"]["confusion"]).sum())
+    noise = evaluation_noise((acc_a + acc_b) / 2, n)
+    d = printed_difference(acc_a, acc_b)
+    return ("not distinguishable" if abs(d) <= noise else "above" if d > 0 else "below"), d, noise
+
+
 def load_model(name: str, data):
     """The trained method and evaluated network of lesson run ``name`` (EMA weights when it has them)."""
     from ssfer_study.features import load_run
@@ -125,12 +140,12 @@ def face_grid(images: np.ndarray, titles: list[str], ncols: int = 8, title: str 
     plt = pyplot()
     n = len(images)
     rows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(rows, ncols, figsize=(1.3 * ncols, 1.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.7 * ncols, 2.3 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, t in zip(axes.flat, images, titles):
         ax.imshow(np.transpose(img, (1, 2, 0)))
-        ax.set_title(t, fontsize=6)
+        ax.set_title(t, fontsize=8)  # readable on the rendered page (6 pt came out about 5 px)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     plt.close(fig)  # shown once, by the caller's display(fig), not again by the inline backend
@@ -144,14 +159,14 @@ def summary(metrics: dict[str, dict]) -> pd.DataFrame:
                          for k, m in metrics.items()])
 
 
-def dump(obj, name: str, merge: bool = False) -> Path:
+def dump(obj, name: str, merge: bool = False) -> None:
     """Save a lesson's numbers (``data/lessons/<name>.json``; ``merge`` keeps what this run of the
-    lesson saved before) so the lessons' index and the instructor's page can cite them."""
+    lesson saved before) so the lessons' index and the instructor's page can cite them. Returns
+    nothing: a lesson ends its cell with it, and a returned path would print on the page."""
     path = KIT / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(path.read_text()) if merge and path.exists() else {}
     path.write_text(json.dumps(saved | obj, indent=1, default=float).replace("NaN", "null"))
-    return path
 
 
 def answer(name: str, lines: list[str]) -> None:

@@ -15,7 +15,7 @@ CLIPPED = "title outside the figure:"
 """What a stage prints for a figure whose title leaves it (``plots.titles_outside``)."""
 
 CHECKS = (
-    (re.compile(r"(?<![A-Za-z])NaN(?![A-Za-z])|(?<=[|\s])nan(?=\s*[|\n])"), "NaN in a table or value"),
+    (re.compile(r"(?<![A-Za-z])(NaN|nan)(?![A-Za-z])"), "NaN in a table or value"),
     (re.compile(r"PosixPath\(|WindowsPath\("), "a Python path repr"),
     (re.compile(r"^\|\s*\('", re.M), "a table row printed as a Python tuple"),
     (re.compile(re.escape(CLIPPED)), "a figure title outside its figure"),

@@ -101,9 +101,10 @@ def _paired(m: dict) -> str:
     d, ci = m.get("delta_vs_supervised_mean"), m.get("delta_vs_supervised_ci95")
     if d is None:
         return "-"
+    shown = m.get("delta_vs_supervised_printed", d)  # agrees with the rounded means printed beside it
     if ci is None:
-        return f"{d:+.1f} (one seed)"
-    return f"{d:+.1f} ± {ci:.1f} ({'shown' if abs(d) > ci else 'not shown'})"
+        return f"{shown:+.1f} (one seed)"
+    return f"{shown:+.1f} ± {ci:.1f} ({'shown' if abs(d) > ci else 'not shown'})"
 
 
 def _share(x) -> str:

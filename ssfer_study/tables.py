@@ -82,22 +82,32 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
     return pd.DataFrame(rows)
 
 
+def printed_difference(a: float, b: float) -> float:
+    """``a - b`` as a reader checks it: the difference of the two numbers rounded as printed (one
+    decimal), so that a table never shows 73.4 and 63.8 beside +9.5."""
+    return round(round(a, 1) - round(b, 1), 1)
+
+
 def paired_difference(runs: dict[str, dict], keys: list[str], reference_keys: list[str]) -> dict:
     """Last accuracy of ``keys`` minus that of ``reference_keys``, paired on the seed (the same seed
     draws the same labeled split and initialisation for both): the mean difference, the half-width
     of its 95 % confidence interval (Student's t over the paired seeds; NaN with fewer than 2) and
-    the verdict ``shown`` (the interval excludes 0) or ``not shown``."""
+    the verdict ``shown`` (the interval excludes 0) or ``not shown``. ``printed``: the mean as a
+    table prints it beside the two means (:func:`printed_difference`) when every run of both sides is
+    paired, so the mean difference is the difference of the means; the mean itself otherwise."""
     from scipy import stats
 
     ref = {runs[k]["seed"]: 100 * evaluated(runs[k])["last"]["acc"] for k in reference_keys if k in runs}
-    diffs = [100 * evaluated(runs[k])["last"]["acc"] - ref[runs[k]["seed"]] for k in keys
-             if k in runs and runs[k]["seed"] in ref]
+    own = {runs[k]["seed"]: 100 * evaluated(runs[k])["last"]["acc"] for k in keys if k in runs}
+    diffs = [a - ref[seed] for seed, a in own.items() if seed in ref]
     if not diffs:
-        return {"mean": float("nan"), "ci95": float("nan"), "pairs": 0, "verdict": "-"}
+        return {"mean": float("nan"), "ci95": float("nan"), "pairs": 0, "verdict": "-", "printed": float("nan")}
     mean, n = float(np.mean(diffs)), len(diffs)
+    complete = n == len(own) == len(ref)
+    printed = printed_difference(np.mean(list(own.values())), np.mean(list(ref.values()))) if complete else mean
     ci = float(stats.t.ppf(0.975, n - 1) * np.std(diffs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     verdict = "not shown" if np.isnan(ci) or abs(mean) <= ci else "shown"
-    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict}
+    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict, "printed": printed}
 
 
 def last_quarter_gain(curve: list[dict], steps: int | None = None, key: str = "ema_acc") -> float:
@@ -128,14 +138,15 @@ def add_paired_to_supervised(df: pd.DataFrame, runs: dict[str, dict], keys: list
     against (``still_learning``: the gain exceeds it)."""
     df = df.copy()
     sup = [k for k in keys if k in runs and runs[k]["method"] == "supervised"]
-    cols: dict[str, list] = {"delta_vs_supervised_mean": [], "delta_vs_supervised_ci95": [],
+    cols: dict[str, list] = {"delta_vs_supervised_mean": [], "delta_vs_supervised_printed": [], "delta_vs_supervised_ci95": [],
                              "delta_vs_supervised_verdict": [], "last_quarter_gain": [],
                              "last_quarter_noise95": [], "still_learning": []}
     for variant, acc in zip(df["variant"], df["acc_last_mean"]):
         own = [k for k in keys if k in runs and variants[k] == variant]
         p = paired_difference(runs, own, sup) if own and runs[own[0]]["method"] != "supervised" else \
-            {"mean": float("nan"), "ci95": float("nan"), "verdict": "-"}
+            {"mean": float("nan"), "ci95": float("nan"), "verdict": "-", "printed": float("nan")}
         cols["delta_vs_supervised_mean"].append(p["mean"])
+        cols["delta_vs_supervised_printed"].append(p["printed"])
         cols["delta_vs_supervised_ci95"].append(p["ci95"])
         cols["delta_vs_supervised_verdict"].append(p["verdict"])
         gain = float(np.mean([last_quarter_gain(runs[k]["curve"], runs[k].get("steps")) for k in own]))
@@ -183,23 +194,25 @@ def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, di
                                                        verdict="reference", reading="")
     rows = side.copy()
     rows["reference"] = hosts
-    delta, noise, verdict, reading = [], [], [], []
+    delta, printed, noise, verdict, reading = [], [], [], [], []
     for variant, h, m in zip(rows["variant"], hosts, rows["acc_last_mean"]):
         own = [k for k in keys if runs and k in runs and (variants or {}).get(k) == variant]
         ref_keys = [k for k in main_keys if runs and k in runs and host(runs[k]["method"]) == h]
         p = paired_difference(runs, own, ref_keys) if own and ref_keys else {"pairs": 0}
         if p["pairs"] >= 2:
-            d, n, how = p["mean"], p["ci95"], f"paired 95 % CI, {p['pairs']} seeds"
+            d, shown, n, how = p["mean"], p["printed"], p["ci95"], f"paired 95 % CI, {p['pairs']} seeds"
         else:
             ref_mean = refs.loc[h, "acc_last_mean"] if h in refs.index else np.nan
             d, n, how = m - ref_mean, 2 * (refs.loc[h, "acc_last_std"] if h in refs.index else np.nan), \
                 "2 sd of the reference's seeds (one seed)"
+            shown = printed_difference(m, ref_mean)
         delta.append(d)
+        printed.append(shown)
         noise.append(n)
         reading.append(how)
         verdict.append("-" if np.isnan(d) else "within noise" if abs(d) <= n or np.isnan(n) else
                        "above" if d > 0 else "below")
-    rows = rows.assign(delta=delta, noise=noise, verdict=verdict, reading=reading)
+    rows = rows.assign(delta=delta, printed=printed, noise=noise, verdict=verdict, reading=reading)
     return pd.concat([reference, rows], ignore_index=True)
 
 
@@ -232,14 +245,14 @@ def claims(runs: dict[str, dict], variants: dict[str, str]) -> pd.DataFrame:
         verdict = ("not shown (one seed)" if p["pairs"] < 2 else "shown" if lo > 0 else
                    "contradicted" if hi < 0 else "not shown")
         rows.append({"claim": claim, "better": better, "than": beaten, "seeds": p["pairs"],
-                     "difference": p["mean"], "ci95": p["ci95"], "verdict": verdict})
-    return pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "ci95", "verdict"])
+                     "difference": p["mean"], "printed": p["printed"], "ci95": p["ci95"], "verdict": verdict})
+    return pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "printed", "ci95", "verdict"])
 
 
 def pretty_claims(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{"difference (paired, 95 % CI)": [
-        f"{d:+.1f}" if np.isnan(c) else f"{d:+.1f} ± {c:.1f}" for d, c in zip(df["difference"], df["ci95"])]}
-    ).drop(columns=["difference", "ci95"])
+        f"{d:+.1f}" if np.isnan(c) else f"{d:+.1f} ± {c:.1f}" for d, c in zip(df["printed"], df["ci95"])]}
+    ).drop(columns=["difference", "printed", "ci95"])
 
 
 def pretty(df: pd.DataFrame) -> pd.DataFrame:
@@ -260,14 +273,14 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
     if "verdict" in df:
         out["vs reference (Δ, noise)"] = [
             "-" if np.isnan(d) else f"{d:+.1f} vs {r} (± {n:.1f}: {how})"
-            for d, r, n, how in zip(df["delta"], df["reference"], df["noise"], df["reading"])]
+            for d, r, n, how in zip(df["printed"], df["reference"], df["noise"], df["reading"])]
         out["verdict"] = df["verdict"]
     if "gap_closed" in df:
         out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     if "delta_vs_supervised_mean" in df:
         out["vs supervised (paired, 95 % CI)"] = [
             "-" if np.isnan(m) else f"{m:+.1f} ± {c:.1f}: {v}" if not np.isnan(c) else f"{m:+.1f}: {v}"
-            for m, c, v in zip(df["delta_vs_supervised_mean"], df["delta_vs_supervised_ci95"],
+            for m, c, v in zip(df["delta_vs_supervised_printed"], df["delta_vs_supervised_ci95"],
                                df["delta_vs_supervised_verdict"])]
         out["gain, last quarter (noise)"] = [
             "-" if np.isnan(g) else f"{g:+.1f} ({n:.1f}{', still learning' if g > n else ''})"
@@ -282,7 +295,8 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
     ``*_ci95`` are half-widths of paired 95 % intervals."""
     out: dict = {"dataset": dataset, "profile": profile, "protocol": protocol, "main": {}, "calibration": {}}
     fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "mask_rate_final", "pl_acc_selected_final",
-              "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_ci95",
+              "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_printed",
+              "delta_vs_supervised_ci95",
               "last_quarter_gain", "last_quarter_noise95")
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
@@ -294,7 +308,7 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
                                                           "acc_std": round(float(r["acc_last_std"]), 4)}
     if claims_table is not None and len(claims_table):
         out["claims"] = {f"{r['better']}_vs_{r['than']}": {
-            "difference": round(float(r["difference"]), 4),
+            "difference": round(float(r["difference"]), 4), "printed": float(r["printed"]),
             "ci95": None if pd.isna(r["ci95"]) else round(float(r["ci95"]), 4),
             "seeds": int(r["seeds"]), "verdict": r["verdict"]} for _, r in claims_table.iterrows()}
     return out

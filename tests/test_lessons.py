@@ -202,3 +202,17 @@ def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):
     moved = [not torch.equal(a, b) for a, b in zip(start.state_dict().values(), trained[0].state_dict().values())
              if a.is_floating_point()]
     assert any(moved)
+
+
+def test_a_lesson_calls_two_runs_apart_only_past_the_test_sets_noise():
+    from ssfer_study import lessons
+
+    def run(acc, n=1000):  # a confusion matrix of n faces, all in one class
+        return {"ema": {"last": {"acc": acc, "confusion": [[n]]}}}
+
+    # 55.5 against 53.1 on 1,000 faces: the 95 % noise of a difference is 1.96 sqrt(2 p (1 - p) / n) = 4.4
+    verdict, d, noise = lessons.versus(run(0.555), run(0.531))
+    assert verdict == "not distinguishable" and d == pytest.approx(2.4) and noise == pytest.approx(4.37, abs=0.01)
+    assert lessons.versus(run(0.60), run(0.531))[0] == "above"
+    assert lessons.versus(run(0.531), run(0.60))[0] == "below"
+    assert lessons.versus(run(0.555, 100_000), run(0.531, 100_000))[0] == "above"  # more faces, less noise

@@ -240,3 +240,21 @@ def test_evaluation_noise_is_the_binomial_noise_of_a_difference():
 
     assert tables.evaluation_noise(80.0, 1000) == pytest.approx(100 * 1.96 * (2 * 0.8 * 0.2 / 1000) ** 0.5)
     assert tables.evaluation_noise(80.0, 4000) == pytest.approx(tables.evaluation_noise(80.0, 1000) / 2)
+
+
+def test_a_printed_difference_agrees_with_the_rounded_means_beside_it():
+    """Means of 73.46 and 63.84 print as 73.5 and 63.8, so the difference printed beside them is +9.7,
+    although the exact 9.62 would print as +9.6: a reader checks the subtraction."""
+    from ssfer_study import tables
+
+    sup = {f"s{i}": _run(i, a, "supervised") for i, a in enumerate((0.6384, 0.6384, 0.6384))}
+    runs = sup | {f"m{i}": _run(i, a) for i, a in enumerate((0.7344, 0.7344, 0.7344))}
+    p = tables.paired_difference(runs, ["m0", "m1", "m2"], ["s0", "s1", "s2"])
+    assert p["mean"] == pytest.approx(9.6) and p["printed"] == pytest.approx(73.4 - 63.8)
+    skew = sup | {"m0": _run(0, 0.7346), "m1": _run(1, 0.7346), "m2": _run(2, 0.7346)}
+    q = tables.paired_difference(skew, ["m0", "m1", "m2"], ["s0", "s1", "s2"])
+    assert f"{q['mean']:+.1f}" == "+9.6" and q["printed"] == pytest.approx(73.5 - 63.8)  # 73.46 prints 73.5
+    # an incomplete pairing (a seed without its partner) keeps the paired mean
+    part = sup | {"m0": _run(0, 0.7346), "m9": _run(9, 0.99)}
+    assert tables.paired_difference(part, ["m0", "m9"], ["s0", "s1", "s2"])["printed"] == pytest.approx(9.62)
+    assert tables.printed_difference(73.44, 63.86) == pytest.approx(9.5)

@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Lesson 4: LEAF's gates and ambiguous labels
 # **Goal:** see LEAF's two ideas at work, ambiguous pseudo-labels split into a *positive* set (the
@@ -31,7 +29,8 @@
 experts = ["tied_residual", "residual"]   # expert designs to train: the release's, and independent experts
 labels_per_class = 50
 steps = 1500
-mass = 0.9                                # LEAF's set rule: the positive set closes when the top classes hold this much probability
+mass = 0.9                                # the set rule applied below to the trained model (training keeps the method's own): the
+                                          # positive set closes when the top classes hold this much probability
 seed = 0
 
 # %%
@@ -77,8 +76,11 @@ with torch.no_grad():
 positive, size, _ = pseudo.ambiguous_sets(probs, mass=mass)
 in_set = positive[torch.arange(len(idx)), torch.as_tensor(truth)].numpy()
 top1 = probs.argmax(-1).numpy() == truth
-stats = pd.DataFrame({"positive-set size": size.numpy(), "true class in the set": in_set, "top-1 right": top1})
+chance = size.numpy() / len(names)  # how often a random set of that many classes would hold the true class
+stats = pd.DataFrame({"positive-set size": size.numpy(), "true class in the set": in_set, "top-1 right": top1,
+                      "a random set that size": chance})
 display(stats.groupby("positive-set size").agg(faces=("top-1 right", "size"), set_holds_truth=("true class in the set", "mean"),
+                                               random_set_would=("a random set that size", "mean"),
                                                top1_right=("top-1 right", "mean")).round(3))
 show = np.flatnonzero(size.numpy() > 1)[:12]
 titles = [f"true {names[truth[i]]}\n+ " + ", ".join(names[c][:5] for c in np.flatnonzero(positive[i].numpy()))
@@ -110,8 +112,8 @@ display(fig)
 plots.close(fig)
 display(pd.Series(same, name="largest difference between two experts' outputs on the same faces").to_frame())
 acc = {d: lessons.accuracy(m) for d, m in runs.items()}
-lessons.dump({"accuracy": acc, "expert_difference": same,
-              "set_holds_truth": float(in_set.mean()), "top1_right": float(top1.mean())}, "lesson4")
+lessons.dump({"accuracy": acc, "expert_difference": same, "set_holds_truth": float(in_set.mean()),
+              "random_set_would": float(chance.mean()), "top1_right": float(top1.mean())}, "lesson4")
 
 # %% [markdown]
 # ## Questions
@@ -123,9 +125,16 @@ lessons.dump({"accuracy": acc, "expert_difference": same,
 #    have learned anything about the expression?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
+set_noise = 1.96 * float(np.sqrt(chance.mean() * (1 - chance.mean()) / len(in_set)))  # 95 % noise of a share
 lines = [f"1. LEAF reached {', '.join(f'{a:.1f} % ({d})' for d, a in acc.items())} on the test faces. On the unlabeled faces"
          f" above, the positive set holds the true class for {in_set.mean():.1%}, the top-1 guess is right for {top1.mean():.1%}"
-         " (the set always contains the top-1 class, so it can only hold the truth more often). Training on the set never"
+         f", and a random set of the same sizes (mean {size.float().mean():.2f} classes) would hold it for {chance.mean():.1%}: "
+         + ("the sets carry information beyond their size. " if in_set.mean() > chance.mean() + set_noise else
+            "the sets hold the truth less often than random sets of their size: this model's probabilities point away"
+            " from the true class. " if in_set.mean() < chance.mean() - set_noise else
+            f"the sets do no better than their size alone (within the {set_noise:.1%} noise of a share of"
+            f" {len(in_set)} faces): this model's probabilities say little yet. ")
+         + "(The set always contains the top-1 class, so it can only hold the truth more often.) Training on the set never"
          " teaches a wrong single class for an ambiguous face: it only pushes down classes that are very likely wrong."]
 if "tied_residual" in same:
     tied = same["tied_residual"]
@@ -139,7 +148,11 @@ if spread:
     lines.append("3. Mean spread of an expert's gate weight across the classes (instance level): "
                  + ", ".join(f"{d} {v:.3f}" for d, v in spread.items())
                  + ". A spread near 0 means every expression is routed alike: the gates have learned nothing about the"
-                 " expression; a larger one means some experts serve some expressions more (look at the rows in the figure).")
+                 " expression; a larger one means some experts serve some expressions more (look at the rows in the figure)."
+                 + (f" Here nothing stops the gates from collapsing: the load-balancing term is off (`net.balance_coef` ="
+                    f" {cfg.net.balance_coef}), so a gate that favours one expert early feeds it all the gradient and"
+                    " keeps favouring it; set `net.balance_coef` above 0 in the experiment's overrides to penalise"
+                    " uneven routing." if cfg.net.balance_coef == 0 else ""))
 lessons.answer("lesson4", lines)
 
 # %% [markdown]
