@@ -13,7 +13,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: study test test-fast install notebooks lessons
+.PHONY: study test test-fast install notebooks lessons lessons-kit
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -58,5 +58,10 @@ test-fast: install
 ## Run every lesson (notebooks/lessons/) top to bottom with its default parameters, render each to
 ## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes
 ## (read at the machine's reference speed: docs/teaching.md).
+## The lesson kit, lesson 4's converged LEAF and supervised runs included (about 12 minutes on 2
+## cores the first time, reused after; `make lessons` builds it first)
+lessons-kit: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -c "from ssfer_study import lessons; lessons.build_converged()"
+
 lessons: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lesson_runner

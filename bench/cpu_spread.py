@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--runs", nargs="+", default=["supervised_s0", "fixmatch_s0", "sitfer_s0", "leaf_s0"])
     ap.add_argument("--repeat", nargs="*", default=[],
                     help="runs to train again on this CPU as it is (same backbone): what moves without a CPU change")
+    ap.add_argument("--workers", type=int, default=1, help="emulated runs trained side by side (the study's `workers`)")
     ap.add_argument("--work", default="/tmp/ssfer_cpu_spread")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -54,7 +55,8 @@ def main() -> None:
         "--report", str(work / "pretrain.json")], EMULATE)
     ours, theirs = torch.load(cfg.net.weights), torch.load(weights)
     w_diff = max((ours[k].float() - theirs[k].float()).abs().max().item() for k in ours)
-    lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}" + (f" --repeat {' '.join(a.repeat)}" if a.repeat else ""),
+    lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}" + (f" --repeat {' '.join(a.repeat)}" if a.repeat else "")
+             + (f" --workers {a.workers}" if a.workers > 1 else ""),
              f"emulated CPU: {' '.join(f'{k}={v}' for k, v in EMULATE.items())}; reference: this machine's default "
              f"(torch {torch.__version__}); SynthFACS, profile {study.name}", "",
              f"pretrained backbone: largest |weight difference| {w_diff:.2e}", "",
@@ -67,14 +69,22 @@ def main() -> None:
         return tuple(100 * evaluated(json.loads((d / "metrics.json").read_text()))["last"]["acc"]
                      for d in (study.run_dir(run), out))
 
-    moves = []
-    for run in a.runs:
-        ref, emu = accuracy(run, work / run, EMULATE, ["-S", f"net.weights={weights}"])
-        sd = main.get(study.runs[run].variant, {}).get("acc_std")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(a.workers) as pool:  # each run is its own process at the run's own threads
+        done = list(pool.map(lambda run: accuracy(run, work / run, EMULATE, ["-S", f"net.weights={weights}"]), a.runs))
+    moves, signed = [], {}
+    for run, (ref, emu) in zip(a.runs, done):
+        variant = study.runs[run].variant
+        sd = main.get(variant, {}).get("acc_std")
         moves.append(abs(emu - ref))
+        signed.setdefault(variant, []).append(emu - ref)
         lines.append(f"{run:<16} {ref:7.2f} {emu:9.2f} {abs(emu - ref):7.2f} {sd if sd is not None else '-':>14}")
     lines += ["", f"largest move {max(moves):.2f} points, mean {sum(moves) / len(moves):.2f} "
-                  f"({len(moves)} runs, {time.time() - t0:.0f} s)"]
+                  f"({len(moves)} runs, {a.workers} side by side, {time.time() - t0:.0f} s)"]
+    if any(len(v) > 1 for v in signed.values()):  # what the table prints: a method's mean over its seeds
+        lines += ["", "move of each method's mean over the seeds run here (emulated - study):", ""]
+        lines += [f"{v:<16} {sum(d) / len(d):+7.2f}  ({len(d)} seeds)" for v, d in signed.items()]
     if a.repeat:
         lines += ["", "the same runs again on this CPU, unchanged (the study's backbone):", "",
                   f"{'run':<16} {'study':>7} {'again':>9} {'|diff|':>7}"]

@@ -6,7 +6,9 @@ written from their answers: :mod:`ssfer_study.lesson_pages`.
 
 The kit takes about a minute on 2 cores the first time (6,000 + 1,000 faces drawn at 64 px and read
 at 48, then 1,000 steps of face-geometry pretraining of ``synth_cnn_slim``); later lessons find it on
-disk.
+disk. Its converged part (:func:`converged`: LEAF and supervised trained on the study's converged
+recipe, for lesson 4) takes about 12 minutes more and is built by ``make lessons-kit`` (``make
+lessons`` builds it first).
 """
 from __future__ import annotations
 
@@ -66,6 +68,81 @@ def config(method: str = "supervised", steps: int = STEPS, labels_per_class: int
     return compose_config(base, None, list(overrides), {m: {"lr": lr} for m, lr in LR.items()})
 
 
+CONVERGED = ("supervised", "leaf")
+"""The methods the kit trains on the study's converged recipe (:func:`converged`): lesson 4 shows a
+LEAF that has finished learning beside a supervised run of the same recipe."""
+SNAPSHOT_STEPS = (675, 1500, 3375, 6750)
+"""Where a converged run's weights are kept along the way (besides its last step), so a lesson can show
+what changes as training goes on (LEAF's logits grow: lesson 4)."""
+
+
+def converged_config(method: str) -> TrainConfig:
+    """The study's converged recipe for ``method`` on the kit: the default profile's steps, evaluation
+    interval, memory layout and the method's lr (``params.yaml``: the plateau rule's budget,
+    docs/validation.md), the lessons' data, labels (50 per class), network and seed 0; one 2-thread
+    process (the study trains two 1-thread runs side by side, which sums in another order)."""
+    import yaml
+
+    study = yaml.safe_load(Path("params.yaml").read_text())
+    train = study["train"]
+    return config(method, train["steps"], overrides=[f"eval_every={train['eval_every']}",
+                                                    f"ckpt_every={train['ckpt_every']}",
+                                                    f"channels_last={str(train['channels_last']).lower()}",
+                                                    f"lr={study['methods'][method]['lr']}"])
+
+
+def converged(method: str, progress: bool = False) -> Path:
+    """Make (once) and return the kit's converged run of ``method`` (:data:`CONVERGED`):
+    ``data/lessons/converged/<method>`` with its ``metrics.json`` (a test evaluation every
+    ``eval_every`` steps: the learning curve) and, under ``snapshots/step_NNNNN/``, the weights at
+    :data:`SNAPSHOT_STEPS` and at the end (each loadable by :func:`load_snapshot`). A killed build
+    resumes from its last checkpoint; a run whose recipe changed (``params.yaml``) is retrained."""
+    import shutil
+
+    import yaml
+
+    from ssfer_core.train import train
+
+    cfg = converged_config(method)
+    out = KIT / "converged" / method
+    wanted = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    if (out / "config.yaml").exists() and (out / "config.yaml").read_text() != wanted:
+        shutil.rmtree(out)  # another recipe: nothing of the old run may be resumed or reused
+    if (out / "metrics.json").exists():
+        return out
+    for stop in (*SNAPSHOT_STEPS, cfg.steps):
+        snap = out / "snapshots" / f"step_{stop:05d}"
+        if (snap / "checkpoint.pt").exists():
+            continue
+        train(cfg, out, progress=progress, stop_after=stop)  # resumes at the last snapshot's step
+        tmp = snap.with_name(snap.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        shutil.copy2(out / "checkpoint.pt", tmp / "checkpoint.pt")
+        tmp.rename(snap)  # a snapshot is there whole or not at all
+    return out
+
+
+def snapshots(method: str) -> dict[int, Path]:
+    """The converged run's snapshot folders by step (see :func:`converged`)."""
+    root = KIT / "converged" / method / "snapshots"
+    return {int(d.name.split("_")[1]): d for d in sorted(root.glob("step_?????"))}
+
+
+def load_snapshot(method: str, step: int, data):
+    """The converged run's (method, model) at ``step`` (EMA weights), as :func:`load_model` gives a lesson run's."""
+    from ssfer_study.features import load_run
+
+    return load_run(snapshots(method)[step], data)
+
+
+def build_converged(progress: bool = True) -> None:
+    """``make lessons-kit``: the data, the pretrained backbone and every converged run (:data:`CONVERGED`)."""
+    kit()
+    for method in CONVERGED:
+        converged(method, progress=progress)
+
+
 def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:
     """Train ``cfg`` into ``data/lessons/runs/<name>`` and return its metrics.
 
@@ -106,19 +183,38 @@ def accuracy(metrics: dict) -> float:
     return 100 * evaluated(metrics)["last"]["acc"]
 
 
-def versus(a: dict, b: dict) -> tuple[str, float, float]:
+def versus(a: dict, b: dict, seed_sd: tuple[float, float] | None = None) -> tuple[str, float, float]:
     """Two lesson runs' last test accuracies compared as a lesson may state them: ``("above" |
     "below" | "not distinguishable", a - b in points, noise)``, where noise is the 95 % binomial
     noise of a difference between two accuracies on the test faces (``tables.evaluation_noise``).
     That is the least two runs differ by chance: another seed (another split, another
-    initialisation) adds its own spread, which a one-seed lesson does not measure."""
+    initialisation) adds its own spread, which a one-seed lesson does not measure; ``seed_sd``
+    (each run's seed-to-seed standard deviation in points, borrowed from where the lesson says, e.g.
+    :func:`study_spread`) adds it in quadrature: 1.96 * sqrt(sd_a^2 + sd_b^2)."""
     from ssfer_study.tables import evaluated, evaluation_noise, printed_difference
 
     acc_a, acc_b = accuracy(a), accuracy(b)
     n = int(np.asarray(evaluated(a)["last"]["confusion"]).sum())
     noise = evaluation_noise((acc_a + acc_b) / 2, n)
+    if seed_sd is not None:
+        noise = float(np.hypot(noise, 1.96 * np.hypot(*seed_sd)))
     d = printed_difference(acc_a, acc_b)
     return ("not distinguishable" if abs(d) <= noise else "above" if d > 0 else "below"), d, noise
+
+
+STUDY_METRICS = Path("reports/default/metrics.json")
+"""The default study's committed numbers (``make study``): what a lesson may borrow a seed spread from."""
+
+
+def study_spread() -> pd.DataFrame | None:
+    """The default study's main table as a lesson may cite it: per method, the test accuracy mean and
+    its standard deviation over seeds (each seed its own labeled split), SynthFACS, at the study's
+    converged budget; None when the study's numbers are not there."""
+    if not STUDY_METRICS.exists():
+        return None
+    main = json.loads(STUDY_METRICS.read_text())["main"]
+    return pd.DataFrame({m: {"study mean (%)": r["acc_mean"], "study sd over seeds": r["acc_std"]}
+                         for m, r in main.items()}).T
 
 
 def load_model(name: str, data):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ssfer_study.captions import CAPTIONS, TABLE_TITLES
 from ssfer_study.study import Study, load_study
+from ssfer_study.tables import verdict
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
 START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.report) -->", \
@@ -104,7 +105,7 @@ def _paired(m: dict) -> str:
     shown = m.get("delta_vs_supervised_printed", d)  # agrees with the rounded means printed beside it
     if ci is None:
         return f"{shown:+.1f} (one seed)"
-    return f"{shown:+.1f} ± {ci:.1f} ({'shown' if abs(d) > ci else 'not shown'})"
+    return f"{shown:+.1f} ± {ci:.1f} ({verdict(d, ci)})"
 
 
 def _share(x) -> str:

@@ -106,8 +106,18 @@ def paired_difference(runs: dict[str, dict], keys: list[str], reference_keys: li
     complete = n == len(own) == len(ref)
     printed = printed_difference(np.mean(list(own.values())), np.mean(list(ref.values()))) if complete else mean
     ci = float(stats.t.ppf(0.975, n - 1) * np.std(diffs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    verdict = "not shown" if np.isnan(ci) or abs(mean) <= ci else "shown"
-    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict, "printed": printed}
+    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict(mean, ci), "printed": printed}
+
+
+def verdict(mean: float, ci95: float, directed: bool = False) -> str:
+    """How a paired difference reads: ``shown`` when its 95 % interval excludes 0, ``not shown``
+    otherwise (or with no interval: one seed). ``directed`` reads a claim that ``mean`` > 0:
+    ``shown`` above 0, ``contradicted`` when the interval lies below 0."""
+    if ci95 is None or np.isnan(ci95):
+        return "not shown (one seed)" if directed else "not shown"
+    if directed:
+        return "shown" if mean - ci95 > 0 else "contradicted" if mean + ci95 < 0 else "not shown"
+    return "shown" if abs(mean) > ci95 else "not shown"
 
 
 def last_quarter_gain(curve: list[dict], steps: int | None = None, key: str = "ema_acc") -> float:
@@ -194,7 +204,7 @@ def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, di
                                                        verdict="reference", reading="")
     rows = side.copy()
     rows["reference"] = hosts
-    delta, printed, noise, verdict, reading = [], [], [], [], []
+    delta, printed, noise, readings_verdict, reading = [], [], [], [], []
     for variant, h, m in zip(rows["variant"], hosts, rows["acc_last_mean"]):
         own = [k for k in keys if runs and k in runs and (variants or {}).get(k) == variant]
         ref_keys = [k for k in main_keys if runs and k in runs and host(runs[k]["method"]) == h]
@@ -210,9 +220,9 @@ def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, di
         printed.append(shown)
         noise.append(n)
         reading.append(how)
-        verdict.append("-" if np.isnan(d) else "within noise" if abs(d) <= n or np.isnan(n) else
+        readings_verdict.append("-" if np.isnan(d) else "within noise" if abs(d) <= n or np.isnan(n) else
                        "above" if d > 0 else "below")
-    rows = rows.assign(delta=delta, printed=printed, noise=noise, verdict=verdict, reading=reading)
+    rows = rows.assign(delta=delta, printed=printed, noise=noise, verdict=readings_verdict, reading=reading)
     return pd.concat([reference, rows], ignore_index=True)
 
 
@@ -241,11 +251,9 @@ def claims(runs: dict[str, dict], variants: dict[str, str]) -> pd.DataFrame:
         if not a or not b:
             continue
         p = paired_difference(runs, a, b)
-        lo, hi = p["mean"] - p["ci95"], p["mean"] + p["ci95"]
-        verdict = ("not shown (one seed)" if p["pairs"] < 2 else "shown" if lo > 0 else
-                   "contradicted" if hi < 0 else "not shown")
         rows.append({"claim": claim, "better": better, "than": beaten, "seeds": p["pairs"],
-                     "difference": p["mean"], "printed": p["printed"], "ci95": p["ci95"], "verdict": verdict})
+                     "difference": p["mean"], "printed": p["printed"], "ci95": p["ci95"],
+                     "verdict": verdict(p["mean"], p["ci95"], directed=True)})
     return pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "printed", "ci95", "verdict"])
 
 
@@ -283,8 +291,8 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
             for m, c, v in zip(df["delta_vs_supervised_printed"], df["delta_vs_supervised_ci95"],
                                df["delta_vs_supervised_verdict"])]
         out["gain, last quarter (noise)"] = [
-            "-" if np.isnan(g) else f"{g:+.1f} ({n:.1f}{', still learning' if g > n else ''})"
-            for g, n in zip(df["last_quarter_gain"], df["last_quarter_noise95"])]
+            "-" if np.isnan(g) else f"{g:+.1f} ({n:.1f}{', still learning' if still else ''})"
+            for g, n, still in zip(df["last_quarter_gain"], df["last_quarter_noise95"], df["still_learning"])]
     return out
 
 

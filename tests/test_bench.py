@@ -20,3 +20,22 @@ def test_device_check_dry_run_on_cpu():
             row = next(l for l in table.splitlines() if l.split()[:2] == [method, variant])
             assert float(row.split()[-1]) > 0 and float(row.split()[4]) > 0
     assert "default study on the GPU" in table and "DDP 2 GPUs" in table and "skipped" in table
+
+
+def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates(tmp_path):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("profile_times", ROOT / "bench" / "profile_times.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.makespan([5, 1, 1, 1, 1, 1], 2) == 5  # the long run on one worker, the five short ones on the other
+    assert mod.makespan([3, 3, 2, 2, 2], 2) == 7  # longest first, as train-runs starts them (not the best packing, 6)
+    assert mod.makespan([4.0], 3) == 4.0
+    for name, method, seconds, steps, protocol in [("a", "leaf", 600, 1000, "shared"), ("b", "leaf", 800, 1000, "shared"),
+                                                   ("c", "supervised", 100, 1000, "shared"),
+                                                   ("d", "leaf", 9999, 1000, "official")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(
+            {"method": method, "train_seconds": seconds, "steps": steps, "protocol": protocol}))
+    assert mod.seconds_per_step(tmp_path) == {"leaf": 0.7, "supervised": 0.1}, "the official run is left out"

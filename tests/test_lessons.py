@@ -133,6 +133,7 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
         nbformat.write(nbformat.v4.new_notebook(), dst)
 
     monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(lessons, "build_converged", lambda progress: None)
     out = tmp_path / "html"
     assert lesson_runner.run_all(out, names=("02_pseudo_labels",)) == 0
     assert "old" in page.read_text(), "a partial series leaves the instructor's page alone"
@@ -147,25 +148,29 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
     assert "answer of 05_your_method" in (out / "README.md").read_text()
 
 
-@pytest.mark.parametrize("seconds, ratio, verdict", [(270.0, 1.0, 1), (270.0, 1.5, 0), (270.0, 2.0, 0), (600.0, 10.0, 1)])
-def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_path, monkeypatch, seconds, ratio, verdict):
+@pytest.mark.parametrize("kit_seconds, seconds, ratio, verdict",
+                         [(60.0, 270.0, 1.0, 1), (60.0, 270.0, 1.5, 0), (60.0, 270.0, 2.0, 0), (60.0, 600.0, 10.0, 1),
+                          (1200.0, 100.0, 1.0, 1), (1200.0, 100.0, 1.5, 0)])
+def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_path, monkeypatch, kit_seconds, seconds,
+                                                                 ratio, verdict):
     """A 270 s lesson fails on a machine at its reference speed and passes when the machine trains
     1.5-2x slower than the benchmark (180 and 135 s at reference speed); a 10x slower machine
-    excuses only 3x (600 s -> 200 s: fails)."""
+    excuses only 3x (600 s -> 200 s: fails). The kit's 15 minutes are read the same way."""
     import nbformat
     import papermill
 
     from ssfer_study import speed
 
     monkeypatch.setattr(lesson_pages, "TEACHING", tmp_path / "absent.md")
-    clock = iter([0.0, seconds])
+    clock = iter([0.0, kit_seconds, kit_seconds, 0.0, seconds])  # the kit's start, end (read twice), the lesson's
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr(lessons, "build_converged", lambda progress: None)
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **_: nbformat.write(nbformat.v4.new_notebook(), dst))
     measured = []
     monkeypatch.setattr(lesson_runner, "machine_slowdown",
                         lambda: measured.append(ratio) or (100.0 / ratio, 100.0, speed.slowdown(100.0 / ratio, 100.0)))
     assert lesson_runner.run_all(tmp_path / "html", names=("01_labels",)) == verdict
-    assert measured == [ratio], "the machine is measured once, only for a lesson over the wall-clock limit"
+    assert measured == [ratio], "the machine is measured once, only for a job over its wall-clock limit"
 
 
 def test_slowdown_is_clamped_and_the_reference_read_from_the_committed_table(tmp_path):
@@ -216,3 +221,45 @@ def test_a_lesson_calls_two_runs_apart_only_past_the_test_sets_noise():
     assert lessons.versus(run(0.60), run(0.531))[0] == "above"
     assert lessons.versus(run(0.531), run(0.60))[0] == "below"
     assert lessons.versus(run(0.555, 100_000), run(0.531, 100_000))[0] == "above"  # more faces, less noise
+
+
+def test_the_kits_converged_run_is_built_in_segments_exactly_and_rebuilt_when_the_recipe_changes(
+        kit_dir, tiny_cfg, tmp_path, monkeypatch):
+    """Snapshots at the chosen steps and at the end; the segmented run ends with the same weights as
+    an uninterrupted one (each segment resumes from the checkpoint); a killed build resumes; a changed
+    recipe throws the old run away."""
+    import torch
+
+    from ssfer_core.config import apply_overrides
+    from ssfer_core.train import train
+
+    recipe = {"cfg": apply_overrides(tiny_cfg, ["method=supervised", "steps=8", "eval_every=4", "ckpt_every=4"])}
+    monkeypatch.setattr(lessons, "converged_config", lambda method: recipe["cfg"])
+    monkeypatch.setattr(lessons, "SNAPSHOT_STEPS", (3, 5))
+    out = lessons.converged("supervised")
+    assert sorted(lessons.snapshots("supervised")) == [3, 5, 8]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 8
+    whole = tmp_path / "whole"
+    train(recipe["cfg"], whole, progress=False)
+    a = torch.load(out / "snapshots" / "step_00008" / "checkpoint.pt", weights_only=False)["method"]
+    b = torch.load(whole / "checkpoint.pt", weights_only=False)["method"]
+    assert all(torch.equal(a[k], b[k]) for k in b), "the segmented run must end where an uninterrupted one does"
+    # killed after the first snapshot (its checkpoint is the run's last): the next build resumes there and
+    # makes only what is missing, ending where the uninterrupted run did
+    import shutil
+    shutil.rmtree(out / "snapshots" / "step_00005")
+    shutil.rmtree(out / "snapshots" / "step_00008")
+    (out / "metrics.json").unlink()
+    shutil.copy2(out / "snapshots" / "step_00003" / "checkpoint.pt", out / "checkpoint.pt")
+    calls = []
+    real_train = train
+    monkeypatch.setattr("ssfer_core.train.train", lambda cfg, o, **kw: calls.append(kw["stop_after"]) or real_train(cfg, o, **kw))
+    lessons.converged("supervised")
+    assert calls == [5, 8] and sorted(lessons.snapshots("supervised")) == [3, 5, 8]
+    a = torch.load(out / "snapshots" / "step_00008" / "checkpoint.pt", weights_only=False)["method"]
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    # a new recipe: the old run is gone, everything is trained again
+    recipe["cfg"] = apply_overrides(recipe["cfg"], ["lr=0.02"])
+    calls.clear()
+    lessons.converged("supervised")
+    assert calls == [3, 5, 8]

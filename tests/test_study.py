@@ -258,3 +258,19 @@ def test_a_printed_difference_agrees_with_the_rounded_means_beside_it():
     part = sup | {"m0": _run(0, 0.7346), "m9": _run(9, 0.99)}
     assert tables.paired_difference(part, ["m0", "m9"], ["s0", "s1", "s2"])["printed"] == pytest.approx(9.62)
     assert tables.printed_difference(73.44, 63.86) == pytest.approx(9.5)
+
+
+def test_one_verdict_rule_reads_every_paired_difference():
+    """Tables, claims and the README block read an interval by one rule: undirected for a difference
+    to supervised, directed for a paper's claim (which can be contradicted)."""
+    import math
+
+    from ssfer_study import report, tables
+
+    assert [tables.verdict(d, 2.0) for d in (3.0, -3.0, 1.0, -2.0)] == ["shown", "shown", "not shown", "not shown"]
+    assert tables.verdict(5.0, math.nan) == "not shown"
+    assert [tables.verdict(d, 2.0, directed=True) for d in (3.0, -3.0, 1.0)] == ["shown", "contradicted", "not shown"]
+    assert tables.verdict(5.0, math.nan, directed=True) == "not shown (one seed)"
+    assert report._paired({"delta_vs_supervised_mean": -3.04, "delta_vs_supervised_ci95": 2.0,
+                           "delta_vs_supervised_printed": -3.0}) == "-3.0 ± 2.0 (shown)"
+    assert report._paired({"delta_vs_supervised_mean": 1.5, "delta_vs_supervised_ci95": 2.0}).endswith("(not shown)")

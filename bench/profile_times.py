@@ -1,0 +1,78 @@
+"""How long each study profile's `train` stage should take on 2 cores, estimated from measured runs.
+
+    python bench/profile_times.py --measured runs/default --out bench/results/profile_times.txt
+
+An estimate, not a measurement: each run's seconds a step are those its method took in the measured
+study (``train_seconds / steps`` of its finished runs, one thread, two runs side by side), times the
+run's own steps; a method the measured study did not train borrows LEAF's rate (LEAF's plug-ins
+train LEAF's head and are costed like it by ``train_runs.RELATIVE_COST``). Runs are dealt to the
+profile's ``workers`` longest first, as ``ssfer train-runs`` starts them, and the stage ends with its
+last run. The first line checks the estimate against the measured study's own runs; the stages
+around `train` (synth, pretraining, data tour, results, analysis, report) add a few minutes
+(docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from pathlib import Path
+
+
+def seconds_per_step(measured: Path) -> dict[str, float]:
+    """Mean seconds a step per method over the finished runs under ``measured`` (shared protocol only:
+    the release recipes' optimisers cost the same a step, but their runs are not in the default)."""
+    rates: dict[str, list[float]] = {}
+    for m in sorted(measured.glob("*/metrics.json")):
+        r = json.loads(m.read_text())
+        if r.get("protocol", "shared") == "shared" and r.get("train_seconds"):
+            rates.setdefault(r["method"], []).append(r["train_seconds"] / r["steps"])
+    return {k: sum(v) / len(v) for k, v in rates.items()}
+
+
+def makespan(costs: list[float], workers: int) -> float:
+    """When the last of ``costs`` ends, dealt longest first to the worker that frees up first."""
+    free = [0.0] * workers
+    for c in sorted(costs, reverse=True):
+        heapq.heappush(free, heapq.heappop(free) + c)
+    return max(free)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--measured", default="runs/default", help="a finished study's runs (their metrics.json)")
+    ap.add_argument("--profiles", nargs="+", default=["default", "quick", "labels", "extended"])
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ssfer_study.study import load_study
+
+    rates = seconds_per_step(Path(a.measured))
+    measured_runs = [json.loads(m.read_text()) for m in sorted(Path(a.measured).glob("*/metrics.json"))]
+    lines = [f"$ python bench/profile_times.py --measured {a.measured} --profiles {' '.join(a.profiles)}",
+             "seconds a step measured per method (1 thread, two runs side by side): "
+             + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sorted(rates.items())), "",
+             f"check: the measured study's own runs, summed per worker: "
+             f"{makespan([r['train_seconds'] for r in measured_runs], 2) / 60:.1f} min (its `train` stage's wall"
+             " time adds the gaps between runs: compare with docs/benchmarks.md)", "",
+             f"{'profile':<10} {'runs':>5} {'workers':>8} {'run-minutes':>12} {'train, estimated':>17}  borrowed rates"]
+    for name in a.profiles:
+        study = load_study("params.yaml" if name == "default" else f"studies/{name}/params.yaml")
+        workers = study.workers if isinstance(study.workers, int) else 1
+        costs, borrowed = [], set()
+        for run in study.runs:
+            cfg = study.config(run)
+            if cfg.method not in rates:
+                borrowed.add(cfg.method)
+            costs.append(cfg.steps * rates.get(cfg.method, rates["leaf"]))
+        lines.append(f"{name:<10} {len(costs):>5} {workers:>8} {sum(costs) / 60:>12.0f} "
+                     f"{makespan(costs, workers) / 60:>13.0f} min  {', '.join(sorted(borrowed)) or '-'}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
