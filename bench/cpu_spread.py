@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
+
 import torch
 
 EMULATE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -91,10 +93,7 @@ def main() -> None:
     for run in a.repeat:
         ref, again = accuracy(run, work / "again" / run, {}, [])
         lines.append(f"{run:<16} {ref:7.2f} {again:9.2f} {abs(again - ref):7.2f}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
+
 
 def seconds_per_step(measured: Path) -> dict[str, float]:
     """Mean seconds a step per method over the finished runs under ``measured`` (shared protocol only:
@@ -68,10 +70,7 @@ def main() -> None:
             costs.append(cfg.steps * rates.get(cfg.method, rates["leaf"]))
         lines.append(f"{name:<10} {len(costs):>5} {workers:>8} {sum(costs) / 60:>12.0f} "
                      f"{makespan(costs, workers) / 60:>13.0f} min  {', '.join(sorted(borrowed)) or '-'}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ def test_device_check_dry_run_on_cpu():
     assert "default study on the GPU" in table and "DDP 2 GPUs" in table and "skipped" in table
 
 
-def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates(tmp_path):
+def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates(tmp_path, monkeypatch):
     import importlib.util
     import json
 
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as `python bench/profile_times.py` sees its neighbours
     spec = importlib.util.spec_from_file_location("profile_times", ROOT / "bench" / "profile_times.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
