@@ -40,3 +40,11 @@ def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates
         (tmp_path / name / "metrics.json").write_text(json.dumps(
             {"method": method, "train_seconds": seconds, "steps": steps, "protocol": protocol}))
     assert mod.seconds_per_step(tmp_path) == {"leaf": 0.7, "supervised": 0.1}, "the official run is left out"
+    # a run the labels profile copies from the default: the same config but for the profile's folders
+    from ssfer_study.study import load_study
+
+    monkeypatch.chdir(ROOT)
+    default, labels = load_study("default"), load_study("labels")
+    assert labels.config("leaf_s0").data.root != default.config("leaf_s0").data.root
+    assert mod.portable(labels.config("leaf_s0")) == mod.portable(default.config("leaf_s0"))
+    assert mod.portable(labels.config("leaf_s0")) != mod.portable(default.config("leaf_s1"))
