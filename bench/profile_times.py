@@ -46,12 +46,9 @@ def makespan(costs: list[float], workers: int) -> float:
 
 def portable(cfg) -> dict:
     """A run's config without the keys that name its profile's folders (train_runs.PROFILE_PATHS)."""
-    from ssfer_study.train_runs import PROFILE_PATHS
+    from ssfer_study.train_runs import strip_profile_paths
 
-    d = dataclasses.asdict(cfg)
-    for section, key in PROFILE_PATHS:
-        d[section].pop(key, None)
-    return d
+    return strip_profile_paths(dataclasses.asdict(cfg))
 
 
 def main() -> None:

@@ -113,27 +113,40 @@ def _content_digest(path: Path) -> bytes:
                     + hashlib.md5(f.read_bytes()).digest() for f in files)
 
 
-def identity(config_file: Path, device: str = "cpu") -> dict[str, str]:
+def strip_profile_paths(cfg: dict) -> dict:
+    """``cfg`` (a run's config as a dict) without the keys in :data:`PROFILE_PATHS`, in place."""
+    for section, key in PROFILE_PATHS:
+        cfg.get(section, {}).pop(key, None)
+    return cfg
+
+
+def identity(config_file: Path, device: str = "cpu", digests: dict | None = None) -> dict[str, str]:
     """What a run's training reads, named part by part and independent of the profile folders it
     lies in: its config without the keys that name those folders, the contents of its dataset, of its
     own split file (not the whole split folder: another profile may hold more splits) and of its
     pretrained weights, the code, the notebook and the device kind. Two runs with equal identities
-    train the same run."""
+    train the same run. ``digests`` keeps each file set's digest for the caller's next run (one
+    stage reads the dataset and the code once, not once a run)."""
     from ssfer_core.data.config import DataConfig
     from ssfer_core.data.splits import split_path
 
+    digests = {} if digests is None else digests
+
+    def digest(key: str, make) -> bytes:
+        if key not in digests:
+            digests[key] = make()
+        return digests[key]
+
     cfg = yaml.safe_load(Path(config_file).read_text())
     data = DataConfig(**cfg["data"])
-    portable = yaml.safe_load(yaml.safe_dump(cfg))
-    for section, key in PROFILE_PATHS:
-        portable.get(section, {}).pop(key, None)
     weights = cfg.get("net", {}).get("weights")
-    parts = {"config": yaml.safe_dump(portable, sort_keys=True).encode(),
-             "dataset": _content_digest(Path(data.root)),
+    parts = {"config": yaml.safe_dump(strip_profile_paths(yaml.safe_load(yaml.safe_dump(cfg))), sort_keys=True).encode(),
+             "dataset": digest(f"dataset:{data.root}", lambda: _content_digest(Path(data.root))),
              "split": _content_digest(split_path(data)),
-             "weights": _content_digest(Path(weights)) if weights and Path(weights).is_file() else str(weights).encode(),
-             "code": b"".join(_path_digest(Path(p)) for p in
-                              [NOTEBOOK, *sorted(deps.files(deps.closure(CODE_ENTRIES)))]),
+             "weights": digest(f"weights:{weights}", lambda: _content_digest(Path(weights)))
+             if weights and Path(weights).is_file() else str(weights).encode(),
+             "code": digest("code", lambda: b"".join(_path_digest(Path(p)) for p in
+                                                     [NOTEBOOK, *sorted(deps.files(deps.closure(CODE_ENTRIES)))])),
              "device": device.encode()}
     return {k: hashlib.sha256(v).hexdigest() for k, v in parts.items()}
 
@@ -159,11 +172,12 @@ def finished_runs(source: str, gpus: int | None = None) -> dict[str, RunJob]:
     return {j.name: j for j in jobs if is_current(j)}
 
 
-def reuse(job: RunJob, donor: RunJob) -> list[str]:
+def reuse(job: RunJob, donor: RunJob, digests: dict | None = None) -> list[str]:
     """Copy ``donor``'s finished run into ``job.out_dir`` when both train the same run; returns the
     parts of their :func:`identity` that differ (empty: copied). The copy's config.yaml names this
     profile's folders."""
-    mine, theirs = identity(job.config_file, job.device), identity(donor.config_file, donor.device)
+    mine = identity(job.config_file, job.device, digests)
+    theirs = identity(donor.config_file, donor.device, digests)
     differ = [k for k in mine if mine[k] != theirs[k]]
     if differ:
         return differ
@@ -291,9 +305,10 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
     source = reuse_source(profile_file)
     if donors is None:
         donors = finished_runs(source, gpus) if source and todo else {}
+    digests: dict = {}
     for job in list(todo):
         if job.name in donors:
-            differ = reuse(job, donors[job.name])
+            differ = reuse(job, donors[job.name], digests)
             if differ:
                 say(f"train-runs: {job.name} not reused from {donors[job.name].out_dir}: its {', '.join(differ)} differ")
             else:
