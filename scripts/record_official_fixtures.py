@@ -7,6 +7,7 @@ The released code is never part of this project. Get it at the pinned commits, o
     cp -r /tmp/official/sitfer/utils /tmp/official/leaf/Code_LEAF/   # the LEAF release does not ship Ada-CM's utils/
     pip install progress opencv-python-headless                      # its imports (in a scratch venv)
     python scripts/record_official_fixtures.py --leaf /tmp/official/leaf/Code_LEAF --sitfer /tmp/official/sitfer
+    # one fixture only: add --only sitfer_text (or leaf, sitfer)
 
 This drives the released modules themselves: their network classes' ``forward``, ``Instance_MoE``
 with its ``SparseDispatcher``, ``ResExpert``, ``SupConLoss``, and the training loops ``train()``
@@ -34,6 +35,9 @@ import torch
 import torch.nn as nn
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+TEXT_SEED = 3
+"""The seed the step fixture's text encoder is drawn from (ssfer's run seed rebuilds it)."""
+TEXT_SEEDS = (5, 0)
 D, C, B, HW = 16, 7, 6, 5  # feature width, classes, batch, image side
 
 
@@ -164,7 +168,12 @@ def record_sitfer(folder: Path) -> dict:
                   classifier=nn.Linear(D, C))
     with torch.no_grad():
         model.classifier.weight.mul_(60.0)  # confident enough that some fused labels pass 0.75
-    text_encoder = main.TextEncoder(main.vocab_size, D, 2, main.num_layers)
+    # the release's encoder at the tiny network's width, drawn from its own seed so that ssfer's `release`
+    # encoder can rebuild it (the generator's state is put back: the other draws do not depend on it)
+    rng = torch.random.get_rng_state()
+    torch.manual_seed(TEXT_SEED)
+    text_encoder = main.TextEncoder(main.vocab_size, D, main.nhead, main.num_layers)
+    torch.random.set_rng_state(rng)
     main.global_bank = torch.zeros(D, 12)  # the release's bank is 512 x n_labeled
     main.global_labels = torch.zeros(12, dtype=torch.int)
     weights = tensors(model.state_dict())
@@ -218,14 +227,42 @@ def record_sitfer(folder: Path) -> dict:
     main.accuracy = lambda out, tgt, topk: (scored.append(out.detach().clone()), real_acc(out, tgt, topk))[1]
     main.validate([(x_test, y_test, None, None)], model, text, criterion, 16, True, mode="Test Stats")
     main.accuracy = real_acc
-    return {"weights": weights, "text": text.tolist(), "seed": seed, "lr": main.args.lr, "steps": steps,
+    return {"weights": weights, "text": text.tolist(), "text_seed": TEXT_SEED, "seed": seed, "lr": main.args.lr, "steps": steps,
             "predict": lists(x=x_test, probs=scored[0])}
+
+
+
+"""Seeds of the SIT-FER text fixture: the release's default ``--manualSeed`` and ssfer's seed 0."""
+
+
+def record_sitfer_text(folder: Path) -> dict:
+    """The release's class text matrix as its loop builds it (main.py:228-239: ``tokenize`` each
+    prompt, ``TextEncoder`` in eval mode, normalise), from a ``TextEncoder(7, 512, 8, 3)`` made right
+    after ``torch.manual_seed(seed)``: what ssfer's ``release`` encoder must rebuild from the seed."""
+    main = load_release(folder, ["--train-iteration", "1", "--n_labeled", "12"])
+    out = {}
+    for seed in TEXT_SEEDS:
+        torch.manual_seed(seed)
+        encoder = main.TextEncoder(main.vocab_size, main.d_model, main.nhead, main.num_layers)
+        encoder.eval()
+        tokens, rows = [], []
+        with torch.no_grad():
+            for emotion in ["surprise", "fear", "disgust", "happy", "sad", "angry", "neutral"]:
+                t = main.tokenize(f"This is a face image of {emotion}", main.vocab)
+                tokens.append(t[0].tolist())
+                rows.append(torch.nn.functional.normalize(encoder(t), dim=-1))
+        matrix = torch.cat(rows)
+        out[str(seed)] = {"tokens": tokens, "matrix": matrix.tolist(), "cosines": (matrix @ matrix.T).tolist(),
+                          "weight_sums": {k: float(v.double().sum()) for k, v in encoder.state_dict().items()}}
+    return {"text": out}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--leaf", type=Path, required=True, help="the LEAF release's Code_LEAF folder (7873d3a)")
     ap.add_argument("--sitfer", type=Path, required=True, help="the SIT-FER release's root folder (2aa046c)")
+    ap.add_argument("--only", choices=["leaf", "sitfer", "sitfer_text"], nargs="*",
+                    help="record only these fixtures (default: all)")
     a = ap.parse_args()
     no_cuda()
     torch.set_num_threads(1)
@@ -236,14 +273,20 @@ def main() -> None:
                       "adaptive_threshold_generate, WeightEMA; Code_LEAF/losses.py: SupConLoss"),
              "sitfer": ("PatrickStarL/SIT-FER", "2aa046cab882f5137818de961ddfb7c5685ebdd6",
                         "models/backbone.py: ResNet_18.forward; main.py: train (2 iterations: epoch 1, before the "
-                        "instance warm-up, and epoch 16, after), update_bank, TextEncoder, tokenize, validate")}
-    for name, fn, folder in (("leaf", record_leaf, a.leaf), ("sitfer", record_sitfer, a.sitfer)):
+                        "instance warm-up, and epoch 16, after), update_bank, TextEncoder, tokenize, validate"),
+             "sitfer_text": ("PatrickStarL/SIT-FER", "2aa046cab882f5137818de961ddfb7c5685ebdd6",
+                             "main.py: tokenize, vocab, TextEncoder (d_model 512, nhead 8, 3 layers, eval mode), "
+                             "the class text matrix of train() (main.py:228-239)")}
+    jobs = (("leaf", record_leaf, a.leaf), ("sitfer", record_sitfer, a.sitfer),
+            ("sitfer_text", record_sitfer_text, a.sitfer))
+    for name, fn, folder in [j for j in jobs if not a.only or j[0] in a.only]:
         data = fn(folder.resolve())
         os.chdir(here)
         repo, commit, functions = notes[name]
         data = {"source": {"repository": repo, "commit": commit, "functions": functions,
                            "torch": torch.__version__, "script": "scripts/record_official_fixtures.py",
-                           "network": f"trunk Conv2d(3,{D},3,bias=False)+BN+ReLU on {HW}x{HW} images, then the release's "
+                           "network": "the release's TextEncoder at its own width" if name == "sitfer_text" else
+                                      f"trunk Conv2d(3,{D},3,bias=False)+BN+ReLU on {HW}x{HW} images, then the release's "
                                       f"blocks at width {D}; {C} classes; batch {B}"}} | data
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / f"official_{name}.json").write_text(json.dumps(data, separators=(",", ":")))

@@ -257,10 +257,11 @@ def sitfer_method(fx, tmp_path) -> SitFer:
     assert cfg.net.logit_scale == 1.0 and cfg.net.dropout == 0.5 and cfg.net.l2_normalize
     settings = dataclasses.replace(cfg.sitfer, instance_warmup=0.5)  # ... with the fixture's 2-step warm-up
     ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes=cfg.forward_passes,
-                     cache_dir=str(tmp_path))
+                     cache_dir=str(tmp_path), seed=fx["text_seed"])
     method = SitFer(settings, net, ctx, HardLabelLoss(settings.mask_mean))
     assert isinstance(method.text_proj, nn.Identity)  # the release has no projection
-    method.text.copy_(T(fx["text"]))  # the release's text vectors (an untrained toy transformer's outputs)
+    # the text vectors: ssfer's own `release` encoder, rebuilt from the seed the release's was drawn from
+    close(method.text, fx["text"], 1e-5)
     return method
 
 
@@ -317,3 +318,32 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
     assert passed > 0  # the fixture exercises the mask
     with torch.no_grad():
         close(method.predict(net.eval(), T(sitfer_fx["predict"]["x"])), sitfer_fx["predict"]["probs"])
+
+
+def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed():
+    """ssfer's ``release`` encoder, from nothing but the seed, gives the class text matrix the released
+    code builds (scripts/record_official_fixtures.py --only sitfer_text: the release's TextEncoder made
+    right after torch.manual_seed(seed), its tokenize, eval mode), and leaves the global generator alone.
+    Nothing of the fixture is copied into ssfer before the comparison."""
+    from ssfer_core.models import text
+
+    fixture = json.loads((Path(__file__).parent / "fixtures" / "official_sitfer_text.json").read_text())["text"]
+    for seed, rec in fixture.items():
+        prompts = [text.RELEASE_PROMPT.format(w) for w in text.RELEASE_VOCAB]
+        assert text.release_tokenize(prompts).tolist() == rec["tokens"], "only the class word survives the tokenizer"
+        state = torch.random.get_rng_state()
+        ours = text.text_embeddings("release", prompts, cache_dir=None, seed=int(seed))
+        assert torch.equal(torch.random.get_rng_state(), state)
+        theirs = torch.tensor(rec["matrix"])
+        assert (ours - theirs).abs().max() < 1e-5
+        cos = ours @ ours.T
+        off = cos[~torch.eye(7, dtype=torch.bool)]
+        assert off.min() > 0.6, "the release's class vectors sit close together (they share 76 of 77 tokens)"
+        assert (cos - torch.tensor(rec["cosines"])).abs().max() < 1e-5
+    other = text.text_embeddings("release", prompts, cache_dir=None, seed=1)
+    assert (other - theirs).abs().max() > 0.1, "another seed, another untrained encoder"
+
+
+def test_official_sitfer_uses_the_release_text_encoder():
+    cfg = compose_config({"method": "sitfer", "protocol": "official"}, None, [], {})
+    assert cfg.sitfer.text_encoder == "release" and cfg.net.text_dim == 0  # as wide as the feature, as the release

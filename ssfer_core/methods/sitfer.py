@@ -111,7 +111,7 @@ class SitFer(SSLMethod):
         prompts = class_prompts(ctx.num_classes, c.prompt, c.descriptions)
         dim = model.feat_dim  # the release's random text vectors live in the image feature's space
         self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed,
-                                                     dim=dim if c.text_encoder == "random" else 512))
+                                                     dim=dim if c.text_encoder in ("random", "release") else 512))
         # The projection lives on the network (``net.text_dim``), so that the EMA copy averages it
         # with the encoder and an evaluated model brings its own.
         if getattr(model, "text_width", None) != self.text.shape[1]:
@@ -245,11 +245,12 @@ class SitFer(SSLMethod):
 
 OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
             "forward_passes": "per_view", "amp": False, "net": {"logit_scale": 1.0},
-            "sitfer": {"text_encoder": "random", "prompt": "This is a face image of {expression}",
+            "sitfer": {"text_encoder": "release", "prompt": "This is a face image of {expression}",
                        "text_temperature": 1.0, "level_scale": 1.0, "loss_weights": [0.4, 0.4, 0.2]}}
 """The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
 no EMA (the live model is evaluated, with the memory and text vectors it trained with), float32, one forward
-per view, raw scores (logit scale 1, cosines unscaled), fixed random text vectors, fusion 0.3 / 0.2 /
+per view, raw scores (logit scale 1, cosines unscaled), the release's untrained text encoder (``release``:
+its class vectors, seeded by the run's seed), fusion 0.3 / 0.2 /
 0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u. The
 loop and network keys are listed in full (they override a profile's); of SIT-FER's own settings only
 those whose default (the shared protocol's value) differs."""
