@@ -347,3 +347,5 @@ def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed()
 def test_official_sitfer_uses_the_release_text_encoder():
     cfg = compose_config({"method": "sitfer", "protocol": "official"}, None, [], {})
     assert cfg.sitfer.text_encoder == "release" and cfg.net.text_dim == 0  # as wide as the feature, as the release
+    assert cfg.sitfer.strict_threshold, "the release selects with > 0.75 (main.py:272)"
+    assert not compose_config({"method": "sitfer"}, None, [], {}).sitfer.strict_threshold  # the shared protocol: >=
