@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
+
 sys.path.insert(0, str(Path(__file__).parent))
 from where_time_goes import METHODS, load_cfg  # noqa: E402
 
@@ -61,10 +63,7 @@ def main() -> None:
         bf16, l16 = timed_steps(cfg, data, a.steps, bf16=True)
         lines.append(f"{method:<11} {fp32:13.2f} {bf16:13.2f} {bf16 / fp32:8.2f}x {(l32 - l16).abs().max().item():17.3f}")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

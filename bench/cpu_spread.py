@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
+
 import torch
 
 EMULATE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -39,6 +41,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="emulated runs trained side by side (the study's `workers`)")
     ap.add_argument("--work", default="/tmp/ssfer_cpu_spread")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--reuse", action="store_true",
+                    help="read the runs already finished under --work instead of training them again (the table only)")
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
@@ -50,51 +54,53 @@ def main() -> None:
     cfg = study.base
     t0 = time.time()
     weights = work / "pretrained" / "backbone.pth"
-    sh([str(bin_dir / "ssfer"), "pretrain", "--data", str(study.data_dir / "synthfacs_pretrain"), "--out", str(weights),
-        "--backbone", cfg.net.backbone, "--size", str(cfg.data.image_size), "--steps", str(study.pretrain["steps"]),
-        "--report", str(work / "pretrain.json")], EMULATE)
+    if not (a.reuse and weights.exists()):
+        sh([str(bin_dir / "ssfer"), "pretrain", "--data", str(study.data_dir / "synthfacs_pretrain"), "--out", str(weights),
+            "--backbone", cfg.net.backbone, "--size", str(cfg.data.image_size), "--steps", str(study.pretrain["steps"]),
+            "--report", str(work / "pretrain.json")], EMULATE)
     ours, theirs = torch.load(cfg.net.weights), torch.load(weights)
     w_diff = max((ours[k].float() - theirs[k].float()).abs().max().item() for k in ours)
     lines = [f"$ python bench/cpu_spread.py --runs {' '.join(a.runs)}" + (f" --repeat {' '.join(a.repeat)}" if a.repeat else "")
-             + (f" --workers {a.workers}" if a.workers > 1 else ""),
+             + (f" --workers {a.workers}" if a.workers > 1 else "") + (" --reuse (the runs trained before, read again)" if a.reuse else ""),
              f"emulated CPU: {' '.join(f'{k}={v}' for k, v in EMULATE.items())}; reference: this machine's default "
              f"(torch {torch.__version__}); SynthFACS, profile {study.name}", "",
              f"pretrained backbone: largest |weight difference| {w_diff:.2e}", "",
              f"{'run':<16} {'study':>7} {'emulated':>9} {'|diff|':>7} {'main-table sd':>14}"]
     main = json.loads((study.reports_dir / "metrics.json").read_text())["main"]
     def accuracy(run: str, out: Path, env: dict, extra: list[str]) -> tuple[float, float]:
-        """Train ``run`` into ``out`` under ``env``; (the study's accuracy, this one's), in %."""
-        sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
-            *extra], env)
-        return tuple(100 * evaluated(json.loads((d / "metrics.json").read_text()))["last"]["acc"]
-                     for d in (study.run_dir(run), out))
+        """Train ``run`` into ``out`` under ``env``; (the study's accuracy, this one's, the study's balanced
+        accuracy, this one's), in %."""
+        if not (a.reuse and (out / "metrics.json").exists()):
+            sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
+                *extra], env)
+        last = [evaluated(json.loads((d / "metrics.json").read_text()))["last"] for d in (study.run_dir(run), out)]
+        return tuple(100 * m[k] for k in ("acc", "bal_acc") for m in last)
 
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(a.workers) as pool:  # each run is its own process at the run's own threads
         done = list(pool.map(lambda run: accuracy(run, work / run, EMULATE, ["-S", f"net.weights={weights}"]), a.runs))
     moves, signed = [], {}
-    for run, (ref, emu) in zip(a.runs, done):
+    for run, (ref, emu, bal_ref, bal_emu) in zip(a.runs, done):
         variant = study.runs[run].variant
         sd = main.get(variant, {}).get("acc_std")
         moves.append(abs(emu - ref))
-        signed.setdefault(variant, []).append(emu - ref)
+        signed.setdefault(variant, []).append((emu - ref, bal_emu - bal_ref))
         lines.append(f"{run:<16} {ref:7.2f} {emu:9.2f} {abs(emu - ref):7.2f} {sd if sd is not None else '-':>14}")
     lines += ["", f"largest move {max(moves):.2f} points, mean {sum(moves) / len(moves):.2f} "
                   f"({len(moves)} runs, {a.workers} side by side, {time.time() - t0:.0f} s)"]
     if any(len(v) > 1 for v in signed.values()):  # what the table prints: a method's mean over its seeds
-        lines += ["", "move of each method's mean over the seeds run here (emulated - study):", ""]
-        lines += [f"{v:<16} {sum(d) / len(d):+7.2f}  ({len(d)} seeds)" for v, d in signed.items()]
+        lines += ["", "move of each method's mean over the seeds run here (emulated - study), what `ssfer compare` reads:", "",
+                  f"{'method':<16} {'acc':>7} {'bal. acc':>9}"]
+        lines += [f"{v:<16} {sum(x for x, _ in d) / len(d):+7.2f} {sum(y for _, y in d) / len(d):+9.2f}  ({len(d)} seeds)"
+                  for v, d in signed.items()]
     if a.repeat:
         lines += ["", "the same runs again on this CPU, unchanged (the study's backbone):", "",
                   f"{'run':<16} {'study':>7} {'again':>9} {'|diff|':>7}"]
     for run in a.repeat:
-        ref, again = accuracy(run, work / "again" / run, {}, [])
+        ref, again, _, _ = accuracy(run, work / "again" / run, {}, [])
         lines.append(f"{run:<16} {ref:7.2f} {again:9.2f} {abs(again - ref):7.2f}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

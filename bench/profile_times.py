@@ -7,17 +7,22 @@ study (``train_seconds / steps`` of its finished runs, one thread, two runs side
 run's own steps; a method the measured study did not train borrows LEAF's rate (LEAF's plug-ins
 train LEAF's head and are costed like it by ``train_runs.RELATIVE_COST``). Runs are dealt to the
 profile's ``workers`` longest first, as ``ssfer train-runs`` starts them, and the stage ends with its
-last run. The first line checks the estimate against the measured study's own runs; the stages
+last run. A run the profile copies from its ``reuse_runs_from`` profile (same name, same config
+but for the profile's folders: ``ssfer train-runs`` copies it when that profile has finished it) costs
+nothing and is counted under "copied". The first line checks the estimate against the measured study's own runs; the stages
 around `train` (synth, pretraining, data tour, results, analysis, report) add a few minutes
 (docs/benchmarks.md).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import json
 import sys
 from pathlib import Path
+
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
 
 
 def seconds_per_step(measured: Path) -> dict[str, float]:
@@ -39,6 +44,16 @@ def makespan(costs: list[float], workers: int) -> float:
     return max(free)
 
 
+def portable(cfg) -> dict:
+    """A run's config without the keys that name its profile's folders (train_runs.PROFILE_PATHS)."""
+    from ssfer_study.train_runs import PROFILE_PATHS
+
+    d = dataclasses.asdict(cfg)
+    for section, key in PROFILE_PATHS:
+        d[section].pop(key, None)
+    return d
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--measured", default="runs/default", help="a finished study's runs (their metrics.json)")
@@ -47,6 +62,7 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
+    from ssfer_study.train_runs import reuse_source
 
     rates = seconds_per_step(Path(a.measured))
     measured_runs = [json.loads(m.read_text()) for m in sorted(Path(a.measured).glob("*/metrics.json"))]
@@ -56,22 +72,27 @@ def main() -> None:
              f"check: the measured study's own runs, summed per worker: "
              f"{makespan([r['train_seconds'] for r in measured_runs], 2) / 60:.1f} min (its `train` stage's wall"
              " time adds the gaps between runs: compare with docs/benchmarks.md)", "",
-             f"{'profile':<10} {'runs':>5} {'workers':>8} {'run-minutes':>12} {'train, estimated':>17}  borrowed rates"]
+             f"{'profile':<10} {'runs':>5} {'copied':>7} {'workers':>8} {'run-minutes':>12} {'train, estimated':>17}"
+             f" {'without copies':>15}  borrowed rates"]
     for name in a.profiles:
         study = load_study("params.yaml" if name == "default" else f"studies/{name}/params.yaml")
         workers = study.workers if isinstance(study.workers, int) else 1
-        costs, borrowed = [], set()
+        source = reuse_source(study.file)
+        donor = load_study(source) if source else None
+        costs, every, borrowed, copied = [], [], set(), 0
         for run in study.runs:
             cfg = study.config(run)
             if cfg.method not in rates:
                 borrowed.add(cfg.method)
-            costs.append(cfg.steps * rates.get(cfg.method, rates["leaf"]))
-        lines.append(f"{name:<10} {len(costs):>5} {workers:>8} {sum(costs) / 60:>12.0f} "
-                     f"{makespan(costs, workers) / 60:>13.0f} min  {', '.join(sorted(borrowed)) or '-'}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+            every.append(cfg.steps * rates.get(cfg.method, rates["leaf"]))
+            if donor and run in donor.runs and portable(donor.config(run)) == portable(cfg):
+                copied += 1
+            else:
+                costs.append(every[-1])
+        lines.append(f"{name:<10} {len(study.runs):>5} {copied:>7} {workers:>8} {sum(costs) / 60:>12.0f} "
+                     f"{makespan(costs, workers) / 60:>13.0f} min {makespan(every, workers) / 60:>11.0f} min"
+                     f"  {', '.join(sorted(borrowed)) or '-'}")
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
+
 from ssfer_study import speed  # the step loop the lessons' time check shares
 
 METHODS = ("supervised", "fixmatch", "sitfer", "leaf")
@@ -181,10 +183,7 @@ def threads_by_backbone(a) -> None:
     for i, b in enumerate(a.backbones):
         table = threads_table(Path(a.profile), a.steps, [f"net.backbone={b}", "net.weights=null"], b)
         lines += table if i == 0 else table[1:]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 def main() -> None:
@@ -242,10 +241,7 @@ def main() -> None:
     for m, (flops, step) in limit.items():
         lines.append(f"{m:<11} {flops / 1e9:11.3f} {step * 1e3:8.1f} {flops / step / 1e9:8.2f} "
                      f"{flops / step / 1e9 / mm.get(cfg0.threads, mm[2]):9.1%}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

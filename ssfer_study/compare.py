@@ -3,7 +3,7 @@ within the tolerance measured for another machine of the same kind.
 
 A run is bit-identical on one machine, not across CPUs: the kernels torch picks (AVX2, AVX-512,
 oneDNN's ISA) sum in other orders, the pretrained backbone's last digits move and two runs of the
-same seed drift apart over 2,500 steps. ``bench/cpu_spread.py`` measures how far by emulating
+same seed drift apart over training. ``bench/cpu_spread.py`` measures how far by emulating
 another CPU on this one; :data:`TOLERANCE` is the bound it supports for a main-table mean (README).
 """
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-TOLERANCE = 6.0
+TOLERANCE = 2.5
 """Accuracy points a main-table mean (``main.<method>.acc_mean``, ``bal_acc_mean``) may move on
-another CPU: bench/results/cpu_spread.txt moved single runs of the default study by 0.3-5.9 points on
-an emulated AVX2 CPU (the pretrained backbone included; LEAF most); the largest, rounded up, bounds a
-mean of runs that each move no more."""
+another CPU: bench/results/cpu_spread_converged.txt trained the converged default's 12 main runs
+again on an emulated AVX2 CPU (the pretrained backbone included): the method means moved at most 1.42
+points in accuracy and 2.01 in balanced accuracy (single runs up to 3.42 and 5.59); 2.5 covers both
+with a little room. One emulated CPU, so a real one may move more (a mean past it says: look)."""
 FIELDS = ("acc_mean", "bal_acc_mean")
 
 

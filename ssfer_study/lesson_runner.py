@@ -70,8 +70,9 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
     rows, failed = [], False
     t = time.perf_counter()
     lessons.build_converged(progress=False)  # the kit: data, backbone, lesson 4's converged runs (once)
-    status, failed = within_limit(time.perf_counter() - t, kit_limit_s)
-    print(f"{'lesson kit':<20} {time.perf_counter() - t:6.1f} s  {status}", flush=True)
+    seconds = time.perf_counter() - t
+    status, failed = within_limit(seconds, kit_limit_s)
+    print(f"{'lesson kit':<20} {seconds:6.1f} s  {status}", flush=True)
     for name in names:
         t = time.perf_counter()
         executed = out / f"{name}.ipynb"

@@ -110,11 +110,16 @@ def converged(method: str, progress: bool = False) -> Path:
         shutil.rmtree(out)  # another recipe: nothing of the old run may be resumed or reused
     if (out / "metrics.json").exists():
         return out
+    from ssfer_core.config import resolve_split_seed
+    from ssfer_core.data.bundle import load_data
+
+    data = None  # read once for all segments (as train() would read it), only if one is left to train
     for stop in (*SNAPSHOT_STEPS, cfg.steps):
         snap = out / "snapshots" / f"step_{stop:05d}"
         if (snap / "checkpoint.pt").exists():
             continue
-        train(cfg, out, progress=progress, stop_after=stop)  # resumes at the last snapshot's step
+        data = data or load_data(resolve_split_seed(cfg).data)
+        train(cfg, out, progress=progress, stop_after=stop, data=data)  # resumes at the last snapshot's step
         tmp = snap.with_name(snap.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

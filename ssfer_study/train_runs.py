@@ -14,6 +14,13 @@ and the kind of device the run trains on. So when DVC re-runs the stage because 
 changed, that run trains and the others are skipped; when that code changes, every run trains. The scheduling code (this module, the command line) is not in the fingerprint:
 editing it re-trains nothing.
 
+A profile that retrains the runs of another (``labels`` and ``extended`` hold the default's main
+table, each on its own data) names it in ``reuse_runs_from:``; a run of the same name there that is
+finished and trained on the same inputs, compared by content and not by path (:func:`identity`), is
+copied instead of trained again. That is the same run: one machine trains the same inputs to the
+same bits (the fresh-clone study reproduced every committed run's metrics exactly,
+docs/benchmarks.md). The copy holds ``.reused_from`` (the run it came from).
+
 Nothing is lost: a run writes ``.started`` (its fingerprint) before training and ``.fingerprint``
 after ``metrics.json``; a killed stage resumes each unfinished run from its last checkpoint when its
 inputs are unchanged, and starts it afresh (the folder emptied) when they changed. A failed run stops
@@ -44,7 +51,9 @@ from ssfer_study import deps
 NOTEBOOK = Path("notebooks/train.ipynb")
 CODE_ENTRIES = ["ssfer_study.training"]
 """What the training notebook imports: the fingerprint covers their import closure."""
-STARTED, DONE = ".started", ".fingerprint"
+STARTED, DONE, REUSED = ".started", ".fingerprint", ".reused_from"
+PROFILE_PATHS = (("data", "root"), ("data", "split_dir"), ("data", "cache_dir"), ("net", "weights"))
+"""The config keys that name a profile's own folders: :func:`identity` compares what they hold instead."""
 RELATIVE_COST = {"supervised": 1.0, "fixmatch": 2.2, "sitfer": 2.3}
 """Seconds a step, relative to supervised (1-thread steps/s of the default network,
 bench/results/where_time_goes.txt); other methods (LEAF and its plug-ins) 3.1. Only the order uses
@@ -94,6 +103,84 @@ def fingerprint(config_file: Path, shared: bytes, device: str = "cpu") -> str:
     """A run's identity: its config file, what every run shares and the device kind it trains on
     (a run trained on the CPU is trained again on a GPU, and the other way round)."""
     return hashlib.sha256(_path_digest(config_file) + shared + device.encode()).hexdigest()
+
+
+def _content_digest(path: Path) -> bytes:
+    """Each file's md5 under ``path`` with its name relative to ``path``: the same bytes in another
+    profile's folder give the same digest."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return b"".join((f.relative_to(path).as_posix() if path.is_dir() else "").encode()
+                    + hashlib.md5(f.read_bytes()).digest() for f in files)
+
+
+def identity(config_file: Path, device: str = "cpu") -> dict[str, str]:
+    """What a run's training reads, named part by part and independent of the profile folders it
+    lies in: its config without the keys that name those folders, the contents of its dataset, of its
+    own split file (not the whole split folder: another profile may hold more splits) and of its
+    pretrained weights, the code, the notebook and the device kind. Two runs with equal identities
+    train the same run."""
+    from ssfer_core.data.config import DataConfig
+    from ssfer_core.data.splits import split_path
+
+    cfg = yaml.safe_load(Path(config_file).read_text())
+    data = DataConfig(**cfg["data"])
+    portable = yaml.safe_load(yaml.safe_dump(cfg))
+    for section, key in PROFILE_PATHS:
+        portable.get(section, {}).pop(key, None)
+    weights = cfg.get("net", {}).get("weights")
+    parts = {"config": yaml.safe_dump(portable, sort_keys=True).encode(),
+             "dataset": _content_digest(Path(data.root)),
+             "split": _content_digest(split_path(data)),
+             "weights": _content_digest(Path(weights)) if weights and Path(weights).is_file() else str(weights).encode(),
+             "code": b"".join(_path_digest(Path(p)) for p in
+                              [NOTEBOOK, *sorted(deps.files(deps.closure(CODE_ENTRIES)))]),
+             "device": device.encode()}
+    return {k: hashlib.sha256(v).hexdigest() for k, v in parts.items()}
+
+
+def reuse_source(profile_file: Path) -> str | None:
+    """The profile whose finished runs this one may copy: ``reuse_runs_from:`` in the complete
+    profile (a scheduling setting, like ``workers``; a run's config does not hold it)."""
+    return (yaml.safe_load(Path(profile_file).read_text()) or {}).get("reuse_runs_from")
+
+
+def finished_runs(source: str, gpus: int | None = None) -> dict[str, RunJob]:
+    """The runs of profile ``source`` that are finished and current on their inputs (none when that
+    profile's configs are not written yet)."""
+    from ssfer_study.study import load_study
+
+    study = load_study(source)
+    if not any(study.run_configs_dir.glob("*.yaml")):
+        return {}
+    try:
+        jobs = plan(study.file, study.run_configs_dir, study.runs_dir, gpus=gpus)
+    except FileNotFoundError:  # its splits or backbone are gone: nothing of it can be checked
+        return {}
+    return {j.name: j for j in jobs if is_current(j)}
+
+
+def reuse(job: RunJob, donor: RunJob) -> list[str]:
+    """Copy ``donor``'s finished run into ``job.out_dir`` when both train the same run; returns the
+    parts of their :func:`identity` that differ (empty: copied). The copy's config.yaml names this
+    profile's folders."""
+    mine, theirs = identity(job.config_file, job.device), identity(donor.config_file, donor.device)
+    differ = [k for k in mine if mine[k] != theirs[k]]
+    if differ:
+        return differ
+    if job.out_dir.exists():
+        shutil.rmtree(job.out_dir)
+    shutil.copytree(donor.out_dir, job.out_dir)
+    cfg_file, own = job.out_dir / "config.yaml", yaml.safe_load(job.config_file.read_text())
+    if cfg_file.exists():
+        cfg = yaml.safe_load(cfg_file.read_text())
+        for section, key in PROFILE_PATHS:
+            if key in own.get(section, {}):
+                cfg.setdefault(section, {})[key] = own[section][key]
+        cfg_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (job.out_dir / REUSED).write_text(f"{donor.out_dir} {donor.fingerprint}\n")
+    (job.out_dir / STARTED).write_text(job.fingerprint + "\n")
+    (job.out_dir / DONE).write_text(job.fingerprint + "\n")
+    return []
 
 
 def shard_of(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
@@ -185,9 +272,12 @@ def resolve_workers(workers: int | str, jobs: list[RunJob], gpus: int) -> int:
 
 def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: int | str = 1,
                launch: Callable[[RunJob], None] = papermill, say: Callable[[str], None] = print,
-               shard: tuple[int, int] | None = None, gpus: int | None = None) -> dict:
+               shard: tuple[int, int] | None = None, gpus: int | None = None,
+               donors: dict[str, RunJob] | None = None) -> dict:
     """Train every run that is not current, ``workers`` at a time (``auto``: one per GPU), each GPU
-    run pinned to a GPU no other running run holds; returns the names trained, skipped and dropped.
+    run pinned to a GPU no other running run holds; returns the names trained, skipped, dropped and
+    reused (copied from ``donors``, finished runs by name: default those of the profile's
+    ``reuse_runs_from``, :func:`reuse`).
     ``shard=(k, n)`` trains every n-th run only (several machines, one runs folder). Raises
     RuntimeError naming each failed run and its log."""
     gpus = cuda_count() if gpus is None else gpus
@@ -197,6 +287,18 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
     dropped = remove_dropped(Path(out_root), {j.name for j in jobs}) if shard is None else []
     todo = [j for j in jobs if not is_current(j)]
     skipped = [j.name for j in jobs if j not in todo]
+    reused = []
+    source = reuse_source(profile_file)
+    if donors is None:
+        donors = finished_runs(source, gpus) if source and todo else {}
+    for job in list(todo):
+        if job.name in donors:
+            differ = reuse(job, donors[job.name])
+            if differ:
+                say(f"train-runs: {job.name} not reused from {donors[job.name].out_dir}: its {', '.join(differ)} differ")
+            else:
+                todo.remove(job)
+                reused.append(job.name)
     workers = resolve_workers(workers, todo, gpus)
     free_gpus: queue.SimpleQueue[str] = queue.SimpleQueue()
     for i in range(gpus):
@@ -206,6 +308,7 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
         say(f"train-runs: warning: {workers} workers x {threads} threads > {os.cpu_count()} CPUs: "
             "the runs will slow each other down (set `workers` or `train.threads` in the profile)")
     say(f"train-runs: {len(todo)} to train, {len(skipped)} up to date" +
+        (f", {len(reused)} copied from finished runs{f' of profile {source}' if source else ''}" if reused else "") +
         (f", {len(dropped)} dropped ({', '.join(dropped)})" if dropped else "") + f"; {workers} at a time")
     failed: dict[str, str] = {}
     done_count, lock, t0 = 0, threading.Lock(), time.perf_counter()
@@ -245,4 +348,4 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
         lines = "\n".join(f"  {k}: {v}" for k, v in failed.items())
         raise RuntimeError(f"{len(failed)} run(s) failed; the finished runs are kept and `dvc repro` trains "
                            f"the rest (a killed run resumes from its checkpoint):\n{lines}")
-    return {"trained": [j.name for j in todo], "skipped": skipped, "dropped": dropped}
+    return {"trained": [j.name for j in todo], "skipped": skipped, "dropped": dropped, "reused": reused}

@@ -22,10 +22,11 @@ def test_device_check_dry_run_on_cpu():
     assert "default study on the GPU" in table and "DDP 2 GPUs" in table and "skipped" in table
 
 
-def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates(tmp_path):
+def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates(tmp_path, monkeypatch):
     import importlib.util
     import json
 
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as `python bench/profile_times.py` sees its neighbours
     spec = importlib.util.spec_from_file_location("profile_times", ROOT / "bench" / "profile_times.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -39,3 +40,11 @@ def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates
         (tmp_path / name / "metrics.json").write_text(json.dumps(
             {"method": method, "train_seconds": seconds, "steps": steps, "protocol": protocol}))
     assert mod.seconds_per_step(tmp_path) == {"leaf": 0.7, "supervised": 0.1}, "the official run is left out"
+    # a run the labels profile copies from the default: the same config but for the profile's folders
+    from ssfer_study.study import load_study
+
+    monkeypatch.chdir(ROOT)
+    default, labels = load_study("default"), load_study("labels")
+    assert labels.config("leaf_s0").data.root != default.config("leaf_s0").data.root
+    assert mod.portable(labels.config("leaf_s0")) == mod.portable(default.config("leaf_s0"))
+    assert mod.portable(labels.config("leaf_s0")) != mod.portable(default.config("leaf_s1"))

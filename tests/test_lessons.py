@@ -162,7 +162,7 @@ def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_pat
     from ssfer_study import speed
 
     monkeypatch.setattr(lesson_pages, "TEACHING", tmp_path / "absent.md")
-    clock = iter([0.0, kit_seconds, kit_seconds, 0.0, seconds])  # the kit's start, end (read twice), the lesson's
+    clock = iter([0.0, kit_seconds, 0.0, seconds])  # the kit's start and end, the lesson's
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))
     monkeypatch.setattr(lessons, "build_converged", lambda progress: None)
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **_: nbformat.write(nbformat.v4.new_notebook(), dst))

@@ -150,3 +150,77 @@ def test_bad_input_is_named(project, tmp_path):
         run(project, Launcher())
     with pytest.raises(Exception, match="workers must be >= 1"):
         run(project, Launcher(), workers=0)
+
+
+def donor_project(root: Path, weights: bytes = b"weights") -> Path:
+    """A profile folder as another profile's runs see it: its dataset, split and backbone, and the
+    configs of two runs that name them."""
+    (root / "faces").mkdir(parents=True)
+    (root / "faces" / "train.npz").write_bytes(b"faces")
+    (root / "splits").mkdir()
+    (root / "splits" / "synthfacs_per_class_50pc_seed0.csv").write_text("index,labeled\n0,1\n")
+    (root / "splits" / "synthfacs_per_class_25pc_seed0.csv").write_text(f"index,labeled\n{root.name},1\n")
+    (root / "pre").mkdir()
+    (root / "pre" / "backbone.pth").write_bytes(weights)
+    (root / "run_configs").mkdir()
+    for name, method in (("fixmatch_s0", "fixmatch"), ("leaf_s0", "leaf")):
+        cfg = {"method": method, "steps": 100, "threads": 1, "lr": 0.03,
+               "data": {"root": str(root / "faces"), "split_dir": str(root / "splits"), "cache_dir": str(root / "cache"),
+                        "labels_per_class": 50, "split_seed": 0},
+               "net": {"weights": str(root / "pre" / "backbone.pth")}}
+        (root / "run_configs" / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+    return root
+
+
+def finished(root: Path) -> dict:
+    """Train the runs of ``root`` and return them as ``train_runs``'s donors."""
+    tr.train_runs(Path("params.yaml"), root / "run_configs", root / "runs", 1, launch=Launcher(), say=lambda s: None)
+    for d in (root / "runs").iterdir():  # what the notebook writes: the run's whole config
+        (d / "config.yaml").write_text(yaml.safe_dump(yaml.safe_load((root / "run_configs" / f"{d.name}.yaml").read_text())))
+    return {j.name: j for j in tr.plan(Path("params.yaml"), root / "run_configs", root / "runs") if tr.is_current(j)}
+
+
+def test_a_run_another_profile_finished_on_the_same_inputs_is_copied_not_trained(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    donors = finished(donor_project(tmp_path / "default"))
+    mine = donor_project(tmp_path / "labels")  # same bytes, other folder; a split folder holding other splits
+    said, launcher = [], Launcher()
+    done = tr.train_runs(Path("params.yaml"), mine / "run_configs", mine / "runs", 1, launch=launcher,
+                         say=said.append, donors=donors)
+    assert sorted(done["reused"]) == ["fixmatch_s0", "leaf_s0"] and launcher.calls == [] and done["trained"] == []
+    copy = mine / "runs" / "leaf_s0"
+    assert (copy / "metrics.json").exists() and str(donors["leaf_s0"].out_dir) in (copy / tr.REUSED).read_text()
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    assert cfg["data"]["root"] == str(mine / "faces") and cfg["net"]["weights"] == str(mine / "pre" / "backbone.pth")
+    assert cfg["lr"] == 0.03  # the rest of the config is the run's own
+    # the copy is a finished run of this profile: the next stage skips it
+    again = tr.train_runs(Path("params.yaml"), mine / "run_configs", mine / "runs", 1, launch=Launcher(),
+                          say=lambda s: None, donors=donors)
+    assert sorted(again["skipped"]) == ["fixmatch_s0", "leaf_s0"] and again["reused"] == []
+
+
+def test_a_run_whose_inputs_differ_from_the_finished_one_trains_and_says_which_differ(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    donors = finished(donor_project(tmp_path / "default"))
+    mine = donor_project(tmp_path / "labels", weights=b"other weights")
+    cfg_file = mine / "run_configs" / "fixmatch_s0.yaml"
+    cfg_file.write_text(cfg_file.read_text().replace("lr: 0.03", "lr: 0.01"))
+    said, launcher = [], Launcher()
+    done = tr.train_runs(Path("params.yaml"), mine / "run_configs", mine / "runs", 1, launch=launcher,
+                         say=said.append, donors=donors)
+    assert done["reused"] == [] and sorted(launcher.calls) == ["fixmatch_s0", "leaf_s0"]
+    assert any("fixmatch_s0 not reused" in s and "config, weights differ" in s for s in said)
+    assert any("leaf_s0 not reused" in s and "its weights differ" in s for s in said)
+    assert not (mine / "runs" / "leaf_s0" / tr.REUSED).exists()
+
+
+def test_identity_reads_contents_not_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    a, b = donor_project(tmp_path / "a"), donor_project(tmp_path / "b")
+    ida, idb = (tr.identity(p / "run_configs" / "leaf_s0.yaml") for p in (a, b))
+    assert ida == idb
+    (b / "faces" / "train.npz").write_bytes(b"other faces")
+    (b / "splits" / "synthfacs_per_class_50pc_seed0.csv").write_text("index,labeled\n0,0\n")
+    changed = tr.identity(b / "run_configs" / "leaf_s0.yaml")
+    assert [k for k in ida if ida[k] != changed[k]] == ["dataset", "split"]
+    assert tr.identity(a / "run_configs" / "leaf_s0.yaml", "cuda")["device"] != ida["device"]

@@ -146,7 +146,7 @@ lessons.dump({"table": table.to_dict("records"), "consistency_weight": consisten
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
 acc = table.set_index("method")["test accuracy (%)"]
 pi, sup, fm = acc["pi_model"], acc["supervised"], acc["fixmatch"]
-vs_sup, d_sup, noise = lessons.versus(runs["pi_model"], runs["supervised"], (seed_sd("pi_model"), seed_sd("supervised")))
+vs_sup, d_sup, noise = compared[methods.index("pi_model")]  # the table's row: the Pi-model against supervised
 vs_fm, d_fm, noise_fm = lessons.versus(runs["pi_model"], runs["fixmatch"], (seed_sd("pi_model"), seed_sd("fixmatch")))
 word = {"above": "above", "below": "below", "not distinguishable": "not distinguishable from"}
 spread_source = (f"chance on these test faces plus the seed-to-seed spread borrowed from the default study"
