@@ -38,7 +38,11 @@ OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 TEXT_SEED = 3
 """The seed the step fixture's text encoder is drawn from (ssfer's run seed rebuilds it)."""
 TEXT_SEEDS = (5, 0)
+"""Seeds of the SIT-FER text fixture: the release's default ``--manualSeed`` and ssfer's seed 0."""
 D, C, B, HW = 16, 7, 6, 5  # feature width, classes, batch, image side
+LEAF_STEPS, LEAF_BATCH = 10, 16
+"""The LEAF run fixture: iterations of the release's train() and their batch, enough for the EMA's
+9 updates a step of the tied expert to part from one update a tensor by well over the tolerance."""
 
 
 def no_cuda() -> None:
@@ -101,6 +105,7 @@ def record_leaf(folder: Path) -> dict:
     x, u, u2, s = (torch.rand(B, 3, HW, HW) for _ in range(4))
     y = torch.tensor([0, 1, 2, 3, 4, 5])
     weights = tensors({k: v for k, v in model.state_dict().items() if ".experts." not in k})
+    initial = copy.deepcopy(model)  # the run fixture (4.) starts from these weights too
     ema_model = copy.deepcopy(model)
     for p in ema_model.parameters():
         p.detach_()
@@ -155,9 +160,53 @@ def record_leaf(folder: Path) -> dict:
     thr_ema = [float(t) for t in main.adaptive_threshold_generate(outputs_new, targets_new, [0.8] * C, 1)]
     thr_peaked = [float(t) for t in main.adaptive_threshold_generate(torch.cat(rows), torch.cat(
         [torch.ones(1).long(), peaked_y]), [0.8] * C, 3)]
+    # a case where the rule binds for every class: each class's correct predictions are confident
+    # enough that mean * 0.97 / (1 + e^-epoch) clears 0.8, each class by its own margin
+    binding_y = torch.arange(70) % C
+    binding = torch.randn(70, C) + torch.nn.functional.one_hot(binding_y, C) * (5.0 + 0.5 * binding_y[:, None])
+    thr_binding = [float(t) for t in main.adaptive_threshold_generate(
+        torch.cat([torch.ones(1, C), binding]), torch.cat([torch.ones(1).long(), binding_y]), [0.8] * C, 5)]
+    assert min(thr_binding) > 0.81, thr_binding  # not one class at the floor
     thresholds = lists(ema_logits=outputs_new[1:], labels=targets_new[1:], epoch=1, thresholds=thr_ema,
-                       peaked_logits=peaked, peaked_labels=peaked_y, peaked_epoch=3, peaked_thresholds=thr_peaked)
-    return {"weights": weights, "forward": forward, "train_step": step, "thresholds": thresholds}
+                       peaked_logits=peaked, peaked_labels=peaked_y, peaked_epoch=3, peaked_thresholds=thr_peaked,
+                       binding_logits=binding, binding_labels=binding_y, binding_epoch=5, binding_thresholds=thr_binding)
+    return {"weights": weights, "forward": forward, "train_step": step, "thresholds": thresholds,
+            "run": record_leaf_run(main, initial, criterion)}
+
+
+def record_leaf_run(main, model: nn.Module, criterion) -> dict:
+    """LEAF_STEPS iterations of the release's train() at batch LEAF_BATCH from the fixture's initial
+    weights (its Adam, WeightEMA and hidden decay throughout): the model and EMA after them."""
+    torch.manual_seed(11)
+    n = LEAF_BATCH
+    labeled = [(torch.rand(n, 3, HW, HW), torch.arange(n) % C) for _ in range(LEAF_STEPS)]
+    unlabeled = [(tuple(torch.rand(n, 3, HW, HW) for _ in range(3)), torch.zeros(n)) for _ in range(LEAF_STEPS)]
+    model.eval()
+    with torch.no_grad():  # about half of the first batch passes
+        u, u2, _ = unlabeled[0][0]
+        conf = ((model(u)[0].softmax(1) + model(u2)[0].softmax(1)) / 2).max(1).values.sort().values
+    threshold = [float(conf[n // 2])] * C
+    ema_model = copy.deepcopy(model)
+    for q in ema_model.parameters():
+        q.detach_()
+    optimizer = torch.optim.Adam(model.parameters(), lr=main.args.lr * n / 16)
+    ema_opt = main.WeightEMA(model, ema_model, alpha=main.args.ema_decay)
+    cap = Capture(model)
+    main.args.train_iteration = LEAF_STEPS
+    seed = 99
+    torch.manual_seed(seed)
+    loss, loss_x, loss_u, loss_s = main.train(labeled, unlabeled, model, optimizer, ema_opt, criterion,
+                                              main.SupConLoss(), list(threshold), 1, True)
+    main.args.train_iteration = 1
+    run = lists(steps=LEAF_STEPS, batch=n, seed=seed, threshold=threshold, lr=optimizer.param_groups[0]["lr"],
+                x=torch.stack([b[0] for b in labeled]), y=torch.stack([b[1] for b in labeled]),
+                u=torch.stack([b[0][0] for b in unlabeled]), u2=torch.stack([b[0][1] for b in unlabeled]),
+                strong=torch.stack([b[0][2] for b in unlabeled]),
+                logits_strong=torch.stack([c[0] for c in cap.calls[3::4]]),
+                loss=loss, loss_x=loss_x, loss_u=loss_u, loss_s=loss_s)
+    run["model_after"] = tensors({k: v for k, v in model.state_dict().items() if ".experts." not in k})
+    run["ema_after"] = tensors({k: v for k, v in ema_model.state_dict().items() if ".experts." not in k})
+    return run
 
 
 def record_sitfer(folder: Path) -> dict:
@@ -232,9 +281,6 @@ def record_sitfer(folder: Path) -> dict:
 
 
 
-"""Seeds of the SIT-FER text fixture: the release's default ``--manualSeed`` and ssfer's seed 0."""
-
-
 def record_sitfer_text(folder: Path) -> dict:
     """The release's class text matrix as its loop builds it (main.py:228-239: ``tokenize`` each
     prompt, ``TextEncoder`` in eval mode, normalise), from a ``TextEncoder(7, 512, 8, 3)`` made right
@@ -269,7 +315,7 @@ def main() -> None:
     here = os.getcwd()
     notes = {"leaf": ("zfkarl/LEAF", "7873d3a5b858afcb24c75c97ae6e2b311b711950",
                       "Code_LEAF/models/backbone.py: ResNet_18.forward, Instance_MoE, SparseDispatcher, ResExpert; "
-                      "Code_LEAF/main.py: train (1 iteration), validate, mask_generate, topk_ce_FPL, "
+                      "Code_LEAF/main.py: train (1 iteration; 5 at batch 16), validate, mask_generate, topk_ce_FPL, "
                       "adaptive_threshold_generate, WeightEMA; Code_LEAF/losses.py: SupConLoss"),
              "sitfer": ("PatrickStarL/SIT-FER", "2aa046cab882f5137818de961ddfb7c5685ebdd6",
                         "models/backbone.py: ResNet_18.forward; main.py: train (2 iterations: epoch 1, before the "

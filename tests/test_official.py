@@ -195,6 +195,71 @@ def test_leaf_train_step_matches_release(leaf_fx):
     compare_state(st.ema, st_fx["ema_after"])
 
 
+def run_leaf(fx) -> tuple[FERNet, FERNet, list[dict]]:
+    """ssfer's official LEAF over the run fixture's batches, step by step as the training loop
+    calls it: the live network, the EMA network and each step's logs."""
+    r = fx["run"]
+    net = leaf_net(fx)
+    cfg = official_config("leaf")
+    assert cfg.lr == pytest.approx(r["lr"])  # the release's lr * batch / 16 at batch 16
+    ctx = RunContext(num_classes=7, n_labeled=r["batch"], steps=r["steps"], steps_per_epoch=r["steps"],
+                     forward_passes=cfg.forward_passes)
+    method = Leaf(cfg.leaf, net, ctx, leaf_unlabeled_loss(cfg.leaf))
+    method.thresholds.copy_(T(r["threshold"]))
+    st = types.SimpleNamespace(method=method, ema=copy.deepcopy(net).eval(), step=0)
+    st.opt = make_optimizer(cfg, method.named_parameters())
+    st.sched = make_schedule(cfg, st.opt)
+    method.train()
+    torch.manual_seed(r["seed"])
+    logs = []
+    for k in range(r["steps"]):
+        labeled = {"x": T(r["x"][k]), "y": T(r["y"][k]), "idx": torch.arange(r["batch"])}
+        unlabeled = {"weak": T(r["u"][k]), "weak2": T(r["u2"][k]), "strong": T(r["strong"][k])}
+        loss, log = method.train_step(labeled, unlabeled, k)
+        optimizer_step(loss, st, torch.amp.GradScaler("cuda", enabled=False), cfg)
+        st.step += 1
+        logs.append({"loss": loss.item()} | {k: float(v) for k, v in log.items() if k.startswith("loss_")})
+    return net, st.ema, logs
+
+
+def max_state_diff(net: nn.Module, official: dict) -> float:
+    mine = net.state_dict()
+    return max((mine[k].float() - T(v)).abs().max().item() for k, v in release_entries(official))
+
+
+def test_leaf_run_of_five_steps_at_batch_16_matches_release(leaf_fx):
+    """Five iterations of the release's train(): the loss averages it reports, the live model and
+    the EMA after them (the tied expert averaged and decayed 9 times a step, once per slot)."""
+    r = leaf_fx["run"]
+    assert r["steps"] >= 5 and r["batch"] >= 16
+    net, ema, logs = run_leaf(leaf_fx)
+    mean = lambda key: sum(log[key] for log in logs) / len(logs)  # noqa: E731  (the release's AverageMeter)
+    close(mean("loss"), r["loss"])
+    close(mean("loss_s"), r["loss_x"])
+    close(mean("loss_u"), r["loss_u"])
+    close(mean("loss_con"), r["loss_s"])
+    compare_state(net, r["model_after"])
+    compare_state(ema, r["ema_after"])
+
+
+def test_leaf_run_fixture_tells_one_ema_update_a_tensor_from_nine(leaf_fx, monkeypatch):
+    """The fixture can see the 9x update: an EMA (and hidden decay) that acts once per tensor, not
+    once per state_dict slot, misses the release's EMA by at least 10x the tolerance."""
+    from ssfer_core import train as train_module
+
+    def once_per_tensor(ema, model, decay, live_decay):
+        seen = set()
+        for e, p in zip(ema.state_dict(keep_vars=True).values(), model.state_dict(keep_vars=True).values()):
+            if e.dtype == torch.float32 and p.data_ptr() not in seen:
+                seen.add(p.data_ptr())
+                e.data.mul_(decay).add_(p.data * (1.0 - decay))
+                p.data.mul_(1 - live_decay)
+
+    monkeypatch.setattr(train_module, "release_ema_step", once_per_tensor)
+    _, ema, _ = run_leaf(leaf_fx)
+    assert max_state_diff(ema, leaf_fx["run"]["ema_after"]) >= 10 * TOL
+
+
 def test_leaf_gates_are_inert_in_the_release_design(leaf_fx):
     """With the tied expert the output does not depend on the routing (other gate weights, other
     noise), nothing is decoupled (agnostic = relevant), and the gate weights get no gradient."""
@@ -216,9 +281,13 @@ def test_leaf_gates_are_inert_in_the_release_design(leaf_fx):
 
 
 def test_leaf_thresholds_match_release(leaf_fx):
-    """adaptive_threshold_generate: the EMA model's logits on the labeled set, and a peaked case
-    with a class that has no correct prediction (reset to 0.8)."""
+    """adaptive_threshold_generate: the EMA model's logits on the labeled set, a peaked case with a
+    class that has no correct prediction (reset to 0.8), and a case at epoch 5 where the rule binds
+    for every class (none at the 0.8 floor, so the epoch term and the 0.97 show in each)."""
     th = leaf_fx["thresholds"]
+    binding = pseudo.thresholds_from_predictions(T(th["binding_logits"]), T(th["binding_labels"]), th["binding_epoch"])
+    assert min(th["binding_thresholds"]) > 0.8 + 10 * TOL
+    close(binding, th["binding_thresholds"])
     close(pseudo.thresholds_from_predictions(T(th["ema_logits"]), T(th["labels"]), th["epoch"]), th["thresholds"])
     got = pseudo.thresholds_from_predictions(T(th["peaked_logits"]), T(th["peaked_labels"]), th["peaked_epoch"])
     close(got, th["peaked_thresholds"])
