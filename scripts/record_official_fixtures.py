@@ -40,6 +40,9 @@ TEXT_SEED = 3
 TEXT_SEEDS = (5, 0)
 """Seeds of the SIT-FER text fixture: the release's default ``--manualSeed`` and ssfer's seed 0."""
 D, C, B, HW = 16, 7, 6, 5  # feature width, classes, batch, image side
+SITFER_BATCH, SITFER_SCALE = 12, 60.0
+"""SIT-FER's step fixture: its batch (two steps fill a bank of 24 labeled samples) and the classifier's
+scale, confident enough that several fused labels pass 0.75 after the instance warm-up."""
 LEAF_STEPS, LEAF_BATCH = 10, 16
 """The LEAF run fixture: iterations of the release's train() and their batch, enough for the EMA's
 9 updates a step of the tied expert to part from one update a tensor by well over the tolerance."""
@@ -60,8 +63,10 @@ def load_release(folder: Path, argv: list[str]):
     return importlib.import_module("main")
 
 
-def trunk() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, D, 3, padding=1, bias=False), nn.BatchNorm2d(D), nn.ReLU())
+def trunk(relu: bool = True) -> nn.Module:
+    """The tiny trunk; without its ReLU (SIT-FER's fixture) the features take both signs, so that
+    some cosines to the bank are negative and the instance level's floor at 0 acts."""
+    return nn.Sequential(nn.Conv2d(3, D, 3, padding=1, bias=False), nn.BatchNorm2d(D), *([nn.ReLU()] if relu else []))
 
 
 def build(cls, **parts) -> nn.Module:
@@ -210,21 +215,22 @@ def record_leaf_run(main, model: nn.Module, criterion) -> dict:
 
 
 def record_sitfer(folder: Path) -> dict:
-    main = load_release(folder, ["--train-iteration", "1", "--n_labeled", "12"])
+    n = SITFER_BATCH
+    main = load_release(folder, ["--train-iteration", "1", "--n_labeled", str(2 * n)])
     backbone = importlib.import_module("models.backbone")
     torch.manual_seed(0)
-    model = build(backbone.ResNet_18, base=trunk(), output=nn.Sequential(nn.Dropout(0.5), backbone.Flatten()),
+    model = build(backbone.ResNet_18, base=trunk(relu=False), output=nn.Sequential(nn.Dropout(0.5), backbone.Flatten()),
                   classifier=nn.Linear(D, C))
     with torch.no_grad():
-        model.classifier.weight.mul_(60.0)  # confident enough that some fused labels pass 0.75
+        model.classifier.weight.mul_(SITFER_SCALE)
     # the release's encoder at the tiny network's width, drawn from its own seed so that ssfer's `release`
     # encoder can rebuild it (the generator's state is put back: the other draws do not depend on it)
     rng = torch.random.get_rng_state()
     torch.manual_seed(TEXT_SEED)
     text_encoder = main.TextEncoder(main.vocab_size, D, main.nhead, main.num_layers)
     torch.random.set_rng_state(rng)
-    main.global_bank = torch.zeros(D, 12)  # the release's bank is 512 x n_labeled
-    main.global_labels = torch.zeros(12, dtype=torch.int)
+    main.global_bank = torch.zeros(D, 2 * n)  # the release's bank is 512 x n_labeled
+    main.global_labels = torch.zeros(2 * n, dtype=torch.int)
     weights = tensors(model.state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=main.args.lr)
     optimizer2 = torch.optim.Adam(text_encoder.parameters(), lr=main.args.lr2)
@@ -250,9 +256,9 @@ def record_sitfer(folder: Path) -> dict:
     cap = Capture(model)
     steps = []
     seed = 4321
-    for k, (epoch, idx) in enumerate(((1, torch.arange(0, 6)), (16, torch.arange(6, 12)))):  # before / after
-        x, u, u2, s = (torch.rand(B, 3, HW, HW) for _ in range(4))  # the instance level's warm-up
-        y = torch.tensor([0, 1, 2, 3, 4, 5])[torch.randperm(B)]
+    for k, (epoch, idx) in enumerate(((1, torch.arange(0, n)), (16, torch.arange(n, 2 * n)))):  # before / after
+        x, u, u2, s = (torch.rand(n, 3, HW, HW) for _ in range(4))  # the instance level's warm-up
+        y = (torch.arange(n) % C)[torch.randperm(n)]
         torch.manual_seed(seed + k)  # the dropout draws of this step
         cap.calls.clear()
         fused.clear()
@@ -332,8 +338,9 @@ def main() -> None:
         data = {"source": {"repository": repo, "commit": commit, "functions": functions,
                            "torch": torch.__version__, "script": "scripts/record_official_fixtures.py",
                            "network": "the release's TextEncoder at its own width" if name == "sitfer_text" else
-                                      f"trunk Conv2d(3,{D},3,bias=False)+BN+ReLU on {HW}x{HW} images, then the release's "
-                                      f"blocks at width {D}; {C} classes; batch {B}"}} | data
+                                      f"trunk Conv2d(3,{D},3,bias=False)+BN{'' if name == 'sitfer' else '+ReLU'} on {HW}x{HW} "
+                                      f"images, then the release's blocks at width {D}; {C} classes; batch "
+                                      f"{SITFER_BATCH if name == 'sitfer' else f'{B} ({LEAF_BATCH} in the run)'}"}} | data
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / f"official_{name}.json").write_text(json.dumps(data, separators=(",", ":")))
         print(f"wrote {OUT / f'official_{name}.json'}")

@@ -45,12 +45,16 @@ def close(a, b, tol=TOL):
 
 @pytest.fixture(scope="module", autouse=True)
 def trunk_backbone():
-    """The fixtures' trunk, registered as a backbone for the duration of this module."""
-    BACKBONES.add("official_fixture_trunk",
-                  lambda weights=None, **kw: (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
-                                                            nn.ReLU()), 16))
+    """The fixtures' trunks, registered as backbones for the duration of this module: LEAF's ends
+    in a ReLU, SIT-FER's does not (its features take both signs: negative cosines to the bank)."""
+    def trunk(relu: bool):
+        return lambda weights=None, **kw: (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                                                         *([nn.ReLU()] if relu else [])), 16)
+    BACKBONES.add("official_fixture_trunk", trunk(True))
+    BACKBONES.add("official_fixture_trunk_linear", trunk(False))
     yield
     BACKBONES.remove("official_fixture_trunk")
+    BACKBONES.remove("official_fixture_trunk_linear")
 
 
 def release_entries(official: dict):
@@ -320,12 +324,13 @@ def sitfer_fx():
 def sitfer_method(fx, tmp_path) -> SitFer:
     cfg = official_config("sitfer")  # the registered official recipe ...
     assert cfg.net.text_dim == 0  # ... projects into the feature's own width: no projection, as the release
-    net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
+    net = FERNet(NetConfig(backbone="official_fixture_trunk_linear", dropout=0.5, l2_normalize=True, semantic_moe="off",
                            instance_moe=False, logit_scale=1.0, text_dim=cfg.net.text_dim), 7)
     load_weights(net, fx["weights"])
     assert cfg.net.logit_scale == 1.0 and cfg.net.dropout == 0.5 and cfg.net.l2_normalize
     settings = dataclasses.replace(cfg.sitfer, instance_warmup=0.5)  # ... with the fixture's 2-step warm-up
-    ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes=cfg.forward_passes,
+    ctx = RunContext(num_classes=7, n_labeled=2 * len(fx["steps"][0]["y"]), steps=2, steps_per_epoch=1,
+                     forward_passes=cfg.forward_passes,
                      cache_dir=str(tmp_path), seed=fx["text_seed"])
     method = SitFer(settings, net, ctx, HardLabelLoss(settings.mask_mean))
     assert isinstance(method.text_proj, nn.Identity)  # the release has no projection
@@ -341,7 +346,8 @@ def test_sitfer_fixture_names_the_release(sitfer_fx):
 
 def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
     """Two iterations of the release's train() (epoch 1: semantic + text fusion 0.6 / 0.4; epoch 16:
-    0.3 / 0.2 / 0.5 with the instance level), then validate()'s fused test predictor."""
+    0.3 / 0.2 / 0.5 with the instance level, several samples selected and class cosines below 0
+    floored), then validate()'s fused test predictor."""
     method = sitfer_method(sitfer_fx, tmp_path)
     net = method.model
     cfg = official_config("sitfer")
@@ -372,6 +378,12 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
         if s["epoch"] > 15:
             ins_release = (z - 0.3 * lu - 0.2 * text) / 0.5
             close(method.memory.class_scores(fu), ins_release)
+            assert int(mask.sum()) >= 3, "several samples selected after the warm-up"
+            filled, labels = method.memory.filled, method.memory.labels
+            cos = fu @ method.memory.features[filled].T
+            best = torch.stack([cos[:, labels[filled] == c].max(1).values for c in labels[filled].unique()], 1)
+            assert (best < -0.1).any(), "some classes' best cosine is negative ..."
+            assert (ins_release >= -TOL).all() and (ins_release.abs() <= TOL).any(), "... and scores 0 (floored)"
         else:
             close(z, 0.6 * lu + 0.4 * text)
         close(logs["loss_s"], s["loss_s"])
