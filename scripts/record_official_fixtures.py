@@ -309,11 +309,120 @@ def record_sitfer_text(folder: Path) -> dict:
     return {"text": out}
 
 
+AUG_SIZE, AUG_IMAGES = 48, 6
+"""The augmentation fixture: image side (ssfer's default; RandomCrop's padding 8 of the release's
+224 px is 2 here) and pipeline runs recorded."""
+
+
+def record_augment(folder: Path) -> dict:
+    """The LEAF release's views (dataset/raf.py ``TransformTwice``, dataset/randaugment.py, the
+    weak transform of main.py:94-102 at AUG_SIZE px) on fixed images, every random draw recorded
+    where the release makes it: ``random.choices`` / ``random.random`` (ops, magnitudes, Cutout's
+    size), ``np.random.uniform`` (Cutout's corner), RandomApply's draw and RandomCrop's offsets,
+    the flip; and each op's output on its own (every one of the 14 at a drawn magnitude)."""
+    import base64
+    import random
+
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+
+    load_release(folder, ["--train_iteration", "1"])
+    raf = importlib.import_module("dataset.raf")
+    ra = importlib.import_module("dataset.randaugment")
+    enc = lambda img: base64.b64encode(np.asarray(img, dtype=np.uint8).tobytes()).decode()  # noqa: E731
+    rng = np.random.default_rng(3)
+    # smooth gradients with blobs: every op (equalize, autocontrast, posterize ...) changes them
+    yy, xx = np.mgrid[0:AUG_SIZE, 0:AUG_SIZE] / AUG_SIZE
+    images = []
+    for k in range(AUG_IMAGES):
+        base = np.stack([80 + 90 * xx, 60 + 120 * yy, 100 + 60 * np.sin(6 * xx + k)], -1)
+        base += rng.normal(0, 12, base.shape)
+        images.append(Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)))
+
+    log: list = []
+    py = random.Random(5)
+
+    class LoggedRandom:  # randaugment.py's `random`
+        def choices(self, population, k):
+            out = py.choices(population, k=k)
+            log.append(("choices", [population.index(o) for o in out]))
+            return out
+
+        def random(self):
+            v = py.random()
+            log.append(("random", v))
+            return v
+
+    class LoggedNumpy:  # randaugment.py's `np` (it calls np.random.uniform)
+        def __init__(self):
+            self.gen, self.random = np.random.RandomState(7), self
+
+        def uniform(self, low):
+            v = float(self.gen.uniform(low))
+            log.append(("uniform", v))
+            return v
+
+    ra.random, ra.np = LoggedRandom(), LoggedNumpy()
+    real_get_params, real_hflip = transforms.RandomCrop.get_params, transforms.functional.hflip
+
+    def get_params(img, output_size):
+        i, j, h, w = real_get_params(img, output_size)
+        log.append(("crop", [i, j]))
+        return i, j, h, w
+
+    def hflip(img):
+        log.append(("flip", True))
+        return real_hflip(img)
+
+    transforms.RandomCrop.get_params = staticmethod(get_params)
+    transforms.functional.hflip = hflip
+    weak_transform = transforms.Compose([  # main.py:94-102 without Resize(224) / ToTensor / Normalize
+        transforms.RandomApply([transforms.RandomCrop(AUG_SIZE, padding=round(8 / 224 * AUG_SIZE))], p=0.5),
+        transforms.RandomHorizontalFlip()])
+    twice = raf.TransformTwice(weak_transform)
+    randaug = twice.strong_transfrom.transforms[0]
+    assert isinstance(randaug, ra.RandAugment) and randaug.n == 3
+    stages: list = []
+    names = [fn.__name__ for fn, _, _ in randaug.augment_list]
+
+    def logged(fn):
+        def run(img, v):
+            out = fn(img, v)
+            stages.append(("op", fn.__name__, v, enc(out)))
+            return out
+        return run
+
+    randaug.augment_list = [(logged(fn), lo, hi) for fn, lo, hi in randaug.augment_list]
+    real_cutout = ra.Cutout
+    ra.Cutout = lambda img, v: (lambda out: (stages.append(("cutout", None, v, enc(out))), out)[1])(real_cutout(img, v))
+    torch.manual_seed(11)
+    runs = []
+    for img in images:  # TransformTwice.__call__'s three calls, each view's draws kept apart
+        views, draws = [], []
+        for transform in (twice.transform, twice.transform, twice.strong_transfrom):
+            log.clear()
+            stages.clear()
+            views.append(enc(transform(img)))
+            draws.append(list(log))
+        runs.append({"weak": views[:2], "weak_draws": draws[:2], "strong": views[2], "strong_draws": draws[2],
+                     "stages": list(stages)})
+    transforms.RandomCrop.get_params, transforms.functional.hflip = staticmethod(real_get_params), real_hflip
+    ra.Cutout = real_cutout
+    # each op alone at a magnitude drawn in its range, on the first image
+    single = []
+    for fn, lo, hi in ra.augment_list():
+        v = lo + float(hi - lo) * py.random()
+        single.append({"op": fn.__name__, "v": v, "out": enc(fn(images[0], v))})
+    return {"size": AUG_SIZE, "pad": round(8 / 224 * AUG_SIZE), "op_names": names,
+            "images": [enc(i) for i in images], "runs": runs, "single_ops": single}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--leaf", type=Path, required=True, help="the LEAF release's Code_LEAF folder (7873d3a)")
     ap.add_argument("--sitfer", type=Path, required=True, help="the SIT-FER release's root folder (2aa046c)")
-    ap.add_argument("--only", choices=["leaf", "sitfer", "sitfer_text"], nargs="*",
+    ap.add_argument("--only", choices=["leaf", "sitfer", "sitfer_text", "augment"], nargs="*",
                     help="record only these fixtures (default: all)")
     a = ap.parse_args()
     no_cuda()
@@ -328,9 +437,13 @@ def main() -> None:
                         "instance warm-up, and epoch 16, after), update_bank, TextEncoder, tokenize, validate"),
              "sitfer_text": ("PatrickStarL/SIT-FER", "2aa046cab882f5137818de961ddfb7c5685ebdd6",
                              "main.py: tokenize, vocab, TextEncoder (d_model 512, nhead 8, 3 layers, eval mode), "
-                             "the class text matrix of train() (main.py:228-239)")}
+                             "the class text matrix of train() (main.py:228-239)"),
+             "augment": ("zfkarl/LEAF", "7873d3a5b858afcb24c75c97ae6e2b311b711950",
+                         "Code_LEAF/dataset/raf.py: TransformTwice; Code_LEAF/dataset/randaugment.py: RandAugment, "
+                         "augment_list, Cutout, CutoutAbs; Code_LEAF/main.py:94-102: the weak transform (RandomApply("
+                         "RandomCrop(padding=8), p=0.5), RandomHorizontalFlip)")}
     jobs = (("leaf", record_leaf, a.leaf), ("sitfer", record_sitfer, a.sitfer),
-            ("sitfer_text", record_sitfer_text, a.sitfer))
+            ("sitfer_text", record_sitfer_text, a.sitfer), ("augment", record_augment, a.leaf))
     for name, fn, folder in [j for j in jobs if not a.only or j[0] in a.only]:
         data = fn(folder.resolve())
         os.chdir(here)
@@ -338,6 +451,7 @@ def main() -> None:
         data = {"source": {"repository": repo, "commit": commit, "functions": functions,
                            "torch": torch.__version__, "script": "scripts/record_official_fixtures.py",
                            "network": "the release's TextEncoder at its own width" if name == "sitfer_text" else
+                                      f"none: {AUG_IMAGES} generated {AUG_SIZE}x{AUG_SIZE} RGB images" if name == "augment" else
                                       f"trunk Conv2d(3,{D},3,bias=False)+BN{'' if name == 'sitfer' else '+ReLU'} on {HW}x{HW} "
                                       f"images, then the release's blocks at width {D}; {C} classes; batch "
                                       f"{SITFER_BATCH if name == 'sitfer' else f'{B} ({LEAF_BATCH} in the run)'}"}} | data

@@ -246,11 +246,12 @@ class SitFer(SSLMethod):
 
 
 OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
-            "forward_passes": "per_view", "amp": False, "net": {"logit_scale": 1.0},
+            "forward_passes": "per_view", "amp": False, "augment": "release", "net": {"logit_scale": 1.0},
             "sitfer": {"text_encoder": "release", "strict_threshold": True, "prompt": "This is a face image of {expression}",
                        "text_temperature": 1.0, "level_scale": 1.0, "loss_weights": [0.4, 0.4, 0.2]}}
 """The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
-no EMA (the live model is evaluated, with the memory and text vectors it trained with), float32, one forward
+no EMA (the live model is evaluated, with the memory and text vectors it trained with), float32, its views
+(``augment: release``), one forward
 per view, raw scores (logit scale 1, cosines unscaled), the release's untrained text encoder (``release``:
 its class vectors, seeded by the run's seed), fusion 0.3 / 0.2 /
 0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u. The
