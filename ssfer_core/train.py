@@ -313,7 +313,8 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
 
 
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float, device: str = "cpu") -> dict:
-    """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
+    """Last and best (by test accuracy, as the papers report: with one evaluation an epoch, as both
+    releases, the best epoch; its step and epoch kept) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,
            "optimizer": cfg.optimizer, "lr": cfg.lr,
            "labels_per_class": label_budget(cfg.data), "split_hash": data.split_hash, "device": kind(device),
@@ -326,7 +327,8 @@ def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: flo
         last = rows[-1][which]
         best = max(rows, key=lambda h: h[which]["acc"])
         out[which] = {"last": dict(last),
-                      "best": {k: v for k, v in best[which].items() if k != "confusion"} | {"step": best["step"]}}
+                      "best": {k: v for k, v in best[which].items() if k != "confusion"}
+                      | {"step": best["step"], "epoch": best["step"] / cfg.steps_per_epoch}}
     out["curve"] = [{"step": h["step"], **{f"{w}_acc": h[w]["acc"] for w in ("raw", "ema") if w in h}}
                     for h in history]
     return out
