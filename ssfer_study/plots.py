@@ -14,8 +14,9 @@ from ssfer_core.labels import class_names
 
 def titles_outside(fig) -> list[str]:
     """The titles (axes titles and the figure's suptitle) whose box leaves the figure once drawn:
-    a clipped title. Empty when every title is inside."""
-    fig.canvas.draw()
+    a clipped title. Empty when every title is inside. The layout is computed without rasterising
+    (``savefig`` then draws the figure once)."""
+    fig.draw_without_rendering()
     r = fig.canvas.get_renderer()
     bounds = fig.bbox
     texts = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
