@@ -20,13 +20,14 @@ def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
     return p / p.sum(-1, keepdim=True)
 
 
-def threshold_mask(probs: torch.Tensor, threshold: float | torch.Tensor
+def threshold_mask(probs: torch.Tensor, threshold: float | torch.Tensor, strict: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mask as float, confidence, argmax). ``threshold`` may be per class (``[C]``):
-    each sample is then tested against the threshold of its predicted class."""
+    each sample is then tested against the threshold of its predicted class. A sample passes at
+    ``confidence >= threshold`` (FixMatch's rule), or ``>`` with ``strict`` (the SIT-FER release's)."""
     conf, label = probs.max(-1)
     thr = threshold[label] if isinstance(threshold, torch.Tensor) and threshold.dim() == 1 else threshold
-    return (conf >= thr).float(), conf, label
+    return (conf > thr if strict else conf >= thr).float(), conf, label
 
 
 def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

@@ -26,6 +26,7 @@ from ssfer_core.build import build_method
 from ssfer_core.config import TrainConfig, resolve_split_seed, to_dict
 from ssfer_core.data.config import label_budget
 from ssfer_core.data.bundle import FERData, load_data
+from ssfer_core.data.release_views import release_view
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
 from ssfer_core.devices import kind, resolve_device
 from ssfer_core.errors import ConfigError
@@ -77,6 +78,8 @@ def seed_everything(seed: int) -> None:
 def make_view(name: str, x: torch.Tensor, g: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
     """One named view of a uint8 batch, normalised. Methods list the names they need in
     ``unlabeled_views``; a name not listed here is an error, never a silent weak view."""
+    if cfg.augment == "release" and name in VIEW_NAMES:
+        return normalize(release_view("strong" if name == "strong" else "weak", x, g))
     if name == "strong":
         return normalize(strong_view(x, g, cfg.randaugment_ops, cfg.pad_frac))
     if name in ("weak", "weak2"):  # LEAF's second weak view is another independent draw
@@ -310,7 +313,8 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
 
 
 def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float, device: str = "cpu") -> dict:
-    """Last and best (by test accuracy, as the papers report) for the raw and EMA models."""
+    """Last and best (by test accuracy, as the papers report: with one evaluation an epoch, as both
+    releases, the best epoch; its step and epoch kept) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,
            "optimizer": cfg.optimizer, "lr": cfg.lr,
            "labels_per_class": label_budget(cfg.data), "split_hash": data.split_hash, "device": kind(device),
@@ -323,7 +327,8 @@ def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: flo
         last = rows[-1][which]
         best = max(rows, key=lambda h: h[which]["acc"])
         out[which] = {"last": dict(last),
-                      "best": {k: v for k, v in best[which].items() if k != "confusion"} | {"step": best["step"]}}
+                      "best": {k: v for k, v in best[which].items() if k != "confusion"}
+                      | {"step": best["step"], "epoch": best["step"] / cfg.steps_per_epoch}}
     out["curve"] = [{"step": h["step"], **{f"{w}_acc": h[w]["acc"] for w in ("raw", "ema") if w in h}}
                     for h in history]
     return out

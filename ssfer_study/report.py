@@ -64,7 +64,8 @@ def index(study: Study) -> Path:
              f"Dataset: **{study.dataset.display}**. Profile: **{study.name}**. Regenerate with "
              f"`{study.make_command}`.", "",
              "Accuracy in % (EMA model; the live model for runs without one, as SIT-FER's official recipe), mean ± std over seeds; `last` = end of training, `best` = best evaluation "
-             "seen (the papers' protocol, optimistic).", ""]
+             "seen (the papers' protocol, optimistic: both releases report their best epoch; `best at epoch` says "
+             "where, mean over seeds).", ""]
     for name, title in TABLE_TITLES.items():
         t = _table(reports, name)
         if t:

@@ -72,6 +72,8 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
                 row[f"{metric}_{when}_mean"] = float(np.mean(vals))
                 row[f"{metric}_{when}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         row["acc_per_seed"] = [round(100 * evaluated(m)["last"]["acc"], 2) for m in ms]
+        epochs = [evaluated(m)["best"].get("epoch") for m in ms]
+        row["best_epoch"] = float(np.mean(epochs)) if None not in epochs else float("nan")
         row["majority_baseline"] = 100 * majority_baseline(evaluated(ms[0])["last"]["confusion"])
         row["protocol"] = ms[0].get("protocol", "shared")
         row["lr"] = ms[0].get("lr", float("nan"))
@@ -274,6 +276,8 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
         out["optimiser, lr"] = [f"{o} {lr:g}" for o, lr in zip(df["optimizer"], df["lr"])]
     for when in ("last", "best"):
         out[f"acc {when}"] = [pm(m, s, n) for m, s, n in zip(df[f"acc_{when}_mean"], df[f"acc_{when}_std"], df["seeds"])]
+    if "best_epoch" in df:  # the releases report their best epoch: where it was
+        out["best at epoch"] = df["best_epoch"].map(lambda v: "-" if np.isnan(v) else f"{v:.0f}")
     out["bal. acc last"] = [pm(m, s, n) for m, s, n in zip(df["bal_acc_last_mean"], df["bal_acc_last_std"], df["seeds"])]
     out["majority class"] = df["majority_baseline"].map("{:.1f}".format)
     out["mask rate (final)"] = df["mask_rate_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")

@@ -48,3 +48,15 @@ def test_profile_time_estimate_deals_runs_longest_first_and_reads_measured_rates
     assert labels.config("leaf_s0").data.root != default.config("leaf_s0").data.root
     assert mod.portable(labels.config("leaf_s0")) == mod.portable(default.config("leaf_s0"))
     assert mod.portable(labels.config("leaf_s0")) != mod.portable(default.config("leaf_s1"))
+
+
+def test_views_speed_prints_both_views_for_both_kinds(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "views.txt"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "views_speed.py"), "--batch", "2", "--repeats", "1",
+                    "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    rows = {line.split()[0]: line.split()[1:] for line in out.read_text().splitlines()[4:] if line.strip()}
+    assert set(rows) == {"weak", "strong"}
+    assert all(float(r[0]) > 0 and float(r[1]) > 0 and r[2].endswith("x") for r in rows.values())

@@ -150,7 +150,7 @@ def test_protocols_layer_the_methods_recipe_between_profile_and_run():
     run_wins = compose_config(base, {"protocol": "official", "lr": 1e-3})
     assert run_wins.lr == 1e-3 and run_wins.optimizer == "adam"
     sitfer = compose_config({"method": "sitfer"}, {}, ["protocol=official"])
-    assert sitfer.sitfer.text_encoder == "random" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
+    assert sitfer.sitfer.text_encoder == "release" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
     assert compose_config({"method": "sitfer"}).sitfer.loss_weights == (1.0, 1.0, 0.5)
     assert compose_config({"method": "fixmatch", "lr": 0.1}, {"protocol": "official"}).lr == 0.03
 
@@ -240,7 +240,7 @@ def test_a_notebook_override_resolves_like_the_cli(monkeypatch, tmp_path):
     monkeypatch.setattr(training, "train", lambda cfg, *a, **k: caught.append(cfg) or {"method": cfg.method})
     cli.main(["train", "--run", "sitfer_s0", "-S", "protocol=official", "--out", str(tmp_path / "cli")])
     assert to_dict(nb) == to_dict(caught[0])
-    assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "random"
+    assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "release"
     plain = _notebook_config(monkeypatch, run="sitfer_s0", out_dir=str(tmp_path / "nb2"), overrides=[])
     assert to_dict(plain) == to_dict(STUDIES[ROOT / "params.yaml"].config("sitfer_s0"))
 
@@ -254,6 +254,6 @@ def test_the_official_recipe_keeps_the_releases_settings_whatever_the_profiles_b
     assert compose_config(base).sitfer.threshold == 0.5  # the shared protocol takes the profile's
     official = compose_config(base, {"protocol": "official"})
     assert official.sitfer.threshold == 0.75 and official.sitfer.mssl is True
-    assert official.sitfer.loss_weights == (0.4, 0.4, 0.2) and official.sitfer.text_encoder == "random"
+    assert official.sitfer.loss_weights == (0.4, 0.4, 0.2) and official.sitfer.text_encoder == "release"
     assert compose_config(base, {"protocol": "official", "sitfer": {"mssl": False}}).sitfer.mssl is False
     assert compose_config(base, {"protocol": "official"}, ["sitfer.threshold=0.6"]).sitfer.threshold == 0.6

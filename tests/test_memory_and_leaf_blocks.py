@@ -126,3 +126,18 @@ def test_diverged_gate_logits_reach_the_loss_as_nan_not_a_support_error():
     moe.w_gate.data.fill_(float("nan"))
     r = moe(torch.randn(3, 6))
     assert not torch.isfinite(r["balance"])  # what the LEAF loss adds: the trainer's check sees it
+
+
+def test_tied_mixture_floors_an_underflowed_output_at_the_releases_log_eps():
+    """The release's combine replaces an exact 0 by float64's eps before its log: an expert output
+    under about -104 (exp underflows in float32) comes out as log(eps) = -36.04, not -inf; outputs
+    that do not underflow pass unchanged."""
+    import math
+
+    moe = MixtureOfExperts(4, 4, num_experts=3, k=1, experts="tied_residual").eval()
+    x = torch.zeros(2, 4)
+    moe.expert.forward = lambda h: torch.tensor([[-200.0, -50.0, 0.0, 3.0]]).expand(len(h), 4)
+    out = moe(x)["out"]
+    assert torch.isfinite(out).all()
+    assert out[0, 0].item() == pytest.approx(math.log(2.220446049250313e-16), abs=1e-5)
+    assert out[0, 1:].tolist() == pytest.approx([-50.0, 0.0, 3.0], abs=1e-5)

@@ -45,12 +45,16 @@ def close(a, b, tol=TOL):
 
 @pytest.fixture(scope="module", autouse=True)
 def trunk_backbone():
-    """The fixtures' trunk, registered as a backbone for the duration of this module."""
-    BACKBONES.add("official_fixture_trunk",
-                  lambda weights=None, **kw: (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
-                                                            nn.ReLU()), 16))
+    """The fixtures' trunks, registered as backbones for the duration of this module: LEAF's ends
+    in a ReLU, SIT-FER's does not (its features take both signs: negative cosines to the bank)."""
+    def trunk(relu: bool):
+        return lambda weights=None, **kw: (nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                                                         *([nn.ReLU()] if relu else [])), 16)
+    BACKBONES.add("official_fixture_trunk", trunk(True))
+    BACKBONES.add("official_fixture_trunk_linear", trunk(False))
     yield
     BACKBONES.remove("official_fixture_trunk")
+    BACKBONES.remove("official_fixture_trunk_linear")
 
 
 def release_entries(official: dict):
@@ -195,6 +199,71 @@ def test_leaf_train_step_matches_release(leaf_fx):
     compare_state(st.ema, st_fx["ema_after"])
 
 
+def run_leaf(fx) -> tuple[FERNet, FERNet, list[dict]]:
+    """ssfer's official LEAF over the run fixture's batches, step by step as the training loop
+    calls it: the live network, the EMA network and each step's logs."""
+    r = fx["run"]
+    net = leaf_net(fx)
+    cfg = official_config("leaf")
+    assert cfg.lr == pytest.approx(r["lr"])  # the release's lr * batch / 16 at batch 16
+    ctx = RunContext(num_classes=7, n_labeled=r["batch"], steps=r["steps"], steps_per_epoch=r["steps"],
+                     forward_passes=cfg.forward_passes)
+    method = Leaf(cfg.leaf, net, ctx, leaf_unlabeled_loss(cfg.leaf))
+    method.thresholds.copy_(T(r["threshold"]))
+    st = types.SimpleNamespace(method=method, ema=copy.deepcopy(net).eval(), step=0)
+    st.opt = make_optimizer(cfg, method.named_parameters())
+    st.sched = make_schedule(cfg, st.opt)
+    method.train()
+    torch.manual_seed(r["seed"])
+    logs = []
+    for k in range(r["steps"]):
+        labeled = {"x": T(r["x"][k]), "y": T(r["y"][k]), "idx": torch.arange(r["batch"])}
+        unlabeled = {"weak": T(r["u"][k]), "weak2": T(r["u2"][k]), "strong": T(r["strong"][k])}
+        loss, log = method.train_step(labeled, unlabeled, k)
+        optimizer_step(loss, st, torch.amp.GradScaler("cuda", enabled=False), cfg)
+        st.step += 1
+        logs.append({"loss": loss.item()} | {k: float(v) for k, v in log.items() if k.startswith("loss_")})
+    return net, st.ema, logs
+
+
+def max_state_diff(net: nn.Module, official: dict) -> float:
+    mine = net.state_dict()
+    return max((mine[k].float() - T(v)).abs().max().item() for k, v in release_entries(official))
+
+
+def test_leaf_run_of_five_steps_at_batch_16_matches_release(leaf_fx):
+    """Five iterations of the release's train(): the loss averages it reports, the live model and
+    the EMA after them (the tied expert averaged and decayed 9 times a step, once per slot)."""
+    r = leaf_fx["run"]
+    assert r["steps"] >= 5 and r["batch"] >= 16
+    net, ema, logs = run_leaf(leaf_fx)
+    mean = lambda key: sum(log[key] for log in logs) / len(logs)  # noqa: E731  (the release's AverageMeter)
+    close(mean("loss"), r["loss"])
+    close(mean("loss_s"), r["loss_x"])
+    close(mean("loss_u"), r["loss_u"])
+    close(mean("loss_con"), r["loss_s"])
+    compare_state(net, r["model_after"])
+    compare_state(ema, r["ema_after"])
+
+
+def test_leaf_run_fixture_tells_one_ema_update_a_tensor_from_nine(leaf_fx, monkeypatch):
+    """The fixture can see the 9x update: an EMA (and hidden decay) that acts once per tensor, not
+    once per state_dict slot, misses the release's EMA by at least 10x the tolerance."""
+    from ssfer_core import train as train_module
+
+    def once_per_tensor(ema, model, decay, live_decay):
+        seen = set()
+        for e, p in zip(ema.state_dict(keep_vars=True).values(), model.state_dict(keep_vars=True).values()):
+            if e.dtype == torch.float32 and p.data_ptr() not in seen:
+                seen.add(p.data_ptr())
+                e.data.mul_(decay).add_(p.data * (1.0 - decay))
+                p.data.mul_(1 - live_decay)
+
+    monkeypatch.setattr(train_module, "release_ema_step", once_per_tensor)
+    _, ema, _ = run_leaf(leaf_fx)
+    assert max_state_diff(ema, leaf_fx["run"]["ema_after"]) >= 10 * TOL
+
+
 def test_leaf_gates_are_inert_in_the_release_design(leaf_fx):
     """With the tied expert the output does not depend on the routing (other gate weights, other
     noise), nothing is decoupled (agnostic = relevant), and the gate weights get no gradient."""
@@ -216,9 +285,13 @@ def test_leaf_gates_are_inert_in_the_release_design(leaf_fx):
 
 
 def test_leaf_thresholds_match_release(leaf_fx):
-    """adaptive_threshold_generate: the EMA model's logits on the labeled set, and a peaked case
-    with a class that has no correct prediction (reset to 0.8)."""
+    """adaptive_threshold_generate: the EMA model's logits on the labeled set, a peaked case with a
+    class that has no correct prediction (reset to 0.8), and a case at epoch 5 where the rule binds
+    for every class (none at the 0.8 floor, so the epoch term and the 0.97 show in each)."""
     th = leaf_fx["thresholds"]
+    binding = pseudo.thresholds_from_predictions(T(th["binding_logits"]), T(th["binding_labels"]), th["binding_epoch"])
+    assert min(th["binding_thresholds"]) > 0.8 + 10 * TOL
+    close(binding, th["binding_thresholds"])
     close(pseudo.thresholds_from_predictions(T(th["ema_logits"]), T(th["labels"]), th["epoch"]), th["thresholds"])
     got = pseudo.thresholds_from_predictions(T(th["peaked_logits"]), T(th["peaked_labels"]), th["peaked_epoch"])
     close(got, th["peaked_thresholds"])
@@ -251,16 +324,18 @@ def sitfer_fx():
 def sitfer_method(fx, tmp_path) -> SitFer:
     cfg = official_config("sitfer")  # the registered official recipe ...
     assert cfg.net.text_dim == 0  # ... projects into the feature's own width: no projection, as the release
-    net = FERNet(NetConfig(backbone="official_fixture_trunk", dropout=0.5, l2_normalize=True, semantic_moe="off",
+    net = FERNet(NetConfig(backbone="official_fixture_trunk_linear", dropout=0.5, l2_normalize=True, semantic_moe="off",
                            instance_moe=False, logit_scale=1.0, text_dim=cfg.net.text_dim), 7)
     load_weights(net, fx["weights"])
     assert cfg.net.logit_scale == 1.0 and cfg.net.dropout == 0.5 and cfg.net.l2_normalize
     settings = dataclasses.replace(cfg.sitfer, instance_warmup=0.5)  # ... with the fixture's 2-step warm-up
-    ctx = RunContext(num_classes=7, n_labeled=12, steps=2, steps_per_epoch=1, forward_passes=cfg.forward_passes,
-                     cache_dir=str(tmp_path))
+    ctx = RunContext(num_classes=7, n_labeled=2 * len(fx["steps"][0]["y"]), steps=2, steps_per_epoch=1,
+                     forward_passes=cfg.forward_passes,
+                     cache_dir=str(tmp_path), seed=fx["text_seed"])
     method = SitFer(settings, net, ctx, HardLabelLoss(settings.mask_mean))
     assert isinstance(method.text_proj, nn.Identity)  # the release has no projection
-    method.text.copy_(T(fx["text"]))  # the release's text vectors (an untrained toy transformer's outputs)
+    # the text vectors: ssfer's own `release` encoder, rebuilt from the seed the release's was drawn from
+    close(method.text, fx["text"], 1e-5)
     return method
 
 
@@ -271,7 +346,8 @@ def test_sitfer_fixture_names_the_release(sitfer_fx):
 
 def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
     """Two iterations of the release's train() (epoch 1: semantic + text fusion 0.6 / 0.4; epoch 16:
-    0.3 / 0.2 / 0.5 with the instance level), then validate()'s fused test predictor."""
+    0.3 / 0.2 / 0.5 with the instance level, several samples selected and class cosines below 0
+    floored), then validate()'s fused test predictor."""
     method = sitfer_method(sitfer_fx, tmp_path)
     net = method.model
     cfg = official_config("sitfer")
@@ -302,6 +378,12 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
         if s["epoch"] > 15:
             ins_release = (z - 0.3 * lu - 0.2 * text) / 0.5
             close(method.memory.class_scores(fu), ins_release)
+            assert int(mask.sum()) >= 3, "several samples selected after the warm-up"
+            filled, labels = method.memory.filled, method.memory.labels
+            cos = fu @ method.memory.features[filled].T
+            best = torch.stack([cos[:, labels[filled] == c].max(1).values for c in labels[filled].unique()], 1)
+            assert (best < -0.1).any(), "some classes' best cosine is negative ..."
+            assert (ins_release >= -TOL).all() and (ins_release.abs() <= TOL).any(), "... and scores 0 (floored)"
         else:
             close(z, 0.6 * lu + 0.4 * text)
         close(logs["loss_s"], s["loss_s"])
@@ -317,3 +399,34 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
     assert passed > 0  # the fixture exercises the mask
     with torch.no_grad():
         close(method.predict(net.eval(), T(sitfer_fx["predict"]["x"])), sitfer_fx["predict"]["probs"])
+
+
+def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed():
+    """ssfer's ``release`` encoder, from nothing but the seed, gives the class text matrix the released
+    code builds (scripts/record_official_fixtures.py --only sitfer_text: the release's TextEncoder made
+    right after torch.manual_seed(seed), its tokenize, eval mode), and leaves the global generator alone.
+    Nothing of the fixture is copied into ssfer before the comparison."""
+    from ssfer_core.models import text
+
+    fixture = json.loads((Path(__file__).parent / "fixtures" / "official_sitfer_text.json").read_text())["text"]
+    for seed, rec in fixture.items():
+        prompts = [text.RELEASE_PROMPT.format(w) for w in text.RELEASE_VOCAB]
+        assert text.release_tokenize(prompts).tolist() == rec["tokens"], "only the class word survives the tokenizer"
+        state = torch.random.get_rng_state()
+        ours = text.text_embeddings("release", prompts, cache_dir=None, seed=int(seed))
+        assert torch.equal(torch.random.get_rng_state(), state)
+        theirs = torch.tensor(rec["matrix"])
+        assert (ours - theirs).abs().max() < 1e-5
+        cos = ours @ ours.T
+        off = cos[~torch.eye(7, dtype=torch.bool)]
+        assert off.min() > 0.6, "the release's class vectors sit close together (they share 76 of 77 tokens)"
+        assert (cos - torch.tensor(rec["cosines"])).abs().max() < 1e-5
+    other = text.text_embeddings("release", prompts, cache_dir=None, seed=1)
+    assert (other - theirs).abs().max() > 0.1, "another seed, another untrained encoder"
+
+
+def test_official_sitfer_uses_the_release_text_encoder():
+    cfg = compose_config({"method": "sitfer", "protocol": "official"}, None, [], {})
+    assert cfg.sitfer.text_encoder == "release" and cfg.net.text_dim == 0  # as wide as the feature, as the release
+    assert cfg.sitfer.strict_threshold, "the release selects with > 0.75 (main.py:272)"
+    assert not compose_config({"method": "sitfer"}, None, [], {}).sitfer.strict_threshold  # the shared protocol: >=

@@ -105,3 +105,14 @@ def test_supcon_prefers_aligned_views():
     shuffled = pseudo.supcon_loss(f, f[torch.randperm(6)])
     assert aligned < shuffled
     assert pseudo.supcon_loss(f[:1], f[:1]).item() == 0.0
+
+
+def test_strict_threshold_drops_a_confidence_exactly_at_the_threshold():
+    """FixMatch passes a confidence equal to the threshold; the SIT-FER release (``>``) does not."""
+    import torch
+
+    from ssfer_core import pseudo
+
+    probs = torch.tensor([[0.75, 0.25], [0.8, 0.2], [0.3, 0.7]])
+    assert pseudo.threshold_mask(probs, 0.75)[0].tolist() == [1.0, 1.0, 0.0]
+    assert pseudo.threshold_mask(probs, 0.75, strict=True)[0].tolist() == [0.0, 1.0, 0.0]

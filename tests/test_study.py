@@ -57,14 +57,16 @@ def test_profiles_merge(tmp_path, monkeypatch):
     assert prof["profile"] == "kid" and prof["params_file"] == "studies/kid/params.yaml"
 
 
-def _fake_run(runs_dir: Path, name: str, method: str, seed: int, acc: float, mask: float | None):
+def _fake_run(runs_dir: Path, name: str, method: str, seed: int, acc: float, mask: float | None,
+              best_epoch: float | None = None):
     lpc = "all" if name.endswith("_all_s0") else 5
     d = runs_dir / name
     (d / "dvclive/plots/metrics/train").mkdir(parents=True)
     conf = (np.eye(7, dtype=int) * 10 + 1).tolist()
     ev = {"acc": acc, "bal_acc": acc - 0.01, "confusion": conf}
     m = {"method": method, "seed": seed, "labels_per_class": lpc, "n_labeled": 35 if lpc == 5 else 700, "train_seconds": 1.0,
-         "ema": {"last": ev, "best": ev}, "curve": [{"step": 2, "ema_acc": acc}]}
+         "ema": {"last": ev, "best": ev | ({"step": 2, "epoch": best_epoch} if best_epoch else {})},
+         "curve": [{"step": 2, "ema_acc": acc}]}
     (d / "metrics.json").write_text(json.dumps(m))
     if mask is not None:
         for key, v in (("mask_rate", mask), ("pl_acc_masked", 0.8), ("pl_coverage", mask)):
@@ -83,7 +85,7 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     for name, acc in (("supervised_s0", 0.5), ("supervised_s1", 0.6), ("supervised_all_s0", 0.9)):
         _fake_run(s.runs_dir, name, "supervised", s.runs[name].seed, acc, None)
     for name, acc in (("fixmatch_s0", 0.7), ("fixmatch_s1", 0.8), ("fixmatch_hot_s0", 0.4)):
-        _fake_run(s.runs_dir, name, "fixmatch", s.runs[name].seed, acc, 0.5)
+        _fake_run(s.runs_dir, name, "fixmatch", s.runs[name].seed, acc, 0.5, 14.0 if name == "fixmatch_hot_s0" else None)
     res = results.build(s)
     m = json.loads((s.reports_dir / "metrics.json").read_text())
     assert m == res.metrics and m["profile"] == "fake"
@@ -96,6 +98,8 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     for f in ("main.md", "main.csv", "calibration.md", "official.md", "calibration.png", "ssl_at_work.png",
               "accuracy_curves.png", "pseudo_label_diagnosis.csv"):
         assert (s.reports_dir / "results" / f).exists(), f
+    official = (s.reports_dir / "results" / "official.md").read_text()
+    assert "best at epoch" in official and "| 14 " in official  # the releases' best epoch, named
     diag = res.diagnosis.set_index(["method", "pseudo-label source"])
     assert diag.loc[("fixmatch", "selected (what the method trains on)"), "share passed"] == 0.5
     md = (s.reports_dir / "results" / "pseudo_label_diagnosis.md").read_text()

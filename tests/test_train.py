@@ -180,6 +180,7 @@ def test_official_leaf_refreshes_thresholds_from_the_ema_model_each_epoch(tiny_c
     from ssfer_core.config import compose_config, to_dict
     cfg = compose_config(to_dict(tiny_cfg))
     assert cfg.optimizer == "adam" and cfg.ema_state == "state_dict" and cfg.forward_passes == "per_view"
+    assert cfg.augment == "release"  # the release's views, drawn from the run's generator: the resume stays exact
     full = train(cfg, tmp_path / "full", progress=False)
     n_labeled = 7 * tiny_cfg.data.labels_per_class
     assert [c[2] for c in calls] == [1, 2, 3]

@@ -148,12 +148,12 @@ def leaf_unlabeled_loss(leaf: LeafConfig) -> UnlabeledLoss:
 
 OFFICIAL = {"optimizer": "adam", "lr": 5e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.999,
             "ema_warmup": False, "ema_state": "state_dict", "live_decay": 0.02 * 5e-4, "forward_passes": "per_view",
-            "amp": False,
+            "amp": False, "augment": "release",
             "net": {"experts": "tied_residual", "gating": "topk", "top_k": 1, "noisy_gating": True,
                     "balance_coef": 0.0, "logit_scale": 1.0},
             "leaf": {"labeled_weight": 0.5, "unlabeled_weight": 1.0, "contrastive_weight": 0.1}}
 """The release's recipe (zfkarl/LEAF 7873d3a, Code_LEAF/main.py defaults): Adam 5e-4 (x batch/16 =
-1 at batch 16), no schedule, float32, ``WeightEMA`` 0.999 with its hidden decay 0.02 * lr, one forward per
+1 at batch 16), no schedule, float32, its views (``augment: release``), ``WeightEMA`` 0.999 with its hidden decay 0.02 * lr, one forward per
 view, tied residual experts with noisy top-1 gates, L = 0.5 CE + L_u + 0.1 SupCon. The loop and
 network keys are listed in full (they override a profile's); of LEAF's own settings only those
 whose default (the shared protocol's value) differs."""

@@ -34,6 +34,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+RELEASE_EPS = 2.220446049250313e-16
+"""``np.finfo(float).eps``: what the released MoE combine puts in place of an exact 0 before its log."""
+
 
 def cv_squared(x: torch.Tensor) -> torch.Tensor:
     """Squared coefficient of variation; 0 for a single value."""
@@ -149,7 +152,10 @@ class MixtureOfExperts(nn.Module):
         if self.design == "tied_residual":  # every slot holds the same expert: the mixture is its output,
             # through the release's own log-space round trip (log(sum_e g_e exp(y)), sum_e g_e = 1), so
             # that even the float rounding of the gradients is the release's
-            y = torch.log(torch.exp(self.expert(x)) * gates.sum(1, keepdim=True))
+            combined = torch.exp(self.expert(x)) * gates.sum(1, keepdim=True)
+            # the release's floor (SparseDispatcher.combine): an output that underflowed to 0 (below about
+            # -104 in float32) becomes float64's eps before the log, i.e. -36.04, not -inf
+            y = torch.where(combined == 0, combined.new_tensor(RELEASE_EPS), combined).log()
             return {"out": y, "agnostic": y, "gates": gates, "balance": balance}
         outs = self.experts(x)  # N, E, d_out
         # log(sum_e g_e exp(y_e)), stable: logsumexp over y_e + log g_e (experts with g_e=0 drop out)
