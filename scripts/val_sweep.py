@@ -3,6 +3,7 @@
     python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
     python scripts/val_sweep.py --table docs/validation_sweep.jsonl     # the results as a Markdown table
     python scripts/val_sweep.py --plateau docs/validation_plateau_sweep.jsonl [more.jsonl]   # the plateau rule
+    python scripts/val_sweep.py PLAN --stop-after 1350 --out probe.jsonl   # does each run train its first steps?
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
@@ -11,7 +12,9 @@ one JSON line: EMA accuracy and balanced accuracy on the validation split, the f
 accuracy of the selected pseudo-labels (mean over the last 10 % of logged steps), seconds and the
 EMA validation accuracy at every evaluation (``curve``, for the plateau rule). A run whose name is
 already in the output file is skipped, and a killed run resumes from its checkpoint, so a stopped
-sweep picks up where it was by running the same command again.
+sweep picks up where it was by running the same command again. ``--stop-after N`` trains each run's
+first N steps on its full schedule (the steps where a large lr is most likely to diverge: the
+trainer raises on a non-finite loss, and the row records it as ``diverged_at``).
 """
 from __future__ import annotations
 
@@ -65,6 +68,21 @@ def plateau(paths: list[str], n_val: int = 1000) -> str:
     return "\n".join(lines)
 
 
+def _probe(name: str, sets: list[str], cfg, out: Path, data, stop_after: int, out_file: str) -> None:
+    """Train the first ``stop_after`` steps of one run and append whether they stayed finite."""
+    t = time.time()
+    row = {"name": name, "overrides": " ".join(sets), "steps": cfg.steps, "stop_after": stop_after}
+    try:
+        train(cfg, out, resume=True, progress=False, data=data, stop_after=stop_after)
+        row["diverged_at"] = None
+    except FloatingPointError as e:
+        row["diverged_at"] = str(e)
+    row["seconds"] = round(time.time() - t)
+    print(json.dumps(row), flush=True)
+    with open(out_file, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("plan", nargs="?")
@@ -73,6 +91,8 @@ def main(argv=None) -> None:
     p.add_argument("--profile", default="params.yaml")
     p.add_argument("--runs-dir", default="runs/val_sweep")
     p.add_argument("--out", default="docs/validation_sweep.jsonl")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="train only each run's first N steps (a divergence probe); the row records the outcome")
     a = p.parse_args(argv)
     if a.table:
         print(table(a.table))
@@ -98,6 +118,9 @@ def main(argv=None) -> None:
             cache[key] = load_data(cfg.data)
         out = Path(a.runs_dir) / name
         t = time.time()
+        if a.stop_after is not None:
+            _probe(name, sets, cfg, out, cache[key], a.stop_after, a.out)
+            continue
         m = train(cfg, out, resume=True, progress=False, data=cache[key])
         ev = evaluated(m)
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
