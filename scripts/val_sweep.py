@@ -68,19 +68,20 @@ def plateau(paths: list[str], n_val: int = 1000) -> str:
     return "\n".join(lines)
 
 
-def _probe(name: str, sets: list[str], cfg, out: Path, data, stop_after: int, out_file: str) -> None:
-    """Train the first ``stop_after`` steps of one run and append whether they stayed finite."""
-    t = time.time()
-    row = {"name": name, "overrides": " ".join(sets), "steps": cfg.steps, "stop_after": stop_after}
-    try:
-        train(cfg, out, resume=True, progress=False, data=data, stop_after=stop_after)
-        row["diverged_at"] = None
-    except FloatingPointError as e:
-        row["diverged_at"] = str(e)
-    row["seconds"] = round(time.time() - t)
+def _append(row: dict, out_file: str) -> None:
+    """Print one result row and append it to the sweep's JSON-lines file."""
     print(json.dumps(row), flush=True)
     with open(out_file, "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def _probe(cfg, out: Path, data, stop_after: int) -> dict:
+    """Train the first ``stop_after`` steps of one run: whether they stayed finite."""
+    try:
+        train(cfg, out, resume=True, progress=False, data=data, stop_after=stop_after)
+        return {"stop_after": stop_after, "diverged_at": None}
+    except FloatingPointError as e:
+        return {"stop_after": stop_after, "diverged_at": str(e)}
 
 
 def main(argv=None) -> None:
@@ -119,7 +120,9 @@ def main(argv=None) -> None:
         out = Path(a.runs_dir) / name
         t = time.time()
         if a.stop_after is not None:
-            _probe(name, sets, cfg, out, cache[key], a.stop_after, a.out)
+            row = {"name": name, "overrides": " ".join(sets), "steps": cfg.steps,
+                   **_probe(cfg, out, cache[key], a.stop_after), "seconds": round(time.time() - t)}
+            _append(row, a.out)
             continue
         m = train(cfg, out, resume=True, progress=False, data=cache[key])
         ev = evaluated(m)
@@ -129,9 +132,7 @@ def main(argv=None) -> None:
                "pl_acc_selected_final": round(final_value(out.parent, name, "pl_acc_masked"), 3),
                "seconds": round(time.time() - t), "overrides": " ".join(sets), "steps": cfg.steps,
                "curve": [[c["step"], round(100 * c.get("ema_acc", c.get("raw_acc")), 1)] for c in m["curve"]]}
-        print(json.dumps(row), flush=True)
-        with open(a.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        _append(row, a.out)
 
 
 if __name__ == "__main__":
