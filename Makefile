@@ -61,7 +61,7 @@ test-fast: install
 ## The lesson kit, lesson 4's converged LEAF and supervised runs included (about 12 minutes on 2
 ## cores the first time, reused after; `make lessons` builds it first)
 lessons-kit: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -c "from ssfer_study import lessons; lessons.build_converged()"
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -c "from ssfer_study.lessons import kit as lessons; lessons.build_converged()"
 
 lessons: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lesson_runner
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lessons.runner

@@ -21,11 +21,11 @@ from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>
 sys.path.insert(0, str(Path(__file__).parent))
 from where_time_goes import METHODS, load_cfg  # noqa: E402
 
-from ssfer_study.speed import steps_per_second  # noqa: E402
+from ssfer_study.lessons.speed import steps_per_second  # noqa: E402
 
 
 def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor"]:
-    """Steps per second (``ssfer_study.speed``'s loop, the benchmark's) and the evaluated logits of 64 test faces at the
+    """Steps per second (``ssfer_study.lessons.speed``'s loop, the benchmark's) and the evaluated logits of 64 test faces at the
     end (to compare the two precisions' training)."""
     import torch
 

@@ -9,7 +9,7 @@ With ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` this machine behaves l
 script re-runs the backbone pretraining and the named runs of the default study that way (in
 /tmp, the study's files untouched) and prints each run's accuracy beside the study's own (which
 must have run: ``make study``), with the main table's seed spread for scale. The largest move
-is the tolerance ``ssfer compare`` uses (ssfer_study/compare.py).
+is the tolerance ``ssfer compare`` uses (ssfer_study/pipeline/compare.py).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
-    from ssfer_study.tables import evaluated
+    from ssfer_study.stages.tables import evaluated
 
     study = load_study(a.config)
     work = Path(a.work)

@@ -46,7 +46,7 @@ def makespan(costs: list[float], workers: int) -> float:
 
 def portable(cfg) -> dict:
     """A run's config without the keys that name its profile's folders (train_runs.PROFILE_PATHS)."""
-    from ssfer_study.train_runs import strip_profile_paths
+    from ssfer_study.pipeline.train_runs import strip_profile_paths
 
     return strip_profile_paths(dataclasses.asdict(cfg))
 
@@ -59,7 +59,7 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
-    from ssfer_study.train_runs import reuse_source
+    from ssfer_study.pipeline.train_runs import reuse_source
 
     rates = seconds_per_step(Path(a.measured))
     measured_runs = [json.loads(m.read_text()) for m in sorted(Path(a.measured).glob("*/metrics.json"))]

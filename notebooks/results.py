@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,8 +33,8 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 # %matplotlib inline
 from IPython.display import Markdown, display
 
-from ssfer_study.captions import caption
-from ssfer_study import tables
+from ssfer_study.stages.captions import caption
+from ssfer_study.stages import tables
 from ssfer_study.stages import results
 from ssfer_study.study import load_study
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +40,7 @@ if not Path("params.yaml").exists():  # opened from notebooks/ in JupyterLab
 # %matplotlib inline
 import pandas as pd
 
-from ssfer_study.training import run_training
+from ssfer_study.pipeline.training import run_training
 
 out = out_dir if not overrides else out_dir + "_variant"
 metrics = run_training(profile_file, run, out, overrides, device=device)

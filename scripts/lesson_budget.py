@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from ssfer_study import lessons
+from ssfer_study.lessons import kit as lessons
 
 
 DIVERGED = -1.0

@@ -1,3 +1,5 @@
-"""The study layer, on top of the library (``ssfer_core`` never imports it): profiles as a typed
-:class:`~ssfer_study.study.Study`, one function per DVC stage (``stages/``), tables, plots, feature
-analyses, the real-face judge of SynthFACS, the report and the command line. Notebooks call it."""
+"""The study layer, on top of the library (``ssfer_core`` never imports it), in folders by job:
+``study.py`` (a profile as a typed :class:`~ssfer_study.study.Study`), ``cli.py`` (the one command
+line), ``pipeline/`` (the train stage, deps, compare), ``stages/`` (one function per DVC stage, with
+the tables, statistics, plots and captions of the report), ``lessons/``, ``judge/`` (the real-face
+judge of SynthFACS) and ``validation/`` (the sweeps that choose the defaults). Notebooks call it."""

@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", default="params.yaml", help="profile file: compares reports/<profile>/metrics.json")
     c.add_argument("--reference", default="git:HEAD", help="git:<rev> (that revision's file) or a path")
     c.add_argument("--tolerance", type=float, default=None,
-                   help="accuracy points (default: ssfer_study.compare.TOLERANCE, measured for another CPU)")
+                   help="accuracy points (default: ssfer_study.pipeline.compare.TOLERANCE, measured for another CPU)")
 
     pr = sub.add_parser("profile", help="merge profiles, write the run configs the training stages read, check devices")
     pr.add_argument("action", choices=("resolve", "configs", "show", "devices"),
@@ -141,7 +141,8 @@ def _dispatch(a) -> None:
             contact_sheet(cfg).save(a.contact_sheet, quality=92)  # JPEG keeps it small in git
         print(meta)
     elif a.cmd == "realism":
-        from ssfer_study import plots, realism
+        from ssfer_study.stages import plots
+        from ssfer_study.judge import realism
 
         if a.fetch:
             status = realism.fetch_weights(a.fetch)
@@ -181,14 +182,14 @@ def _dispatch(a) -> None:
             Path(a.report).write_text(json.dumps(rep, indent=1))
         print(json.dumps({k: rep[k] for k in ("steps", "final_train_mse")}))
     elif a.cmd == "train":
-        from ssfer_study.training import run_training
+        from ssfer_study.pipeline.training import run_training
 
         overrides = a.set + ([f"device={a.device}"] if a.device else [])
         m = run_training(a.config, a.run, a.out, overrides, resume=not a.no_resume)
         print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
                          {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
     elif a.cmd == "train-runs":
-        from ssfer_study.train_runs import train_runs
+        from ssfer_study.pipeline.train_runs import train_runs
 
         try:
             done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers, shard=a.shard)
@@ -197,7 +198,7 @@ def _dispatch(a) -> None:
             return 1
         print(json.dumps({k: len(v) for k, v in done.items()}))
     elif a.cmd == "compare":
-        from ssfer_study import compare
+        from ssfer_study.pipeline import compare
         from ssfer_study.study import load_study
 
         metrics = load_study(a.config).reports_dir / "metrics.json"

@@ -104,10 +104,10 @@ def test_every_lesson_has_its_parts():
     library implements what it showed (issue 21's checklist)."""
     import jupytext
 
-    from ssfer_study.lesson_pages import LESSONS
+    from ssfer_study.lessons.pages import LESSONS
 
     found = sorted(p.stem for p in (ROOT / "notebooks" / "lessons").glob("*.py"))
-    assert found == sorted(LESSONS), "every lesson file is in ssfer_study.lesson_pages.LESSONS (CI runs that list)"
+    assert found == sorted(LESSONS), "every lesson file is in ssfer_study.lessons.pages.LESSONS (CI runs that list)"
     for name in LESSONS:
         nb = jupytext.read(ROOT / "notebooks" / "lessons" / f"{name}.py")
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
@@ -209,7 +209,7 @@ def _notebook_config(monkeypatch, **params):
     a catch of its config)."""
     import jupytext
 
-    import ssfer_study.training as training
+    import ssfer_study.pipeline.training as training
 
     class Caught(Exception):
         pass
@@ -231,7 +231,7 @@ def _notebook_config(monkeypatch, **params):
 def test_a_notebook_override_resolves_like_the_cli(monkeypatch, tmp_path):
     """One route: ``overrides = ["protocol=official"]`` in the training notebook gives the same config
     as ``ssfer train --run sitfer_s0 -S protocol=official`` (the release's recipe, not a relabel)."""
-    import ssfer_study.training as training
+    import ssfer_study.pipeline.training as training
     from ssfer_core.config import to_dict
     from ssfer_study import cli
 

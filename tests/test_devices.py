@@ -12,7 +12,7 @@ import torch
 
 from ssfer_core.config import ConfigError, compose_config
 from ssfer_core.devices import resolve_device
-from ssfer_study import train_runs as tr
+from ssfer_study.pipeline import train_runs as tr
 from test_train_runs import Launcher, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_a_shard_trains_its_slice_and_drops_nothing(project):
 
 
 def test_run_training_records_the_device_it_resolved(monkeypatch, tmp_path):
-    import ssfer_study.training as training
+    import ssfer_study.pipeline.training as training
 
     seen = []
     monkeypatch.chdir(ROOT)

@@ -3,7 +3,7 @@ title and labelled axes; the verdict follows the issue's rule."""
 import numpy as np
 import pandas as pd
 
-from ssfer_study import features, plots
+from ssfer_study.stages import features, plots
 
 
 def _probes(expr_rel, expr_agn, id_rel, id_agn):

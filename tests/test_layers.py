@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ssfer_study import deps
+from ssfer_study.pipeline import deps
 from ssfer_study.study import STUDIES, merge_profile, GENERATED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,23 +37,24 @@ def _code_deps(stage: dict) -> set[str]:
 def test_dvc_stage_depends_on_exactly_the_code_it_runs(stage):
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     spec = pipeline[stage]["do"] if "foreach" in pipeline[stage] else pipeline[stage]
-    assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `python -m ssfer_study.deps` and update dvc.yaml"
+    assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `python -m ssfer_study.pipeline.deps` and update dvc.yaml"
 
 
 def test_training_depends_on_the_config_route_only_no_renderer_no_judge():
-    from ssfer_study import train_runs
+    from ssfer_study.pipeline import train_runs
 
     # what a run's notebook imports (the closure its fingerprint hashes): the library and the one
     # route to a run's config (``run_training`` -> ``Study.config``), nothing else of the study layer
     run_code = deps.files(deps.closure(train_runs.CODE_ENTRIES, ROOT), ROOT)
     assert {d for d in run_code if d.startswith("ssfer_study")} == {
-        "ssfer_study/__init__.py", "ssfer_study/study.py", "ssfer_study/training.py"}
+        "ssfer_study/__init__.py", "ssfer_study/study.py", "ssfer_study/pipeline/__init__.py",
+        "ssfer_study/pipeline/training.py"}
     assert "ssfer_core/data/synthetic.py" not in run_code and "ssfer_core/pretrain.py" not in run_code
     # the stage adds its scheduler and nothing else of the study layer
     stage = set(deps.stage_deps("train", ROOT))
     assert {d for d in stage if d.startswith("ssfer_study")} == {
-        "ssfer_study/__init__.py", "ssfer_study/cli.py", "ssfer_study/deps.py", "ssfer_study/study.py",
-        "ssfer_study/train_runs.py", "ssfer_study/training.py"}
+        "ssfer_study/__init__.py", "ssfer_study/cli.py", "ssfer_study/study.py", "ssfer_study/pipeline/__init__.py",
+        "ssfer_study/pipeline/deps.py", "ssfer_study/pipeline/train_runs.py", "ssfer_study/pipeline/training.py"}
     assert "ssfer_core/methods" in stage and "ssfer_core/train.py" in stage
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from ssfer_study import lesson_pages, lesson_runner, lessons
+from ssfer_study.lessons import pages as lesson_pages, runner as lesson_runner, kit as lessons
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_budget_table_bolds_each_rows_best_lr(tmp_path):
 def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
     import nbformat
 
-    from ssfer_study.report import to_html
+    from ssfer_study.stages.report import to_html
 
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("shown_in_lessons = 1", outputs=[nbformat.v4.new_output("stream", text="the-output"),
@@ -159,7 +159,7 @@ def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_pat
     import nbformat
     import papermill
 
-    from ssfer_study import speed
+    from ssfer_study.lessons import speed
 
     monkeypatch.setattr(lesson_pages, "TEACHING", tmp_path / "absent.md")
     clock = iter([0.0, kit_seconds, 0.0, seconds])  # the kit's start and end, the lesson's
@@ -174,7 +174,7 @@ def test_the_time_limit_is_read_at_the_machines_reference_speed(kit_dir, tmp_pat
 
 
 def test_slowdown_is_clamped_and_the_reference_read_from_the_committed_table(tmp_path):
-    from ssfer_study import speed
+    from ssfer_study.lessons import speed
 
     assert speed.slowdown(50.0, 100.0) == 2.0
     assert speed.slowdown(200.0, 100.0) == 1.0, "a fast machine is held to the wall clock"
@@ -198,7 +198,7 @@ def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):
     import torch
 
     from ssfer_core.data.bundle import load_data
-    from ssfer_study import speed
+    from ssfer_study.lessons import speed
 
     data = load_data(tiny_cfg.data)
     start, _ = speed.setup(tiny_cfg, data)
@@ -210,7 +210,7 @@ def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):
 
 
 def test_a_lesson_calls_two_runs_apart_only_past_the_test_sets_noise():
-    from ssfer_study import lessons
+    from ssfer_study.lessons import kit as lessons
 
     def run(acc, n=1000):  # a confusion matrix of n faces, all in one class
         return {"ema": {"last": {"acc": acc, "confusion": [[n]]}}}

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ssfer_study import page_check
+from ssfer_study.stages import page_check
 
 
 def _notebook(tmp_path, cells):

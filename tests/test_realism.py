@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssfer_study import judge_model, judge_weights, realism
+from ssfer_study.judge import model as judge_model, weights as judge_weights, realism
 from ssfer_core.labels import class_names
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fer_judge_keras.json"

@@ -110,7 +110,7 @@ def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkey
     """An ablation or plug-in row gets its reference's mean and 2-sd noise band: inside -> "within
     noise", outside -> above / below; a plug-in is read against its host; each group has a chart
     with a title and a caption."""
-    from ssfer_study.captions import CAPTIONS
+    from ssfer_study.stages.captions import CAPTIONS
 
     monkeypatch.chdir(tmp_path)
     runs = {f"fixmatch_s{i}": {"group": "main", "method": "fixmatch", "seed": i} for i in range(3)}
@@ -138,7 +138,7 @@ def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkey
 
 
 def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
-    from ssfer_study.captions import CAPTIONS
+    from ssfer_study.stages.captions import CAPTIONS
 
     monkeypatch.chdir(tmp_path)
     s = _study({"supervised_s0": {"group": "main", "method": "supervised"},
@@ -150,7 +150,7 @@ def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
 
 
 def test_compare_within_and_outside_tolerance(tmp_path):
-    from ssfer_study import compare
+    from ssfer_study.pipeline import compare
 
     ref = {"dataset": "d", "profile": "p", "main": {"fixmatch": {"acc_mean": 70.0, "bal_acc_mean": 68.0},
                                                     "leaf": {"acc_mean": 60.0, "bal_acc_mean": 59.0}}}
@@ -175,7 +175,7 @@ def _run(seed: int, acc: float, method: str = "fixmatch", curve=None) -> dict:
 
 
 def test_a_difference_is_shown_only_when_its_paired_interval_excludes_zero():
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     sup = {f"s{i}": _run(i, a, "supervised") for i, a in enumerate((0.60, 0.62, 0.64))}
     wide = sup | {f"w{i}": _run(i, a + d) for i, (a, d) in enumerate(zip((0.60, 0.62, 0.64), (0.01, 0.02, 0.03)))}
@@ -193,7 +193,7 @@ def test_a_difference_is_shown_only_when_its_paired_interval_excludes_zero():
 
 
 def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     rising = [{"step": 1250, "ema_acc": 0.50}, {"step": 2500, "ema_acc": 0.70}]
     assert tables.last_quarter_gain(rising, 2500) == pytest.approx(10.0)  # 70 - interp(1875) = 70 - 60
@@ -203,7 +203,7 @@ def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
 
 
 def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     accs = {"leaf": (0.70, 0.72, 0.74), "fixmatch": (0.60, 0.63, 0.63), "sitfer": (0.65, 0.61, 0.60)}
     runs = {f"{m}_s{i}": _run(i, a, m) for m, vals in accs.items() for i, a in enumerate(vals)}
@@ -222,7 +222,7 @@ def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
 
 
 def test_an_ablation_with_seeds_is_read_paired_and_one_seed_against_two_sd():
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     ref = {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.60, 0.70, 0.80))}
     off = {f"off_s{i}": _run(i, a - 0.02, "sitfer") for i, a in enumerate((0.60, 0.70, 0.80))}
@@ -240,7 +240,7 @@ def test_an_ablation_with_seeds_is_read_paired_and_one_seed_against_two_sd():
 
 
 def test_evaluation_noise_is_the_binomial_noise_of_a_difference():
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     assert tables.evaluation_noise(80.0, 1000) == pytest.approx(100 * 1.96 * (2 * 0.8 * 0.2 / 1000) ** 0.5)
     assert tables.evaluation_noise(80.0, 4000) == pytest.approx(tables.evaluation_noise(80.0, 1000) / 2)
@@ -249,7 +249,7 @@ def test_evaluation_noise_is_the_binomial_noise_of_a_difference():
 def test_a_printed_difference_agrees_with_the_rounded_means_beside_it():
     """Means of 73.46 and 63.84 print as 73.5 and 63.8, so the difference printed beside them is +9.7,
     although the exact 9.62 would print as +9.6: a reader checks the subtraction."""
-    from ssfer_study import tables
+    from ssfer_study.stages import tables
 
     sup = {f"s{i}": _run(i, a, "supervised") for i, a in enumerate((0.6384, 0.6384, 0.6384))}
     runs = sup | {f"m{i}": _run(i, a) for i, a in enumerate((0.7344, 0.7344, 0.7344))}
@@ -269,7 +269,7 @@ def test_one_verdict_rule_reads_every_paired_difference():
     to supervised, directed for a paper's claim (which can be contradicted)."""
     import math
 
-    from ssfer_study import report, tables
+    from ssfer_study.stages import report, tables
 
     assert [tables.verdict(d, 2.0) for d in (3.0, -3.0, 1.0, -2.0)] == ["shown", "shown", "not shown", "not shown"]
     assert tables.verdict(5.0, math.nan) == "not shown"

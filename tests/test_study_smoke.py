@@ -28,7 +28,7 @@ def test_smoke_study_end_to_end(tmp_path):
               "data_tour/samples.png", "data_tour/counts.csv"):
         assert (reports / f).exists(), f
     # what a reader sees: no NaN, Python repr, empty code cell or clipped title on any page or table
-    from ssfer_study import page_check
+    from ssfer_study.stages import page_check
 
     pages = sorted((reports / "notebooks").glob("*.ipynb")) + sorted(reports.glob("*/*.md"))
     found = [f"{p.relative_to(reports)}: {x}" for p in pages
@@ -63,7 +63,7 @@ def test_smoke_study_end_to_end(tmp_path):
     status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
     assert "dvc.yaml:train:" not in status and "splits" not in status, status
     assert "results:" in status and "analysis:" in status and "data_tour:" in status, status
-    _run(["git", "checkout", "ssfer_study/plots.py"], proj)
+    _run(["git", "checkout", "ssfer_study/stages/plots.py"], proj)
 
     # one method's setting re-trains that method's runs only: DVC re-runs the `train` stage, whose
     # command skips every run whose inputs (config file, notebook, split, backbone, code) are unchanged

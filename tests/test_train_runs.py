@@ -1,4 +1,4 @@
-"""The `train` stage's scheduler (ssfer_study/train_runs.py): which runs it trains, in what order,
+"""The `train` stage's scheduler (ssfer_study/pipeline/train_runs.py): which runs it trains, in what order,
 how many at once, and what it keeps when a run fails. The notebook launch is stood in for by a
 function that writes what a finished run writes; the fingerprint reads the real library code."""
 import threading
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ssfer_study import train_runs as tr
+from ssfer_study.pipeline import train_runs as tr
 
 ROOT = Path(__file__).resolve().parents[1]
 

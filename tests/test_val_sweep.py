@@ -2,14 +2,11 @@
 says whether the loss stayed finite."""
 import dataclasses
 import json
-import sys
-from pathlib import Path
 
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import val_sweep  # noqa: E402
+from ssfer_study.validation import sweep as val_sweep
 
 
 def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_path):

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -46,7 +46,8 @@ from IPython.display import Markdown, display
 
 from ssfer_core.data.bundle import load_data
 from ssfer_core.labels import class_names
-from ssfer_study import lessons, plots
+from ssfer_study.lessons import kit as lessons
+from ssfer_study.stages import plots
 
 names = class_names(7)
 sample_cfg = lessons.config("supervised", steps, min(labels_per_class), seed)
@@ -163,4 +164,4 @@ lessons.answer("lesson1", [
 # **Where this lives in the library:** `ssfer_core.train.train` (the training loop),
 # `ssfer_core.data.bundle.load_data` (images, labels and the labeled / unlabeled split),
 # `ssfer_core.data.splits` (how `labels_per_class` draws the labeled set),
-# `ssfer_core.evaluate` (accuracy, confusion matrix); the kit is `ssfer_study.lessons`.
+# `ssfer_core.evaluate` (accuracy, confusion matrix); the kit is `ssfer_study.lessons.kit`.

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -44,7 +44,8 @@ import torch
 from IPython.display import Markdown, display
 
 from ssfer_core import pseudo
-from ssfer_study import lessons, plots
+from ssfer_study.lessons import kit as lessons
+from ssfer_study.stages import plots
 
 # %% [markdown]
 # ## The idea on four numbers

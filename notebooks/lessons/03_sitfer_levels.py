@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,7 +47,8 @@ from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names
 from ssfer_core.models.text import class_prompts
-from ssfer_study import lessons, plots
+from ssfer_study.lessons import kit as lessons
+from ssfer_study.stages import plots
 
 names = class_names(7)
 cfg = lessons.config("sitfer", steps, labels_per_class, seed, [f"sitfer.text_encoder={text_encoder}"])

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -58,7 +58,8 @@ from ssfer_core.data.bundle import load_data
 from ssfer_core.data.readers import read_synthfacs_metadata
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names
-from ssfer_study import features, lessons, plots, tables
+from ssfer_study.stages import features, plots, tables
+from ssfer_study.lessons import kit as lessons
 
 names = class_names(7)
 # the kit's converged runs: made by `make lessons-kit` (or `make lessons`); about 12 minutes here if they are not there yet
@@ -296,5 +297,5 @@ lessons.answer("lesson4", lines)
 # `ssfer_core.pseudo.positive_negative_loss` and `ssfer_core.pseudo.category_level_loss` (the
 # category level, pure functions), `ssfer_core.models.leaf_blocks.MixtureOfExperts` (gates, experts
 # `experts=tied_residual|residual|linear`, and the load-balancing term `balance`, weighted by
-# `net.balance_coef`), `ssfer_core.methods.leaf` (`Leaf.train_step`), `ssfer_study.features` (gate
-# tables) and `ssfer_study.lessons.converged` (the kit's converged runs).
+# `net.balance_coef`), `ssfer_core.methods.leaf` (`Leaf.train_step`), `ssfer_study.stages.features` (gate
+# tables) and `ssfer_study.lessons.kit.converged` (the kit's converged runs).

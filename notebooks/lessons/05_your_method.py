@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -43,7 +43,8 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from ssfer_core.methods import METHODS, SSLMethod, register_method
-from ssfer_study import lessons, plots
+from ssfer_study.lessons import kit as lessons
+from ssfer_study.stages import plots
 
 # %% [markdown]
 # ## The method: 30 lines

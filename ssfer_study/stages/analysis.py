@@ -19,7 +19,7 @@ import pandas as pd
 
 from ssfer_core.data.bundle import FERData, load_data
 from ssfer_core.data.readers import read_synthfacs_metadata
-from ssfer_study import features, plots
+from ssfer_study.stages import features, plots
 from ssfer_study.study import Study
 
 COMPONENTS = ("relevant_semantic", "agnostic_semantic", "relevant_instance", "agnostic_instance")

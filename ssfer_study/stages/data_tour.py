@@ -19,7 +19,8 @@ from ssfer_core.data.datasets import read_records
 from ssfer_core.data.readers import read_synthfacs_metadata
 from ssfer_core.data.store import load_image
 from ssfer_core.labels import class_names
-from ssfer_study import plots, realism
+from ssfer_study.stages import plots
+from ssfer_study.judge import realism
 from ssfer_study.study import Study
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ssfer_study import plots, tables
-from ssfer_study.captions import ABLATION_GROUPS as ABLATION
-from ssfer_study.captions import SIDE_GROUPS, TABLE_TITLES
+from ssfer_study.stages import plots, tables
+from ssfer_study.stages.captions import ABLATION_GROUPS as ABLATION
+from ssfer_study.stages.captions import SIDE_GROUPS, TABLE_TITLES
 from ssfer_study.study import Study
 
 ABLATION_GROUPS = {g: TABLE_TITLES[g] for g in ABLATION}

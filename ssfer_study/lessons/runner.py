@@ -1,20 +1,21 @@
 """``make lessons``: every lesson (``notebooks/lessons/``) executed by papermill with its default
-parameters, each rendered (:func:`ssfer_study.lesson_pages.render`) and timed against its limit.
+parameters, each rendered (:func:`ssfer_study.lessons.pages.render`) and timed against its limit.
 
-    python -m ssfer_study.lesson_runner
+    python -m ssfer_study.lessons.runner
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ssfer_study import lesson_pages, lessons, page_check
-from ssfer_study.lesson_pages import LESSONS
-from ssfer_study.lessons import config
-from ssfer_study.speed import MAX_SLOWDOWN
+from ssfer_study.lessons import pages as lesson_pages, kit as lessons
+from ssfer_study.stages import page_check
+from ssfer_study.lessons.pages import LESSONS
+from ssfer_study.lessons.kit import config
+from ssfer_study.lessons.speed import MAX_SLOWDOWN
 
 LIMIT_S = 180
 """Each lesson must run top to bottom within 3 minutes on 2 CPU cores (the kit included), at the
-machine's reference speed (``ssfer_study.speed``): a lesson fails the limit only if both its wall
+machine's reference speed (``ssfer_study.lessons.speed``): a lesson fails the limit only if both its wall
 time and its wall time divided by the machine's measured slowdown (at most 3x) pass it."""
 
 
@@ -30,7 +31,7 @@ def machine_slowdown() -> tuple[float, float, float]:
     nothing else that costs time (batch 16, 48 px, mu 1).
     Returns (measured steps/s, reference steps/s, slowdown)."""
     from ssfer_core.data.bundle import load_data
-    from ssfer_study import speed
+    from ssfer_study.lessons import speed
 
     cfg = config("supervised", overrides=["channels_last=true"])  # as the benchmark's run (the study's)
     data = load_data(cfg.data)
@@ -61,7 +62,7 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
     papermill (default parameters), render each to ``out/<name>.html`` and ``out/<name>.md`` with its
     code and figures, print the times; 1 if the kit ran over ``kit_limit_s``, or a lesson failed, ran
     over ``limit_s`` (both at the machine's reference speed, see ``LIMIT_S``) or failed the page
-    check (``ssfer_study.page_check``)."""
+    check (``ssfer_study.stages.page_check``)."""
     import time
 
     import papermill as pm

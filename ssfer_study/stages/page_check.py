@@ -58,7 +58,7 @@ def problems(notebook: str | Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ssfer_study.page_check FILE...`` (executed notebooks, Markdown tables): print each
+    """``python -m ssfer_study.stages.page_check FILE...`` (executed notebooks, Markdown tables): print each
     page's problems; exit 1 if any."""
     bad = 0
     for path in argv if argv is not None else sys.argv[1:]:

@@ -3,7 +3,7 @@ source (AST), and the shortest list of files and folders that covers it. ``tests
 checks ``dvc.yaml`` against :data:`STAGE_ENTRIES` with it, and the layering rules:
 ``ssfer_core`` never imports ``ssfer_study`` and no module imports itself through others.
 
-    python -m ssfer_study.deps        # print each stage's code dependencies
+    python -m ssfer_study.pipeline.deps        # print each stage's code dependencies
 """
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ modules when it runs, and a stage names the subcommand's module explicitly."""
 STAGE_ENTRIES = {
     "synth": ["ssfer_study.cli", "ssfer_core.data.synthetic"],
     "synth_pretrain": ["ssfer_study.cli", "ssfer_core.data.synthetic"],
-    "judge": ["ssfer_study.cli", "ssfer_study.realism"],
+    "judge": ["ssfer_study.cli", "ssfer_study.judge.realism"],
     "pretrain": ["ssfer_study.cli", "ssfer_core.pretrain"],
     "configs": ["ssfer_study.cli", "ssfer_study.study"],
     "splits": ["ssfer_study.cli", "ssfer_study.study", "ssfer_core.data.bundle"],
     "data_tour": ["ssfer_study.stages.data_tour"],
-    "train": ["ssfer_study.cli", "ssfer_study.train_runs", "ssfer_study.training"],
-    "results": ["ssfer_study.stages.results", "ssfer_study.captions"],   # the notebook shows the captions
-    "analysis": ["ssfer_study.stages.analysis", "ssfer_study.captions"],
-    "report": ["ssfer_study.report"],
+    "train": ["ssfer_study.cli", "ssfer_study.pipeline.train_runs", "ssfer_study.pipeline.training"],
+    "results": ["ssfer_study.stages.results", "ssfer_study.stages.captions"],   # the notebook shows the captions
+    "analysis": ["ssfer_study.stages.analysis", "ssfer_study.stages.captions"],
+    "report": ["ssfer_study.stages.report"],
 }
 
 
@@ -108,6 +108,26 @@ def covering(paths: set[str], root: Path = Path(".")) -> list[str]:
 
 def stage_deps(stage: str, root: Path = Path(".")) -> list[str]:
     return covering(files(closure(STAGE_ENTRIES[stage], root), root), root)
+
+
+def rewrite_dvc_yaml(path: Path = Path("dvc.yaml"), root: Path = Path(".")) -> bool:
+    """Rewrite each stage's code dependencies in ``path`` (the ``ssfer_core``/``ssfer_study`` lines
+    of its ``deps:``) to :func:`stage_deps`, keeping every other line and comment; True if it changed."""
+    lines, out, stage = path.read_text().splitlines(keepends=True), [], None
+    for line in lines:
+        stripped = line.strip()
+        if line.startswith("  ") and not line.startswith("   ") and stripped.endswith(":"):
+            stage = stripped[:-1]
+        if stage in STAGE_ENTRIES and stripped.startswith("- ssfer_"):
+            if not out[-1].strip().startswith("- ssfer_"):  # the first code line: write the whole list
+                indent = line[: len(line) - len(line.lstrip())]
+                out += [f"{indent}- {d}\n" for d in stage_deps(stage, root)]
+            continue
+        out.append(line)
+    text = "".join(out)
+    changed = text != path.read_text()
+    path.write_text(text)
+    return changed
 
 
 def import_graph(root: Path = Path(".")) -> dict[str, set[str]]:

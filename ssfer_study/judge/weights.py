@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ssfer_core.atomic import torch_save
-from ssfer_study.judge_model import convert_hdf5
+from ssfer_study.judge.model import convert_hdf5
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ssfer_study import lessons
+from ssfer_study.lessons import kit as lessons
 
 LESSONS = ("01_labels", "02_pseudo_labels", "03_sitfer_levels", "04_leaf", "05_your_method")
 """Every lesson, in teaching order (CI runs this list; a test checks it is every lesson file)."""
@@ -19,7 +19,7 @@ def render(executed: Path, out: Path) -> tuple[Path, Path]:
     import nbformat
     from nbconvert import MarkdownExporter
 
-    from ssfer_study.report import to_html, without_stderr
+    from ssfer_study.stages.report import to_html, without_stderr
 
     name = executed.stem
     html = out / f"{name}.html"

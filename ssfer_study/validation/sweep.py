@@ -21,16 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ssfer_core.data.bundle import load_data  # noqa: E402
-from ssfer_study.study import load_study  # noqa: E402
-from ssfer_study.tables import evaluated, final_value  # noqa: E402
-from ssfer_core.train import train  # noqa: E402
+from ssfer_core.data.bundle import load_data
+from ssfer_study.study import load_study
+from ssfer_study.stages.tables import evaluated, final_value
+from ssfer_core.train import train
 
 BASE = ("data.val_size=1000", "eval_on=val")
 
@@ -50,7 +47,7 @@ def plateau(paths: list[str], n_val: int = 1000) -> str:
     overrides but ``steps`` and ``eval_every``) and each budget B whose 1.5 B was also trained, the
     gain of training to 1.5 B (its own schedule) against the 95 % noise of a difference between two
     validation accuracies (``tables.evaluation_noise``); B has plateaued when the gain is below it."""
-    from ssfer_study.tables import evaluation_noise
+    from ssfer_study.stages.tables import evaluation_noise
 
     by_setting: dict[str, dict[int, float]] = {}
     for line in (ln for path in paths for ln in Path(path).read_text().splitlines()):

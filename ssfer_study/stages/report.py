@@ -2,7 +2,7 @@
 ``reports/<profile>/README.md``, and write the results block into the profile's ``readme`` (the
 top-level README for the ``default`` study; a file under ``reports/<profile>/`` for the others).
 
-    python -m ssfer_study.report --profile params.yaml
+    python -m ssfer_study.stages.report --profile params.yaml
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
-from ssfer_study.captions import CAPTIONS, TABLE_TITLES
+from ssfer_study.stages.captions import CAPTIONS, TABLE_TITLES
 from ssfer_study.study import Study, load_study
-from ssfer_study.tables import verdict
+from ssfer_study.stages.tables import verdict
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
-START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.report) -->", \
+START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.stages.report) -->", \
     "<!-- results:end -->"
 FIGURES = tuple(CAPTIONS)
 """Every figure the report index shows (those that exist), in this order, each with its caption."""

@@ -1,8 +1,8 @@
 """What the lessons (``notebooks/lessons/``) call: a small SynthFACS draw and a geometry-pretrained
 slim backbone, made once under ``data/lessons/`` and reused by every lesson, short training runs on
 them, and the small helpers their cells use (tables, face grids, saving numbers and answers). A lesson
-never needs the study to have run. Running every lesson: :mod:`ssfer_study.lesson_runner`; the pages
-written from their answers: :mod:`ssfer_study.lesson_pages`.
+never needs the study to have run. Running every lesson: :mod:`ssfer_study.lessons.runner`; the pages
+written from their answers: :mod:`ssfer_study.lessons.pages`.
 
 The kit takes about a minute on 2 cores the first time (6,000 + 1,000 faces drawn at 64 px and read
 at 48, then 1,000 steps of face-geometry pretraining of ``synth_cnn_slim``); later lessons find it on
@@ -136,7 +136,7 @@ def snapshots(method: str) -> dict[int, Path]:
 
 def load_snapshot(method: str, step: int, data):
     """The converged run's (method, model) at ``step`` (EMA weights), as :func:`load_model` gives a lesson run's."""
-    from ssfer_study.features import load_run
+    from ssfer_study.stages.features import load_run
 
     return load_run(snapshots(method)[step], data)
 
@@ -176,14 +176,14 @@ def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:
 
 def series(name: str, key: str) -> pd.DataFrame | None:
     """A per-step log of a lesson run (step, value), e.g. ``mask_rate``."""
-    from ssfer_study.tables import train_series
+    from ssfer_study.stages.tables import train_series
 
     return train_series(KIT / "runs", name, key)
 
 
 def accuracy(metrics: dict) -> float:
     """The evaluated model's last test accuracy, in %."""
-    from ssfer_study.tables import evaluated
+    from ssfer_study.stages.tables import evaluated
 
     return 100 * evaluated(metrics)["last"]["acc"]
 
@@ -196,7 +196,7 @@ def versus(a: dict, b: dict, seed_sd: tuple[float, float] | None = None) -> tupl
     initialisation) adds its own spread, which a one-seed lesson does not measure; ``seed_sd``
     (each run's seed-to-seed standard deviation in points, borrowed from where the lesson says, e.g.
     :func:`study_spread`) adds it in quadrature: 1.96 * sqrt(sd_a^2 + sd_b^2)."""
-    from ssfer_study.tables import evaluated, evaluation_noise, printed_difference
+    from ssfer_study.stages.tables import evaluated, evaluation_noise, printed_difference
 
     acc_a, acc_b = accuracy(a), accuracy(b)
     n = int(np.asarray(evaluated(a)["last"]["confusion"]).sum())
@@ -224,14 +224,14 @@ def study_spread() -> pd.DataFrame | None:
 
 def load_model(name: str, data):
     """The trained method and evaluated network of lesson run ``name`` (EMA weights when it has them)."""
-    from ssfer_study.features import load_run
+    from ssfer_study.stages.features import load_run
 
     return load_run(KIT / "runs" / name, data)
 
 
 def pyplot():
     """matplotlib's pyplot as the study's figures use it (inline in notebooks, light in the HTML)."""
-    from ssfer_study.plots import _plt
+    from ssfer_study.stages.plots import _plt
 
     return _plt()
 

@@ -8,8 +8,8 @@ and on the 2-core machines the study is sized for, two 1-thread runs side by sid
 than one 2-thread run on the default network (bench/results/threads_by_backbone.txt). DVC's
 per-run caching is kept by a **fingerprint** per run, the hash of everything its notebook reads that
 DVC tracked per run before: its resolved config file, the notebook, the split and the pretrained
-backbone folders, the code the notebook imports (the import closure of ``ssfer_study.training``:
-the library and the study's one route to a run's config, as :mod:`ssfer_study.deps` computes it)
+backbone folders, the code the notebook imports (the import closure of ``ssfer_study.pipeline.training``:
+the library and the study's one route to a run's config, as :mod:`ssfer_study.pipeline.deps` computes it)
 and the kind of device the run trains on. So when DVC re-runs the stage because one run's config
 changed, that run trains and the others are skipped; when that code changes, every run trains. The scheduling code (this module, the command line) is not in the fingerprint:
 editing it re-trains nothing.
@@ -46,10 +46,10 @@ import yaml
 
 from ssfer_core.devices import cuda_count, kind, resolve_device
 from ssfer_core.errors import ConfigError
-from ssfer_study import deps
+from ssfer_study.pipeline import deps
 
 NOTEBOOK = Path("notebooks/train.ipynb")
-CODE_ENTRIES = ["ssfer_study.training"]
+CODE_ENTRIES = ["ssfer_study.pipeline.training"]
 """What the training notebook imports: the fingerprint covers their import closure."""
 STARTED, DONE, REUSED = ".started", ".fingerprint", ".reused_from"
 PROFILE_PATHS = (("data", "root"), ("data", "split_dir"), ("data", "cache_dir"), ("net", "weights"))

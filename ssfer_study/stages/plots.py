@@ -32,7 +32,7 @@ def titles_outside(fig) -> list[str]:
 def save(fig, path, **kwargs) -> None:
     """Save a figure the way every stage does; a title that leaves the figure is printed with
     ``page_check.CLIPPED`` so the page check fails on it."""
-    from ssfer_study.page_check import CLIPPED
+    from ssfer_study.stages.page_check import CLIPPED
 
     for title in titles_outside(fig):
         print(f"{CLIPPED} {Path(path).name}: {title!r}")
