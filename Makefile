@@ -40,7 +40,7 @@ study: install
 	  { echo "no profile '$(PROFILE)': expected params.yaml (default) or studies/$(PROFILE)/profile.yaml"; exit 2; }
 	@test "$(PROFILE)" = default || $(BIN)/ssfer profile resolve $(PROFILE) >/dev/null
 	@test "$(PROFILE)" = default || ln -sfn ../../dvc.yaml studies/$(PROFILE)/dvc.yaml
-	@$(BIN)/ssfer profile devices --config $(PARAMS) >/dev/null
+	@$(BIN)/ssfer profile devices --profile $(PARAMS) >/dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro $(PIPELINE)
 
 ## Bring each notebook pair in line after an edit of either file (py:percent source <-> .ipynb).
@@ -61,7 +61,7 @@ test-fast: install
 ## The lesson kit, lesson 4's converged LEAF and supervised runs included (about 12 minutes on 2
 ## cores the first time, reused after; `make lessons` builds it first)
 lessons-kit: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -c "from ssfer_study.lessons import kit as lessons; lessons.build_converged()"
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ssfer lessons --kit
 
 lessons: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m ssfer_study.lessons.runner
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ssfer lessons

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
 
-sys.path.insert(0, str(Path(__file__).parent))
-from where_time_goes import METHODS, load_cfg  # noqa: E402
+from where_time_goes import METHODS, load_cfg
 
-from ssfer_study.lessons.speed import steps_per_second  # noqa: E402
+from ssfer_study.lessons.speed import steps_per_second
 
 
 def timed_steps(cfg, data, steps: int, bf16: bool) -> tuple[float, "torch.Tensor"]:

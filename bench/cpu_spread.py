@@ -34,7 +34,7 @@ def sh(cmd: list[str], env: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="params.yaml")
+    ap.add_argument("--profile", default="params.yaml")
     ap.add_argument("--runs", nargs="+", default=["supervised_s0", "fixmatch_s0", "sitfer_s0", "leaf_s0"])
     ap.add_argument("--repeat", nargs="*", default=[],
                     help="runs to train again on this CPU as it is (same backbone): what moves without a CPU change")
@@ -44,11 +44,10 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="read the runs already finished under --work instead of training them again (the table only)")
     a = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
     from ssfer_study.stages.tables import evaluated
 
-    study = load_study(a.config)
+    study = load_study(a.profile)
     work = Path(a.work)
     bin_dir = Path(sys.executable).parent
     cfg = study.base
@@ -71,7 +70,7 @@ def main() -> None:
         """Train ``run`` into ``out`` under ``env``; (the study's accuracy, this one's, the study's balanced
         accuracy, this one's), in %."""
         if not (a.reuse and (out / "metrics.json").exists()):
-            sh([str(bin_dir / "ssfer"), "train", "--config", a.config, "--run", run, "--out", str(out), "--no-resume",
+            sh([str(bin_dir / "ssfer"), "train", "--profile", a.profile, "--run", run, "--out", str(out), "--no-resume",
                 *extra], env)
         last = [evaluated(json.loads((d / "metrics.json").read_text()))["last"] for d in (study.run_dir(run), out)]
         return tuple(100 * m[k] for k in ("acc", "bal_acc") for m in last)

@@ -17,16 +17,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssfer_core.config import TrainConfig  # noqa: E402
-from ssfer_core.data.bundle import FERData  # noqa: E402
-from ssfer_core.build import build_method  # noqa: E402
-from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss  # noqa: E402
+from ssfer_core.config import TrainConfig
+from ssfer_core.data.bundle import FERData
+from ssfer_core.build import build_method
+from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss
 
 
 def random_data(n: int, size: int, n_labeled: int) -> FERData:

@@ -67,7 +67,7 @@ if [ "${GPUS:-0}" -ge 2 ]; then
   $PY -m ssfer_study.cli synth --out "$out/synth" --n-train 700 --n-test 210 --size 32 >/dev/null 2>&1
   t0=$(date +%s)
   timeout 180 $PY -m torch.distributed.run --nproc_per_node 2 -m ssfer_study.cli train --out "$out/ddp" \
-    --device cuda --config studies/smoke/params.yaml --run fixmatch_s0 -S data.root="$out/synth" \
+    --device cuda --profile studies/smoke/params.yaml --run fixmatch_s0 -S data.root="$out/synth" \
     -S data.split_dir="$out/splits" -S data.cache_dir="$out/cache" -S net.weights=null -S steps=50 \
     -S batch_size=16 -S eval_every=50 2>&1 | tail -n 3
   d_rc=${PIPESTATUS[0]}

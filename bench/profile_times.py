@@ -5,7 +5,7 @@
 An estimate, not a measurement: each run's seconds a step are those its method took in the measured
 study (``train_seconds / steps`` of its finished runs, one thread, two runs side by side), times the
 run's own steps; a method the measured study did not train borrows LEAF's rate (LEAF's plug-ins
-train LEAF's head and are costed like it by ``train_runs.RELATIVE_COST``). Runs are dealt to the
+train LEAF's head and are costed like it by ``MethodDef.cost``). Runs are dealt to the
 profile's ``workers`` longest first, as ``ssfer train-runs`` starts them, and the stage ends with its
 last run. A run the profile copies from its ``reuse_runs_from`` profile (same name, same config
 but for the profile's folders: ``ssfer train-runs`` copies it when that profile has finished it) costs
@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import heapq
 import json
-import sys
 from pathlib import Path
 
 from emit import emit  # bench/emit.py: scripts here run as `python bench/<name>.py`
@@ -57,9 +56,7 @@ def main() -> None:
     ap.add_argument("--profiles", nargs="+", default=["default", "quick", "labels", "extended"])
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ssfer_study.study import load_study
-    from ssfer_study.pipeline.train_runs import reuse_source
 
     rates = seconds_per_step(Path(a.measured))
     measured_runs = [json.loads(m.read_text()) for m in sorted(Path(a.measured).glob("*/metrics.json"))]
@@ -74,8 +71,7 @@ def main() -> None:
     for name in a.profiles:
         study = load_study("params.yaml" if name == "default" else f"studies/{name}/params.yaml")
         workers = study.workers if isinstance(study.workers, int) else 1
-        source = reuse_source(study.file)
-        donor = load_study(source) if source else None
+        donor = load_study(study.reuse_runs_from) if study.reuse_runs_from else None
         costs, every, borrowed, copied = [], [], set(), 0
         for run in study.runs:
             cfg = study.config(run)

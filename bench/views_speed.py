@@ -1,5 +1,5 @@
 """What the views cost: the batched tensor views (the shared protocol) against the releases' views
-image by image with PIL (``augment: release``, the official recipes), one batch at a time.
+image by image with PIL (``augment: official``, the official recipes), one batch at a time.
 
     python bench/views_speed.py --out bench/results/views_speed.txt
 
@@ -9,9 +9,7 @@ One thread (as one worker of the study), uint8 batches of random pixels; each ro
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -25,15 +23,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=100)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from ssfer_core.data.release_views import release_view
+    from ssfer_core.data.official_views import official_view
     from ssfer_core.data.views import strong_view, weak_view
 
     torch.set_num_threads(1)
     x = torch.randint(0, 256, (a.batch, 3, a.size, a.size), dtype=torch.uint8)
     g = torch.Generator().manual_seed(0)
-    views = {"weak": (lambda: weak_view(x, g), lambda: release_view("weak", x, g)),
-             "strong": (lambda: strong_view(x, g), lambda: release_view("strong", x, g))}
+    views = {"weak": (lambda: weak_view(x, g), lambda: official_view("weak", x, g)),
+             "strong": (lambda: strong_view(x, g), lambda: official_view("strong", x, g))}
     lines = [f"$ python bench/views_speed.py --batch {a.batch} --size {a.size} --repeats {a.repeats}",
              f"ms per batch of {a.batch} images at {a.size} px, 1 thread", "",
              f"{'view':<8} {'batched':>9} {'release':>9} {'ratio':>7}"]

@@ -42,16 +42,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssfer_core.config import TrainConfig  # noqa: E402
-from ssfer_core.data.bundle import FERData  # noqa: E402
-from ssfer_core.data.synthetic import SynthConfig, render_sample  # noqa: E402
-from ssfer_core.build import build_method  # noqa: E402
-from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss  # noqa: E402
+from ssfer_core.config import TrainConfig
+from ssfer_core.data.bundle import FERData
+from ssfer_core.data.synthetic import SynthConfig, render_sample
+from ssfer_core.build import build_method
+from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from device_bench import as_fer_data  # noqa: E402
+from device_bench import as_fer_data
 
 STAND_INS = ("torchaudio", "wandb", "aim")
 SIZES = {  # name -> (backbone, image size, B, mu)

@@ -117,16 +117,10 @@ for name in ("accuracy_curves", "accuracy_by_labels", "ssl_at_work"):
 res.show(res.diagnosis, results.pretty_diagnosis)
 
 # %% [markdown]
-# ## SIT-FER: pseudo-label quality per level (seed 0)
+# ## Each method's own diagnostics
+# The figures each method declares with its registration (`MethodDef.diagnostics`): SIT-FER's
+# pseudo-label quality per level, LEAF's positive sets, and whatever a method you add declares.
 
 # %%
-for name in ("sitfer_pl_levels", "sitfer_level_accuracy", "sitfer_level_contribution"):
-    if name in res.figures:
-        display(res.figures[name], Markdown(caption(f"results/{name}.png")))
-
-# %% [markdown]
-# ## LEAF's category level: positive-set size and recall over training (every seed)
-
-# %%
-if "leaf_positive_sets" in res.figures:
-    display(res.figures["leaf_positive_sets"], Markdown(caption("results/leaf_positive_sets.png")))
+for name in res.method_figures:
+    display(res.figures[name], Markdown(caption(f"results/{name}.png")))

@@ -106,11 +106,11 @@ class LoopConfig:
     """Evaluation batch size."""
     threads: int = 0
     """torch CPU threads (0: leave torch's default)."""
-    augment: Literal["batched", "release"] = "batched"
+    augment: Literal["batched", "official"] = "batched"
     """batched (USB / FixMatch views computed for the whole batch on the device: weak = flip + crop,
-    strong = weak then ``randaugment_ops`` of 13 ops and Cutout, ``data/views.py``) | release (the
+    strong = weak then ``randaugment_ops`` of 13 ops and Cutout, ``data/views.py``) | official (the
     LEAF and SIT-FER releases' views image by image with PIL: crop with p = 0.5 and zero fill, flip;
-    strong = 3 of 14 ops, Equalize included, and Cutout before them, ``data/release_views.py``;
+    strong = 3 of 14 ops, Equalize included, and Cutout before them, ``data/official_views.py``;
     ``pad_frac`` and ``randaugment_ops`` do not apply)."""
     pad_frac: float = 0.125
     """Padding of the random crop, as a fraction of the image side (``augment: batched``)."""

@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 class StepLogger:
     """Means of the per-step logs over ``log_every`` steps, to the progress bar and dvclive. Each
-    key is averaged over the steps that emitted it: ``pl_acc_masked`` exists only on steps where a
+    key is averaged over the steps that emitted it: ``pl_pass_acc`` exists only on steps where a
     pseudo-label passed, and dividing by every step of the window would deflate it."""
 
     def __init__(self, live, bar):
@@ -27,7 +27,7 @@ class StepLogger:
     def flush(self, step: int) -> None:
         means = self.means()
         self.sums, self.counts = {}, {}
-        self.bar.set_postfix(loss=f"{means['loss']:.3f}", mask=f"{means.get('mask_rate', 0):.2f}")
+        self.bar.set_postfix(loss=f"{means['loss']:.3f}", passed=f"{means.get('pl_pass_rate', 0):.2f}")
         if self.live is not None:
             self.live.step = step  # label the row with the step it summarises
             for k, v in means.items():

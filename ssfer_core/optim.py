@@ -44,7 +44,7 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
 
 
 @torch.no_grad()
-def release_ema_step(ema: torch.nn.Module, model: torch.nn.Module, decay: float, live_decay: float) -> None:
+def official_ema_step(ema: torch.nn.Module, model: torch.nn.Module, decay: float, live_decay: float) -> None:
     """The LEAF release's ``WeightEMA.step``, entry by entry over the state_dicts (duplicates kept):
     ``ema = decay * ema + (1 - decay) * live`` then ``live *= 1 - live_decay``, for float32 entries."""
     pairs = zip(ema.state_dict(keep_vars=True).values(), model.state_dict(keep_vars=True).values())

@@ -50,7 +50,7 @@ def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch
 
 
 # ----------------------------------------------------------------------------- SIT-FER fusion
-def fuse_code_logits(sem_logits: torch.Tensor | None, text_scores: torch.Tensor | None,
+def fuse_official(sem_logits: torch.Tensor | None, text_scores: torch.Tensor | None,
                      ins_scores: torch.Tensor | None, weights: tuple[float, ...]) -> torch.Tensor:
     """Official code: softmax(w_sem * logits + w_text * cosines + w_ins * instance scores).
 

@@ -26,14 +26,14 @@ from ssfer_core.build import build_method
 from ssfer_core.config import TrainConfig, resolve_split_seed, to_dict
 from ssfer_core.data.config import label_budget
 from ssfer_core.data.bundle import FERData, load_data
-from ssfer_core.data.release_views import release_view
+from ssfer_core.data.official_views import official_view
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
 from ssfer_core.devices import kind, resolve_device
 from ssfer_core.errors import ConfigError
 from ssfer_core.evaluate import evaluate
 from ssfer_core.live_log import StepLogger, open_live, truncate_logs
 from ssfer_core.methods.base import pseudo_label_stats
-from ssfer_core.optim import decay_live_weights, ema_update, make_optimizer, make_schedule, release_ema_step
+from ssfer_core.optim import decay_live_weights, ema_update, make_optimizer, make_schedule, official_ema_step
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def seed_everything(seed: int) -> None:
 def make_view(name: str, x: torch.Tensor, g: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
     """One named view of a uint8 batch, normalised. Methods list the names they need in
     ``unlabeled_views``; a name not listed here is an error, never a silent weak view."""
-    if cfg.augment == "release" and name in VIEW_NAMES:
-        return normalize(release_view("strong" if name == "strong" else "weak", x, g))
+    if cfg.augment == "official" and name in VIEW_NAMES:
+        return normalize(official_view("strong" if name == "strong" else "weak", x, g))
     if name == "strong":
         return normalize(strong_view(x, g, cfg.randaugment_ops, cfg.pad_frac))
     if name in ("weak", "weak2"):  # LEAF's second weak view is another independent draw
@@ -110,7 +110,7 @@ def make_batch(data: FERData, li: torch.Tensor, ui: torch.Tensor | None, views: 
 
 def score_pseudo_labels(logs: dict, y_true: torch.Tensor | None) -> dict:
     """Replace what a method reports about its pseudo-labels (``logs['pseudo']``: prefix ->
-    (probs, mask); ``logs['positive_sets']``: LEAF's boolean positive sets) with numbers: coverage
+    (probs, mask); ``logs['positive_sets']``: LEAF's boolean positive sets) with numbers: share passed
     and accuracy against the hidden true labels."""
     out = {k: v for k, v in logs.items() if k not in ("pseudo", "positive_sets")}
     for prefix, (probs, mask) in logs.get("pseudo", {}).items():
@@ -265,7 +265,7 @@ def optimizer_step(loss: torch.Tensor, st: TrainState, scaler, cfg: TrainConfig)
     scaler.update()
     st.sched.step()
     if st.ema is not None and cfg.ema_state == "state_dict":
-        release_ema_step(st.ema, st.method.model, cfg.ema, cfg.live_decay)
+        official_ema_step(st.ema, st.method.model, cfg.ema, cfg.live_decay)
         return
     if st.ema is not None:
         ema_update(st.ema, st.method.model, cfg.ema, st.step if cfg.ema_warmup else None)

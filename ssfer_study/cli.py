@@ -1,18 +1,25 @@
-"""Command line: ``ssfer synth | realism | data check | split | pretrain | train | train-runs | eval | compare |
-profile``.
+"""The one command line, ``ssfer <subcommand>``: one function per subcommand (``cmd_<name>``).
 
     ssfer synth --out data/default/synthfacs [--n-train 12271 --n-test 3068 --size 64 --seed 0]
-    ssfer data check --dataset rafdb --root data/raw/rafdb   # or --config studies/<name>/params.yaml
+    ssfer data check --dataset rafdb --root data/raw/rafdb   # or --profile studies/<name>/params.yaml
     ssfer realism --data data/default/synthfacs     # a real-face FER2013 classifier's verdict
-    ssfer split --config params.yaml                 # make (or verify) the split, cache the images
-    ssfer train --config params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
+    ssfer split --profile params.yaml                # make (or verify) the split, cache the images
+    ssfer train --profile params.yaml --run fixmatch_s0 [-S key=value ...] [--out DIR]
     ssfer train-runs --configs data/default/run_configs --out runs/default --workers 2   # the `train` stage
     ssfer eval --run runs/default/fixmatch_s0
+    ssfer compare --profile params.yaml               # your metrics.json against the committed one
     ssfer profile resolve smoke                       # studies/smoke/profile.yaml -> studies/smoke/params.yaml
-    ssfer profile configs --config params.yaml        # each run's resolved config (the `configs` stage)
+    ssfer profile configs --profile params.yaml       # each run's resolved config (the `configs` stage)
+    ssfer report --profile params.yaml                # the `report` stage: HTML pages, index, results block
+    ssfer lessons [--kit]                             # every lesson (the kit first), or the kit alone
+    ssfer sweep PLAN [--out studies/validation/...]   # a validation sweep (ssfer_study.validation.sweep)
+    ssfer lesson-sweep KIT_DIR SPEC...                # the lessons' step sizes on the kit's validation faces
+    ssfer deps [--write]                              # each stage's code dependencies (--write: into dvc.yaml)
+    ssfer page-check FILE...                          # a page's glitches (executed notebooks, Markdown)
 
-Each subcommand imports what it needs when it runs (``ssfer synth`` never loads the training
-stack), so a DVC stage that calls one depends on this file and on that subcommand's modules only.
+``--profile`` is always the profile file (params.yaml or studies/<name>/params.yaml). Each
+subcommand imports what it needs when it runs (``ssfer synth`` never loads the training stack), so a
+DVC stage that calls one depends on this file and on that subcommand's modules only.
 
 Expected failures print one line (no traceback unless ``--debug``): exit code 2 for usage and
 configuration errors, 3 for data errors. ``ssfer data check`` exits 0 when training can start and 2
@@ -71,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     dc = sub.add_parser("data", help="inspect a dataset").add_subparsers(dest="data_cmd", required=True).add_parser(
         "check", help="read a dataset with the training reader and say whether training can start (exit 0) "
                       "or why not (exit 2)")
-    dc.add_argument("--config", default=None, help="profile file: check its data and every split its runs use")
+    dc.add_argument("--profile", default=None, help="profile file: check its data and every split its runs use")
     dc.add_argument("--dataset", default=None, help="; ".join(f"{n}: {d.layout}" for n, d in DATASETS.items())
                     + " (overrides the profile's)")
     dc.add_argument("--root", default=None, help="dataset folder; overrides the profile's")
@@ -81,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("split", help="make (or verify) every labeled/unlabeled/validation split a profile's runs use, "
                                       "and cache the images")
-    sp.add_argument("--config", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
+    sp.add_argument("--profile", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
     sp.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
 
     pt = sub.add_parser("pretrain", help="face-geometry pretraining of the backbone (expression-agnostic)")
@@ -93,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--report", default="", help="also write a JSON report here")
 
     t = sub.add_parser("train", help="train one run of a profile (or an ad-hoc variant with --out)")
-    t.add_argument("--config", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
+    t.add_argument("--profile", default="params.yaml", help="profile file (params.yaml or studies/<name>/params.yaml)")
     t.add_argument("--run", default=None, help="run name from the profile's runs: (its overlay is applied)")
     t.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any TrainConfig key, e.g. -S method=leaf -S sitfer.fusion=paper_mean")
@@ -114,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
 
     c = sub.add_parser("compare", help="your metrics.json against the committed one, within the measured tolerance")
-    c.add_argument("--config", default="params.yaml", help="profile file: compares reports/<profile>/metrics.json")
+    c.add_argument("--profile", default="params.yaml", help="profile file: compares reports/<profile>/metrics.json")
     c.add_argument("--reference", default="git:HEAD", help="git:<rev> (that revision's file) or a path")
     c.add_argument("--tolerance", type=float, default=None,
                    help="accuracy points (default: ssfer_study.pipeline.compare.TOLERANCE, measured for another CPU)")
@@ -125,99 +132,210 @@ def _parser() -> argparse.ArgumentParser:
                          "run's resolved config; show: print the runs; devices: check that every run's "
                          "train.device is here (exit 2 naming the first that is not)")
     pr.add_argument("name", nargs="?", default=None, help="profile name (resolve)")
-    pr.add_argument("--config", default="params.yaml", help="profile file (configs, show)")
+    pr.add_argument("--profile", default="params.yaml", help="profile file (configs, show, devices)")
+
+    rp = sub.add_parser("report", help="render the profile's executed notebooks to HTML, write its report index "
+                                       "and the results block (the `report` stage)")
+    rp.add_argument("--profile", default="params.yaml", help="profile file")
+
+    ls = sub.add_parser("lessons", help="build the lesson kit, then run every lesson (notebooks/lessons/) and "
+                                        "render its page; exit 1 if one fails or runs over its limit")
+    ls.add_argument("--kit", action="store_true", help="only build the lesson kit (lesson 4's converged runs included)")
+
+    sw = sub.add_parser("sweep", help="a validation sweep: train each line of PLAN, append its row (resumable)")
+    sw.add_argument("plan", nargs="?", help="one run a line: NAME key=value ...")
+    sw.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
+    sw.add_argument("--plateau", nargs="*", default=[], help="print the plateau rule's table of these JSON-lines files")
+    sw.add_argument("--profile", default="params.yaml", help="profile file: the base config of every run")
+    sw.add_argument("--runs-dir", default="runs/val_sweep", help="where the sweep's runs (and checkpoints) live")
+    sw.add_argument("--out", default="studies/validation/sweep.jsonl", help="the rows, one JSON line a run")
+    sw.add_argument("--stop-after", type=int, default=None,
+                    help="train only each run's first N steps (a divergence probe); the row records the outcome")
+
+    lw = sub.add_parser("lesson-sweep", help="the lessons' step sizes: short runs on the lesson kit's validation faces")
+    lw.add_argument("kit_dir", type=Path, nargs="?", help="where to build the kit for the sweep (not data/lessons)")
+    lw.add_argument("specs", nargs="*", help="method:lr:steps:labels_per_class[:key=value...]")
+    lw.add_argument("--out", type=Path, default=Path("studies/validation/lessons_sweep.jsonl"))
+    lw.add_argument("--table", type=Path, help="print the rows of this JSON-lines file as a Markdown table")
+
+    dp = sub.add_parser("deps", help="print each DVC stage's code dependencies (its import closure)")
+    dp.add_argument("--write", action="store_true", help="write them into dvc.yaml's deps (other lines kept)")
+
+    pc = sub.add_parser("page-check", help="a page's glitches (raw tracebacks, NaN, ...): exit 1 if any")
+    pc.add_argument("files", nargs="+", help="executed notebooks (.ipynb) or Markdown pages")
     return p
 
 
-def _dispatch(a) -> None:
-    if a.cmd == "synth":
-        from ssfer_core.data.synthetic import SynthConfig, contact_sheet, generate
+def cmd_synth(a) -> int:
+    from ssfer_core.data.synthetic import SynthConfig, contact_sheet, generate
 
-        cfg = SynthConfig(seed=a.seed, n_train=a.n_train, n_test=a.n_test, image_size=a.size,
-                          num_classes=a.classes, workers=a.workers)
-        meta = generate(cfg, a.out)
-        if a.contact_sheet:
-            Path(a.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
-            contact_sheet(cfg).save(a.contact_sheet, quality=92)  # JPEG keeps it small in git
-        print(meta)
-    elif a.cmd == "realism":
-        from ssfer_study.stages import plots
-        from ssfer_study.judge import realism
-
-        if a.fetch:
-            status = realism.fetch_weights(a.fetch)
-            print(json.dumps(status))
-            return 0
-        try:
-            rep = realism.judge_folder(a.data, a.split, weights=a.weights)
-        except realism.JudgeUnavailable as e:
-            # the rest of the study does not need the judge: say so, record why, go on
-            print(f"realism: the FER2013 judge is unavailable, SynthFACS realism not measured: {e}", file=sys.stderr)
-            rep = {"available": False, "reason": str(e)}
-        realism.write_report(rep, a.out)
-        if a.figure:
-            Path(a.figure).parent.mkdir(parents=True, exist_ok=True)
-            plots.realism_or_reason(rep).savefig(a.figure, dpi=110, bbox_inches="tight")
-        if rep["available"]:
-            print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
-                             {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
-    elif a.cmd == "data":
-        return _data_check(a)
-    elif a.cmd == "split":
-        from ssfer_core.data.bundle import load_data
-        from ssfer_core.data.splits import split_path
-        from ssfer_study.study import load_study
-
-        # every split the profile's runs will use, so that no run writes into this stage's output
-        for data in load_study(a.config).split_configs(a.set):
-            d = load_data(data, progress=True)
-            print(f"split {split_path(data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
-                  f"{len(d.unlabeled_idx)} unlabeled, {len(d.val_idx)} validation, {len(d.test_labels)} test")
-    elif a.cmd == "pretrain":
-        from ssfer_core.pretrain import pretrain_geometry
-
-        rep = pretrain_geometry(a.data, a.out, a.backbone, a.size, a.steps)
-        if a.report:
-            Path(a.report).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.report).write_text(json.dumps(rep, indent=1))
-        print(json.dumps({k: rep[k] for k in ("steps", "final_train_mse")}))
-    elif a.cmd == "train":
-        from ssfer_study.pipeline.training import run_training
-
-        overrides = a.set + ([f"device={a.device}"] if a.device else [])
-        m = run_training(a.config, a.run, a.out, overrides, resume=not a.no_resume)
-        print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
-                         {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
-    elif a.cmd == "train-runs":
-        from ssfer_study.pipeline.train_runs import train_runs
-
-        try:
-            done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers, shard=a.shard)
-        except RuntimeError as e:
-            print(f"ssfer train-runs: error: {e}", file=sys.stderr)
-            return 1
-        print(json.dumps({k: len(v) for k, v in done.items()}))
-    elif a.cmd == "compare":
-        from ssfer_study.pipeline import compare
-        from ssfer_study.study import load_study
-
-        metrics = load_study(a.config).reports_dir / "metrics.json"
-        return compare.run(metrics, a.reference, compare.TOLERANCE if a.tolerance is None else a.tolerance)
-    elif a.cmd == "eval":
-        path = Path(a.run) / "metrics.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: the run has not finished (train it with `ssfer train`)")
-        m = json.loads(path.read_text())
-        for w in ("raw", "ema"):
-            if w in m:
-                last, best = m[w]["last"], m[w]["best"]
-                print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
-                      f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
-    elif a.cmd == "profile":
-        return _profile(a)
+    cfg = SynthConfig(seed=a.seed, n_train=a.n_train, n_test=a.n_test, image_size=a.size,
+                      num_classes=a.classes, workers=a.workers)
+    meta = generate(cfg, a.out)
+    if a.contact_sheet:
+        Path(a.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(cfg).save(a.contact_sheet, quality=92)  # JPEG keeps it small in git
+    print(meta)
+    return 0
 
 
-def _profile(a) -> int:
+def cmd_realism(a) -> int:
+    from ssfer_study.judge import realism
+    from ssfer_study.stages import plots
+
+    if a.fetch:
+        status = realism.fetch_weights(a.fetch)
+        print(json.dumps(status))
+        return 0
+    try:
+        rep = realism.judge_folder(a.data, a.split, weights=a.weights)
+    except realism.JudgeUnavailable as e:
+        # the rest of the study does not need the judge: say so, record why, go on
+        print(f"realism: the FER2013 judge is unavailable, SynthFACS realism not measured: {e}", file=sys.stderr)
+        rep = {"available": False, "reason": str(e)}
+    realism.write_report(rep, a.out)
+    if a.figure:
+        Path(a.figure).parent.mkdir(parents=True, exist_ok=True)
+        plots.realism_or_reason(rep).savefig(a.figure, dpi=110, bbox_inches="tight")
+    if rep["available"]:
+        print(json.dumps({k: rep[k] for k in ("n", "agreement", "agreement_intensity_ge_0.6")} |
+                         {"recall": {k: round(v, 3) for k, v in rep["recall"].items()}}))
+    return 0
+
+
+def cmd_split(a) -> int:
+    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.splits import split_path
+    from ssfer_study.study import load_study
+
+    # every split the profile's runs will use, so that no run writes into this stage's output
+    for data in load_study(a.profile).split_configs(a.set):
+        d = load_data(data, progress=True)
+        print(f"split {split_path(data).name} {d.split_hash[:12]}: {len(d.labeled_idx)} labeled, "
+              f"{len(d.unlabeled_idx)} unlabeled, {len(d.val_idx)} validation, {len(d.test_labels)} test")
+    return 0
+
+
+def cmd_pretrain(a) -> int:
+    from ssfer_core.pretrain import pretrain_geometry
+
+    rep = pretrain_geometry(a.data, a.out, a.backbone, a.size, a.steps)
+    if a.report:
+        Path(a.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.report).write_text(json.dumps(rep, indent=1))
+    print(json.dumps({k: rep[k] for k in ("steps", "final_train_mse")}))
+    return 0
+
+
+def cmd_train(a) -> int:
+    from ssfer_study.pipeline.training import run_training
+
+    overrides = a.set + ([f"device={a.device}"] if a.device else [])
+    m = run_training(a.profile, a.run, a.out, overrides, resume=not a.no_resume)
+    print(json.dumps({k: m[k] for k in ("method", "seed") if k in m} |
+                     {w: m[w]["last"]["acc"] for w in ("raw", "ema") if w in m}))
+    return 0
+
+
+def cmd_train_runs(a) -> int:
+    from ssfer_study.pipeline.train_runs import train_runs
+
+    try:
+        done = train_runs(Path(a.profile), Path(a.configs), Path(a.out), a.workers, shard=a.shard)
+    except RuntimeError as e:
+        print(f"ssfer train-runs: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: len(v) for k, v in done.items()}))
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from ssfer_study.pipeline import compare
+    from ssfer_study.study import load_study
+
+    metrics = load_study(a.profile).reports_dir / "metrics.json"
+    return compare.run(metrics, a.reference, compare.TOLERANCE if a.tolerance is None else a.tolerance)
+
+
+def cmd_eval(a) -> int:
+    path = Path(a.run) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the run has not finished (train it with `ssfer train`)")
+    m = json.loads(path.read_text())
+    for w in ("raw", "ema"):
+        if w in m:
+            last, best = m[w]["last"], m[w]["best"]
+            print(f"{w:4s} last acc {last['acc']:.4f} bal {last['bal_acc']:.4f} F1 {last['macro_f1']:.4f} "
+                  f"ECE {last['ece']:.4f} | best acc {best['acc']:.4f} @ {best['step']}")
+    return 0
+
+
+def cmd_report(a) -> int:
+    from ssfer_study.stages import report
+    from ssfer_study.study import load_study
+
+    study = load_study(a.profile)
+    report.render(study.reports_dir)
+    print(report.index(study))
+    print(report.update_readme(study))
+    return 0
+
+
+def cmd_lessons(a) -> int:
+    from ssfer_study.lessons import kit, runner
+
+    if a.kit:
+        kit.build_converged()
+        return 0
+    return runner.run_all()
+
+
+def cmd_sweep(a) -> int:
+    from ssfer_study.validation import sweep
+
+    if a.table:
+        print(sweep.table(a.table))
+    elif a.plateau:
+        print(sweep.plateau(a.plateau))
+    elif a.plan:
+        sweep.run(a.plan, a.profile, a.runs_dir, a.out, a.stop_after)
+    else:
+        raise ConfigError("ssfer sweep: give a PLAN file (or --table FILE, or --plateau FILE...)")
+    return 0
+
+
+def cmd_lesson_sweep(a) -> int:
+    from ssfer_study.validation import lessons
+
+    if a.table:
+        print(lessons.table(a.table))
+        return 0
+    if a.kit_dir is None or not a.specs:
+        raise ConfigError("ssfer lesson-sweep: give KIT_DIR and at least one spec (or --table FILE)")
+    lessons.run(a.kit_dir, a.specs, a.out)
+    return 0
+
+
+def cmd_deps(a) -> int:
+    from ssfer_study.pipeline import deps
+
+    if a.write:
+        print("dvc.yaml " + ("updated" if deps.rewrite_dvc_yaml() else "already current"))
+        return 0
+    for stage in deps.STAGE_ENTRIES:
+        print(f"{stage}:")
+        for d in deps.stage_deps(stage):
+            print(f"  - {d}")
+    return 0
+
+
+def cmd_page_check(a) -> int:
+    from ssfer_study.stages import page_check
+
+    return page_check.main(a.files)
+
+
+def cmd_profile(a) -> int:
     from ssfer_study.study import load_study, resolve_profile
 
     if a.action == "resolve":
@@ -225,7 +343,7 @@ def _profile(a) -> int:
             raise ConfigError("ssfer profile resolve NAME: give the profile's name (studies/NAME/profile.yaml)")
         print(resolve_profile(a.name))
         return 0
-    study = load_study(a.config)
+    study = load_study(a.profile)
     if a.action == "configs":
         for path in study.write_run_configs():
             print(path)
@@ -240,29 +358,33 @@ def _profile(a) -> int:
     return 0
 
 
-def _data_check(a) -> int:
+def cmd_data(a) -> int:
     from ssfer_core.config import TrainConfig, apply_overrides, resolve_split_seed, validate
     from ssfer_core.data.check import check_dataset
     from ssfer_study.study import load_study
 
     sets = [f"data.{k}={v}" for k, v in (("dataset", a.dataset), ("root", a.root), ("num_classes", a.num_classes))
             if v is not None] + a.set
-    if a.config:
-        cfgs = load_study(a.config).split_configs(sets)
+    if a.profile:
+        cfgs = load_study(a.profile).split_configs(sets)
     else:
         if a.dataset is None or a.root is None:
-            raise ConfigError("give --dataset and --root, or a profile with --config")
+            raise ConfigError("give --dataset and --root, or a profile with --profile")
         cfgs = [resolve_split_seed(validate(apply_overrides(TrainConfig(), sets))).data]
     rep = check_dataset(cfgs[0], cfgs, decode=not a.no_decode, progress=True)
     print(rep.table())
     return 0 if rep.ok else EXIT_CONFIG
 
 
+COMMANDS = {"synth": cmd_synth, "realism": cmd_realism, "split": cmd_split, "pretrain": cmd_pretrain, "train": cmd_train, "train-runs": cmd_train_runs, "compare": cmd_compare, "eval": cmd_eval, "report": cmd_report, "lessons": cmd_lessons, "sweep": cmd_sweep, "lesson-sweep": cmd_lesson_sweep, "deps": cmd_deps, "page-check": cmd_page_check, "profile": cmd_profile, "data": cmd_data}
+"""Subcommand -> the function that runs it."""
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     a = _parser().parse_args(argv)
     try:
-        code = _dispatch(a)
+        code = COMMANDS[a.cmd](a)
     except (ConfigError, DatasetError, FileNotFoundError) as e:
         if a.debug:
             raise

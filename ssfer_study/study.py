@@ -51,6 +51,14 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A paper's claim a study can test: the variant it says is better and the one it beats."""
+    claim: str
+    better: str
+    than: str
+
+
+@dataclass(frozen=True)
 class Run:
     name: str
     group: str
@@ -78,6 +86,11 @@ class Study:
     lr under the shared protocol, written once), layered under the protocol recipe and the run."""
     analysis: AnalysisSettings
     runs: dict[str, Run]
+    claims: tuple[Claim, ...] = ()
+    """The papers' claims (``claims:``), each read where the study ran both of its variants."""
+    reuse_runs_from: str | None = None
+    """A profile whose finished runs this one copies where it trains the same run on the same
+    inputs (``ssfer_study.pipeline.train_runs``)."""
     workers: int | str = 1
     """Runs the `train` stage trains side by side (each with its config's ``threads``): on 2 cores
     two 1-thread runs of the default network make more steps than one 2-thread run
@@ -132,7 +145,7 @@ class Study:
 
     def split_configs(self, overrides: list[str] = ()) -> list[DataConfig]:
         """The data configs of the base config and every run, one per distinct split file: what
-        ``ssfer split`` makes and ``ssfer data check --config`` checks."""
+        ``ssfer split`` makes and ``ssfer data check --profile`` checks."""
         out: dict[Path, DataConfig] = {}
         for run in [None, *self.runs]:
             data = self.config(run, overrides).data
@@ -250,7 +263,8 @@ def load_study_dict(prof: dict, path: Path) -> Study:
                   pretrain=prof.get("pretrain", {}), train=prof["train"],
                   per_method=prof.get("methods") or {},
                   analysis=AnalysisSettings(**(prof.get("analysis") or {})), runs={},
-                  workers=prof.get("workers", 1))
+                  claims=tuple(_claim(c, path) for c in prof.get("claims") or ()),
+                  reuse_runs_from=prof.get("reuse_runs_from"), workers=prof.get("workers", 1))
     if study.workers != "auto" and (not isinstance(study.workers, int) or study.workers < 1):
         raise ConfigError(f"{path}: workers must be a whole number >= 1 or auto (one run per GPU), "
                           f"got {study.workers!r}")
@@ -258,6 +272,13 @@ def load_study_dict(prof: dict, path: Path) -> Study:
         study.runs[run] = _run(run, overlay or {}, prof["train"], study.per_method, path)
     _check_paths(study)
     return study
+
+
+def _claim(entry: dict, path: Path) -> Claim:
+    if not isinstance(entry, dict) or set(entry) != {"claim", "better", "than"}:
+        raise ConfigError(f"{path}: each entry of 'claims:' is {{claim: <text>, better: <variant>, than: <variant>}}, "
+                          f"got {entry!r}")
+    return Claim(**entry)
 
 
 def _run(name: str, overlay: dict, base: dict, per_method: dict, path: Path) -> Run:

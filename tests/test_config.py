@@ -67,7 +67,7 @@ def test_bad_values_are_refused(override, needle):
                                       "method=foo", "data.labels_per_class=abc"])
 def test_cli_exits_2_with_one_line_and_writes_nothing(override, tmp_path):
     out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--config", str(ROOT / "params.yaml"),
+    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--profile", str(ROOT / "params.yaml"),
                         "--run", "fixmatch_s0", "-S", override, "--out", str(out)], capture_output=True, text=True,
                        cwd=tmp_path, timeout=120)
     assert r.returncode == 2, r.stderr
@@ -77,7 +77,7 @@ def test_cli_exits_2_with_one_line_and_writes_nothing(override, tmp_path):
 
 
 def test_cli_data_error_exits_3(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--config", str(ROOT / "params.yaml"),
+    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--profile", str(ROOT / "params.yaml"),
                         "--run", "supervised_s0", "-S", f"data.root={tmp_path / 'missing'}", "--out",
                         str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 3, r.stderr
@@ -114,7 +114,7 @@ def test_every_lesson_has_its_parts():
         assert "**Goal:**" in text and "## Questions" in text and "**Where this lives in the library:**" in text, name
         hidden = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
         assert len(hidden) == 1 and hidden[0].cell_type == "code", f"{name}: one collapsed answer cell"
-        assert "lessons.answer(" in hidden[0].source, f"{name}: answers go through lessons.answer (the teaching page cites them)"
+        assert "kit.answer(" in hidden[0].source, f"{name}: answers go through kit.answer (the teaching page cites them)"
 
 
 def test_weights_of_another_network_exit_2_with_one_line(tiny_cfg, tmp_path):
@@ -125,7 +125,7 @@ def test_weights_of_another_network_exit_2_with_one_line(tiny_cfg, tmp_path):
 
     net, _ = create_backbone("synth_cnn")
     torch.save(net.state_dict(), tmp_path / "synth_cnn.pth")
-    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--config", str(ROOT / "params.yaml"),
+    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "train", "--profile", str(ROOT / "params.yaml"),
                         "--out", str(tmp_path / "run"),
                         "-S", f"data.root={tiny_cfg.data.root}", "-S", "data.image_size=32",
                         "-S", "data.labels_per_class=4", "-S", "data.val_size=0",
@@ -150,7 +150,7 @@ def test_protocols_layer_the_methods_recipe_between_profile_and_run():
     run_wins = compose_config(base, {"protocol": "official", "lr": 1e-3})
     assert run_wins.lr == 1e-3 and run_wins.optimizer == "adam"
     sitfer = compose_config({"method": "sitfer"}, {}, ["protocol=official"])
-    assert sitfer.sitfer.text_encoder == "release" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
+    assert sitfer.sitfer.text_encoder == "official" and sitfer.net.logit_scale == 1.0 and sitfer.ema == 0.0
     assert compose_config({"method": "sitfer"}).sitfer.loss_weights == (1.0, 1.0, 0.5)
     assert compose_config({"method": "fixmatch", "lr": 0.1}, {"protocol": "official"}).lr == 0.03
 
@@ -240,7 +240,7 @@ def test_a_notebook_override_resolves_like_the_cli(monkeypatch, tmp_path):
     monkeypatch.setattr(training, "train", lambda cfg, *a, **k: caught.append(cfg) or {"method": cfg.method})
     cli.main(["train", "--run", "sitfer_s0", "-S", "protocol=official", "--out", str(tmp_path / "cli")])
     assert to_dict(nb) == to_dict(caught[0])
-    assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "release"
+    assert nb.protocol == "official" and nb.optimizer == "adam" and nb.lr == 1e-4 and nb.sitfer.text_encoder == "official"
     plain = _notebook_config(monkeypatch, run="sitfer_s0", out_dir=str(tmp_path / "nb2"), overrides=[])
     assert to_dict(plain) == to_dict(STUDIES[ROOT / "params.yaml"].config("sitfer_s0"))
 
@@ -254,6 +254,6 @@ def test_the_official_recipe_keeps_the_releases_settings_whatever_the_profiles_b
     assert compose_config(base).sitfer.threshold == 0.5  # the shared protocol takes the profile's
     official = compose_config(base, {"protocol": "official"})
     assert official.sitfer.threshold == 0.75 and official.sitfer.mssl is True
-    assert official.sitfer.loss_weights == (0.4, 0.4, 0.2) and official.sitfer.text_encoder == "release"
+    assert official.sitfer.loss_weights == (0.4, 0.4, 0.2) and official.sitfer.text_encoder == "official"
     assert compose_config(base, {"protocol": "official", "sitfer": {"mssl": False}}).sitfer.mssl is False
     assert compose_config(base, {"protocol": "official"}, ["sitfer.threshold=0.6"]).sitfer.threshold == 0.6

@@ -123,7 +123,7 @@ def test_paper_profile_data_check_says_its_protocol_does_not_fit_a_small_copy(fa
     """The paper profile's Ada-CM 1000-label split needs 150 images of most classes: a tiny RAF-DB copy fails
     the check with that reason, before anything trains."""
     data, _ = _write("rafdb", faces8, tmp_path)
-    code = main(["data", "check", "--config", str(Path(__file__).resolve().parents[1] / "studies/paper/params.yaml"), "--root", data["root"],
+    code = main(["data", "check", "--profile", str(Path(__file__).resolve().parents[1] / "studies/paper/params.yaml"), "--root", data["root"],
                  "-S", "data.val_size=0", "--no-decode"])
     out = capsys.readouterr().out
     assert code == 2 and "adacm split asks for 150 labeled images of class 0 (surprise)" in out \
@@ -169,7 +169,7 @@ def test_extra_unlabeled_images_train_and_are_scored_on_known_labels_only(tiny_c
     probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     logs = score_pseudo_labels({"pseudo": {"pl_": (probs, torch.tensor([1.0, 1.0, 0.0]))},
                                 "positive_sets": probs > 0.5}, torch.tensor([0, -1, 1]))
-    assert logs["pl_acc"] == 0.5 and logs["pl_acc_masked"] == 1.0 and logs["pl_positive_recall"] == 0.5
+    assert logs["pl_acc"] == 0.5 and logs["pl_pass_acc"] == 1.0 and logs["pl_positive_recall"] == 0.5
     extra = tmp_path / "extra"
     extra.mkdir()
     for i, (img, _, _) in enumerate(faces8[:30]):

@@ -124,7 +124,7 @@ def test_run_training_records_the_device_it_resolved(monkeypatch, tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU can train the paper profile")
 def test_the_paper_profile_stops_at_once_on_a_machine_without_a_gpu():
     """What `make study PROFILE=paper` runs first: one line, exit 2, before any stage."""
-    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "profile", "devices", "--config",
+    r = subprocess.run([sys.executable, "-m", "ssfer_study.cli", "profile", "devices", "--profile",
                         "studies/paper/params.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()

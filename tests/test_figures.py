@@ -31,8 +31,9 @@ def _labelled(fig):
 def test_new_figures_have_titles_and_labels():
     rng = np.random.default_rng(0)
     steps = pd.DataFrame({"step": [25, 50, 75], "value": [1.5, 1.4, 1.2]})
-    fig = plots.positive_sets({"leaf_s0": {"positive_set_size": steps, "pl_positive_recall": steps.assign(value=0.7)}})
-    assert _labelled(fig) and all(ax.get_ylabel() for ax in fig.axes)
+    fig = plots.panels("LEAF: positive sets", [("classes in the positive set", None, {"leaf_s0": steps}),
+                                               ("share holding the true class", (0, 1), {"leaf_s0": steps.assign(value=0.7)})])
+    assert fig.get_suptitle() and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
     gates = {}
     for design in ("tied_residual, topk", "residual, dense"):
         for level in ("semantic", "instance"):

@@ -78,7 +78,7 @@ def test_sitfer_mssl_switch_removes_only_the_text_loss(tiny_cfg):
     on, logs_on = _first_step_logs(tiny_cfg, base)
     off, logs_off = _first_step_logs(tiny_cfg, base + ["sitfer.mssl=false"])
     assert logs_on["loss_t"] > 0 and logs_off["loss_t"] == 0
-    for k in ("loss_s", "loss_u", "mask_rate", "pl_acc"):
+    for k in ("loss_s", "loss_u", "pl_pass_rate", "pl_acc"):
         assert logs_on[k] == pytest.approx(logs_off[k])
     # L_t reaches the encoder only (the random text vectors live in the feature space: no projection)
     assert torch.allclose(on.model.classifier.weight.grad, off.model.classifier.weight.grad, atol=1e-6)
@@ -94,7 +94,8 @@ def test_sitfer_level_switches(tiny_cfg):
     assert "pl_semantic_acc" in no_mipg and "pl_text_acc" not in no_mipg and "pl_instance_acc" not in no_mipg
     assert no_mipg["pl_acc"] == pytest.approx(no_mipg["pl_semantic_acc"])  # fused == semantic
     _, text_only = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "sitfer.use_semantic=false", "sitfer.use_instance=false"])
-    levels = {k for k in text_only if k.startswith("pl_") and k.endswith("_acc") and k != "pl_acc"}
+    levels = {k for k in text_only if k.startswith("pl_") and k.endswith("_acc") and not k.endswith("pass_acc")
+              and k != "pl_acc"}
     assert levels == {"pl_text_acc"}
     _, warm = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=10.0"])  # step 100 < 10 * 12 steps: warming up
     assert "pl_instance_acc" not in warm and warm["instance_on"] == 0.0
@@ -108,7 +109,7 @@ def test_leaf_switches_change_only_their_part(tiny_cfg):
     assert full.model.semantic is not None and full.model.instance is not None and "positive_set_size" in logs
     no_cat, logs_nc = _first_step_logs(tiny_cfg, ["leaf.category=false"])
     assert "positive_set_size" not in logs_nc
-    assert logs_nc["loss_s"] == pytest.approx(logs["loss_s"]) and logs_nc["mask_rate"] == pytest.approx(logs["mask_rate"])
+    assert logs_nc["loss_s"] == pytest.approx(logs["loss_s"]) and logs_nc["pl_pass_rate"] == pytest.approx(logs["pl_pass_rate"])
     no_sem, _ = _first_step_logs(tiny_cfg, ['net.semantic_moe="off"'])  # quoted: YAML reads a bare off as false
     assert no_sem.model.semantic is None and no_sem.model.instance is not None
     no_ins, _ = _first_step_logs(tiny_cfg, ["net.instance_moe=false"])
@@ -176,7 +177,7 @@ def test_sitfer_logs_each_levels_contribution_and_can_delay_its_unlabeled_loss(t
     for level in ("semantic", "text", "instance"):
         assert logs[f"contrib_{level}"] > 0, level
     _, late = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "steps=1000", "sitfer.unlabeled_warmup=0.5"])
-    assert late["loss_u"] == 0 and late["mask_rate"] == pytest.approx(logs["mask_rate"])
+    assert late["loss_u"] == 0 and late["pl_pass_rate"] == pytest.approx(logs["pl_pass_rate"])
     # with the levels on the head's scale, the text and instance levels are not 10x weaker
     _, raw = _first_step_logs(tiny_cfg, ["sitfer.instance_warmup=0", "steps=1000", "sitfer.level_scale=1"])
     assert raw["contrib_text"] == pytest.approx(logs["contrib_text"] / 16, rel=1e-4)

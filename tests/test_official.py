@@ -1,7 +1,7 @@
 """ssfer's `official` LEAF and SIT-FER against numbers recorded from the released code.
 
 Fixtures: tests/fixtures/official_leaf.json (zfkarl/LEAF 7873d3a) and official_sitfer.json
-(PatrickStarL/SIT-FER 2aa046c), written once by scripts/record_official_fixtures.py, which drives
+(PatrickStarL/SIT-FER 2aa046c), written once by tests/fixtures/record_official.py, which drives
 the releases' own modules and training loops (its docstring names every function exercised) on a
 tiny network: a Conv(3, 16) + BN + ReLU trunk, then the releases' blocks at width 16. Here the same
 weights go into ssfer's FERNet and methods with their official settings; every number must agree
@@ -259,7 +259,7 @@ def test_leaf_run_fixture_tells_one_ema_update_a_tensor_from_nine(leaf_fx, monke
                 e.data.mul_(decay).add_(p.data * (1.0 - decay))
                 p.data.mul_(1 - live_decay)
 
-    monkeypatch.setattr(train_module, "release_ema_step", once_per_tensor)
+    monkeypatch.setattr(train_module, "official_ema_step", once_per_tensor)
     _, ema, _ = run_leaf(leaf_fx)
     assert max_state_diff(ema, leaf_fx["run"]["ema_after"]) >= 10 * TOL
 
@@ -403,7 +403,7 @@ def test_sitfer_training_and_prediction_match_release(sitfer_fx, tmp_path):
 
 def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed():
     """ssfer's ``release`` encoder, from nothing but the seed, gives the class text matrix the released
-    code builds (scripts/record_official_fixtures.py --only sitfer_text: the release's TextEncoder made
+    code builds (tests/fixtures/record_official.py --only sitfer_text: the release's TextEncoder made
     right after torch.manual_seed(seed), its tokenize, eval mode), and leaves the global generator alone.
     Nothing of the fixture is copied into ssfer before the comparison."""
     from ssfer_core.models import text
@@ -411,9 +411,9 @@ def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed()
     fixture = json.loads((Path(__file__).parent / "fixtures" / "official_sitfer_text.json").read_text())["text"]
     for seed, rec in fixture.items():
         prompts = [text.RELEASE_PROMPT.format(w) for w in text.RELEASE_VOCAB]
-        assert text.release_tokenize(prompts).tolist() == rec["tokens"], "only the class word survives the tokenizer"
+        assert text.official_tokenize(prompts).tolist() == rec["tokens"], "only the class word survives the tokenizer"
         state = torch.random.get_rng_state()
-        ours = text.text_embeddings("release", prompts, cache_dir=None, seed=int(seed))
+        ours = text.text_embeddings("official", prompts, cache_dir=None, seed=int(seed))
         assert torch.equal(torch.random.get_rng_state(), state)
         theirs = torch.tensor(rec["matrix"])
         assert (ours - theirs).abs().max() < 1e-5
@@ -421,12 +421,12 @@ def test_release_text_encoder_rebuilds_the_releases_class_matrix_from_its_seed()
         off = cos[~torch.eye(7, dtype=torch.bool)]
         assert off.min() > 0.6, "the release's class vectors sit close together (they share 76 of 77 tokens)"
         assert (cos - torch.tensor(rec["cosines"])).abs().max() < 1e-5
-    other = text.text_embeddings("release", prompts, cache_dir=None, seed=1)
+    other = text.text_embeddings("official", prompts, cache_dir=None, seed=1)
     assert (other - theirs).abs().max() > 0.1, "another seed, another untrained encoder"
 
 
 def test_official_sitfer_uses_the_release_text_encoder():
     cfg = compose_config({"method": "sitfer", "protocol": "official"}, None, [], {})
-    assert cfg.sitfer.text_encoder == "release" and cfg.net.text_dim == 0  # as wide as the feature, as the release
+    assert cfg.sitfer.text_encoder == "official" and cfg.net.text_dim == 0  # as wide as the feature, as the release
     assert cfg.sitfer.strict_threshold, "the release selects with > 0.75 (main.py:272)"
     assert not compose_config({"method": "sitfer"}, None, [], {}).sitfer.strict_threshold  # the shared protocol: >=

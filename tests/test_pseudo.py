@@ -40,13 +40,13 @@ def test_fusion_rules_by_hand():
     ins = torch.tensor([[0.5, 0.0]])
     z = 0.3 * 1.0 + 0.5 * 0.5, 0.2 * 1.0
     want = torch.tensor([z]).softmax(-1)
-    assert torch.allclose(pseudo.fuse_code_logits(sem, text, ins, (0.3, 0.2, 0.5)), want)
+    assert torch.allclose(pseudo.fuse_official(sem, text, ins, (0.3, 0.2, 0.5)), want)
     # a disabled level (None) is left out
-    assert torch.allclose(pseudo.fuse_code_logits(sem, None, None, (0.3, 0.2, 0.5)), (0.3 * sem).softmax(-1))
+    assert torch.allclose(pseudo.fuse_official(sem, None, None, (0.3, 0.2, 0.5)), (0.3 * sem).softmax(-1))
     a, b = torch.tensor([[0.8, 0.2]]), torch.tensor([[0.2, 0.8]])
     assert torch.allclose(pseudo.fuse_paper_mean([a, b, a]), torch.tensor([[0.6, 0.4]]))
     with pytest.raises(ValueError):
-        pseudo.fuse_code_logits(None, None, None, (1, 1, 1))
+        pseudo.fuse_official(None, None, None, (1, 1, 1))
 
 
 def test_ambiguous_sets_official_quirk_and_consistent_variant():

@@ -56,7 +56,7 @@ def test_reader_through_the_whole_pipeline(layout, faces8, tmp_path):
     (study / "params.yaml").write_text(yaml.safe_dump(tiny_profile(name, data), sort_keys=False))
     (study / "dvc.yaml").symlink_to("../../dvc.yaml")
     commit(proj, name)
-    check = run([str(BIN / "ssfer"), "data", "check", "--config", f"studies/{name}/params.yaml"], proj)
+    check = run([str(BIN / "ssfer"), "data", "check", "--profile", f"studies/{name}/params.yaml"], proj)
     assert "verdict: training can start" in check
     run([str(BIN / "dvc"), "repro", f"studies/{name}/dvc.yaml"], proj)
 

@@ -11,7 +11,9 @@ import yaml
 
 from ssfer_core.config import ConfigError, method_view
 from ssfer_study.stages import results
-from ssfer_study.study import load_study_dict, merge_profile
+from ssfer_study.study import load_study, load_study_dict, merge_profile
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = {"profile": "fake", "train": {"steps": 4, "data": {"split_dir": "data/fake/splits", "cache_dir": "data/fake/c"}},
         "analysis": {"max_points": 77}, "readme": "reports/fake/results_block.md"}
@@ -69,7 +71,7 @@ def _fake_run(runs_dir: Path, name: str, method: str, seed: int, acc: float, mas
          "curve": [{"step": 2, "ema_acc": acc}]}
     (d / "metrics.json").write_text(json.dumps(m))
     if mask is not None:
-        for key, v in (("mask_rate", mask), ("pl_acc_masked", 0.8), ("pl_coverage", mask)):
+        for key, v in (("pl_pass_rate", mask), ("pl_pass_acc", 0.8)):
             (d / f"dvclive/plots/metrics/train/{key}.tsv").write_text(
                 "step\t" + key + "\n" + "".join(f"{s}\t{v}\n" for s in range(1, 11)))
 
@@ -92,7 +94,7 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     assert m["main"]["supervised"]["acc_mean"] == pytest.approx(55.0)
     assert m["main"]["fixmatch"]["acc_mean"] == pytest.approx(75.0)
     assert m["main"]["fixmatch"]["gap_closed"] == pytest.approx((75 - 55) / (90 - 55), abs=1e-4)
-    assert m["main"]["fixmatch"]["mask_rate_final"] == pytest.approx(0.5)
+    assert m["main"]["fixmatch"]["pl_pass_rate_final"] == pytest.approx(0.5)
     assert set(res.side) == {"official"} and list(res.side["official"]["variant"]) == ["fixmatch_hot", "supervised",
                                                                                         "fixmatch"]
     for f in ("main.md", "main.csv", "calibration.md", "official.md", "calibration.png", "ssl_at_work.png",
@@ -138,7 +140,7 @@ def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkey
 
 
 def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
-    from ssfer_study.stages.captions import CAPTIONS
+    from ssfer_study.stages.captions import all_captions
 
     monkeypatch.chdir(tmp_path)
     s = _study({"supervised_s0": {"group": "main", "method": "supervised"},
@@ -146,7 +148,7 @@ def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
     _fake_run(s.runs_dir, "supervised_s0", "supervised", 0, 0.5, None)
     _fake_run(s.runs_dir, "fixmatch_s0", "fixmatch", 0, 0.7, 0.5)
     res = results.build(s)
-    assert res.figures and all(f"results/{name}.png" in CAPTIONS for name in res.figures)
+    assert res.figures and all(f"results/{name}.png" in all_captions() for name in res.figures)
 
 
 def test_compare_within_and_outside_tolerance(tmp_path):
@@ -209,15 +211,16 @@ def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
     runs = {f"{m}_s{i}": _run(i, a, m) for m, vals in accs.items() for i, a in enumerate(vals)}
     runs["leaf_plus_fixmatch_s0"] = _run(0, 0.9, "leaf+fixmatch")
     variants = {k: k.rsplit("_s", 1)[0] for k in runs}
-    c = tables.claims(runs, variants).set_index("better")
+    paper = load_study(ROOT / "params.yaml").claims  # the default profile's claims
+    c = tables.claims(runs, variants, paper).set_index("better")
     # LEAF - FixMatch: 10, 9, 11 -> shown; SIT-FER - FixMatch: 5, -2, -3 -> interval holds 0
     assert c.loc["leaf", "verdict"] == "shown" and c.loc["leaf", "difference"] == pytest.approx(10.0)
     assert c.loc["sitfer", "verdict"] == "not shown"
     assert c.loc["leaf_plus_fixmatch", "verdict"] == "not shown (one seed)"
     assert "sitfer_mssl_off" not in set(c["than"])  # a claim whose runs the study lacks is left out
     worse = runs | {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.50, 0.52, 0.53))}
-    assert tables.claims(worse, variants).set_index("better").loc["sitfer", "verdict"] == "contradicted"
-    m = tables.metrics_json(pd.DataFrame(), None, "SynthFACS", "t", claims_table=tables.claims(runs, variants))
+    assert tables.claims(worse, variants, paper).set_index("better").loc["sitfer", "verdict"] == "contradicted"
+    m = tables.metrics_json(pd.DataFrame(), None, "SynthFACS", "t", claims_table=tables.claims(runs, variants, paper))
     assert m["claims"]["leaf_vs_fixmatch"]["verdict"] == "shown" and m["claims"]["leaf_vs_fixmatch"]["seeds"] == 3
 
 
@@ -278,3 +281,53 @@ def test_one_verdict_rule_reads_every_paired_difference():
     assert report._paired({"delta_vs_supervised_mean": -3.04, "delta_vs_supervised_ci95": 2.0,
                            "delta_vs_supervised_printed": -3.0}) == "-3.0 ± 2.0 (shown)"
     assert report._paired({"delta_vs_supervised_mean": 1.5, "delta_vs_supervised_ci95": 2.0}).endswith("(not shown)")
+
+
+@pytest.fixture
+def toy_method():
+    """A method written the way lesson 5 and the registry's docstring say: one registered factory
+    with its declarations (diagnostics, cost), nothing edited elsewhere. (A settings section of its
+    own needs its file in ``ssfer_core/methods/``, which the package imports before TrainConfig is made.)"""
+    from ssfer_core.methods import METHODS
+    from ssfer_core.methods.fixmatch import FixMatch, FixMatchConfig
+    from ssfer_core.methods.registry import (SELECTED, DiagnosticFigure, Diagnostics, Panel, PseudoLabelSource,
+                                             register_method)
+    from ssfer_core.methods.unlabeled import HardLabelLoss
+
+    figure = DiagnosticFigure("wobble", "Toy: how much it wobbles", (Panel("wobble", {"wobble": "toy_wobble"}),),
+                              "Toy: the wobble, a quantity only this method logs.")
+
+    @register_method("toy", cost=1.5,
+                     diagnostics=Diagnostics(sources=(SELECTED, PseudoLabelSource("pl_toy_", "toy level")),
+                                             figures=(figure,)))
+    def toy(model, ctx):
+        """A toy: FixMatch at a lower threshold."""
+        return FixMatch(FixMatchConfig(threshold=0.9), model, ctx, HardLabelLoss("batch"))
+
+    yield "toy"
+    METHODS.remove("toy")
+
+
+def test_a_registered_method_reaches_the_reports_tables_and_figures_with_no_edit_elsewhere(
+        tmp_path, monkeypatch, toy_method):
+    from ssfer_study.pipeline.train_runs import relative_cost
+    from ssfer_study.stages.captions import all_captions
+
+    monkeypatch.chdir(tmp_path)
+    s = _study({"supervised_s0": {"group": "main", "method": "supervised"},
+                "toy_s0": {"group": "main", "method": toy_method}})
+    _fake_run(s.runs_dir, "supervised_s0", "supervised", 0, 0.5, None)
+    _fake_run(s.runs_dir, "toy_s0", toy_method, 0, 0.7, 0.4)
+    logs = s.runs_dir / "toy_s0" / "dvclive/plots/metrics/train"
+    for key, value in (("toy_wobble", 0.3), ("pl_toy_pass_rate", 0.2), ("pl_toy_pass_acc", 0.6)):
+        (logs / f"{key}.tsv").write_text("step\t" + key + "\n" + "".join(f"{i}\t{value}\n" for i in range(1, 11)))
+    res = results.build(s)
+    assert list(res.main["variant"]) == ["supervised", "toy"]
+    assert res.metrics["main"]["toy"]["pl_pass_rate_final"] == pytest.approx(0.4)
+    toy_rows = res.diagnosis[res.diagnosis["method"] == "toy"].set_index("pseudo-label source")
+    assert toy_rows.loc["toy level", "share passed"] == pytest.approx(0.2)
+    assert toy_rows.loc["toy level", "accuracy of what passes"] == pytest.approx(0.6)
+    assert res.method_figures == ["toy_wobble"] and (s.reports_dir / "results" / "toy_wobble.png").exists()
+    assert all_captions()["results/toy_wobble.png"].startswith("Toy: the wobble")
+    assert "toy" in res.figures["ssl_at_work"].axes[0].get_legend_handles_labels()[1]
+    assert relative_cost("toy") == 1.5

@@ -79,7 +79,7 @@ def test_cli_train_and_eval(tiny_cfg, tmp_path, capsys):
     cfg_file = tmp_path / "p.yaml"
     cfg_file.write_text(yaml.safe_dump({"profile": "t", "train": to_dict(tiny_cfg),
                                         "runs": {"sup": {"group": "main", "method": "supervised"}}}))
-    assert cli_main(["train", "--config", str(cfg_file), "--run", "sup", "-S", "steps=4",
+    assert cli_main(["train", "--profile", str(cfg_file), "--run", "sup", "-S", "steps=4",
                      "-S", "eval_every=2", "--out", str(tmp_path / "r")]) == 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert saved["steps"] == 4 and saved["method"] == "supervised"
@@ -156,14 +156,14 @@ def test_resume_after_a_kill_between_log_and_checkpoint_keeps_logs_clean(tiny_cf
 
 
 def test_step_logger_averages_each_key_over_the_steps_that_emitted_it():
-    """acc_masked exists only on steps where a pseudo-label passed: 2 of 4 steps here."""
+    """pl_pass_acc exists only on steps where a pseudo-label passed: 2 of 4 steps here."""
     from ssfer_core.live_log import StepLogger
 
     logger = StepLogger(None, None)
     for acc in (None, 0.5, None, 1.0):
-        logger.add({"loss": 1.0} | ({} if acc is None else {"pl_acc_masked": acc}))
+        logger.add({"loss": 1.0} | ({} if acc is None else {"pl_pass_acc": acc}))
     means = logger.means()
-    assert means["pl_acc_masked"] == pytest.approx(0.75)  # not (0.5 + 1.0) / 4
+    assert means["pl_pass_acc"] == pytest.approx(0.75)  # not (0.5 + 1.0) / 4
     assert means["loss"] == pytest.approx(1.0)
 
 
@@ -180,7 +180,7 @@ def test_official_leaf_refreshes_thresholds_from_the_ema_model_each_epoch(tiny_c
     from ssfer_core.config import compose_config, to_dict
     cfg = compose_config(to_dict(tiny_cfg))
     assert cfg.optimizer == "adam" and cfg.ema_state == "state_dict" and cfg.forward_passes == "per_view"
-    assert cfg.augment == "release"  # the release's views, drawn from the run's generator: the resume stays exact
+    assert cfg.augment == "official"  # the release's views, drawn from the run's generator: the resume stays exact
     full = train(cfg, tmp_path / "full", progress=False)
     n_labeled = 7 * tiny_cfg.data.labels_per_class
     assert [c[2] for c in calls] == [1, 2, 3]
@@ -196,13 +196,13 @@ def test_release_ema_step_decays_a_tied_module_once_per_slot():
     import copy
 
     from ssfer_core.models.leaf_blocks import MixtureOfExperts
-    from ssfer_core.optim import release_ema_step
+    from ssfer_core.optim import official_ema_step
 
     live = MixtureOfExperts(4, 4, num_experts=3, experts="tied_residual")
     ema = copy.deepcopy(live)
     w0 = live.expert.fc[0].weight.detach().clone()
     g0 = live.w_gate.detach().clone()
-    release_ema_step(ema, live, 0.9, 0.1)
+    official_ema_step(ema, live, 0.9, 0.1)
     assert torch.allclose(live.expert.fc[0].weight, w0 * 0.9 ** 4)  # 1 + 3 slots
     assert torch.allclose(live.w_gate, g0 * 0.9)  # an untied entry: once
 

@@ -46,13 +46,13 @@ from IPython.display import Markdown, display
 
 from ssfer_core.data.bundle import load_data
 from ssfer_core.labels import class_names
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 from ssfer_study.stages import plots
 
 names = class_names(7)
-sample_cfg = lessons.config("supervised", steps, min(labels_per_class), seed)
+sample_cfg = kit.config("supervised", steps, min(labels_per_class), seed)
 data = load_data(sample_cfg.data)
-display(lessons.face_grid(data.train_images[:16].numpy(), [names[int(y)] for y in data.train_labels[:16]],
+display(kit.face_grid(data.train_images[:16].numpy(), [names[int(y)] for y in data.train_labels[:16]],
                           title="SynthFACS training faces and their labels"))
 
 # %% [markdown]
@@ -64,10 +64,10 @@ display(lessons.face_grid(data.train_images[:16].numpy(), [names[int(y)] for y i
 # %%
 runs = {}
 for n in labels_per_class:
-    runs[f"supervised_{n}"] = lessons.train_run(lessons.config("supervised", steps, n, seed), f"lesson1_{n}")
-table = lessons.summary(runs)
+    runs[f"supervised_{n}"] = kit.train_run(kit.config("supervised", steps, n, seed), f"lesson1_{n}")
+table = kit.summary(runs)
 display(table)
-plt = lessons.pyplot()
+plt = kit.pyplot()
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(table["labels/class"], table["test accuracy (%)"], marker="o", label="supervised")
 majority = 100 * np.bincount(data.test_labels.numpy()).max() / len(data.test_labels)
@@ -88,7 +88,7 @@ plots.close(fig)
 
 # %%
 budget = min(labels_per_class, key=lambda n: abs(n - 50))
-_, model = lessons.load_model(f"lesson1_{budget}", data)
+_, model = kit.load_model(f"lesson1_{budget}", data)
 from ssfer_core.evaluate import predict_probs
 
 probs = predict_probs(lambda x: model(x)["logits"].softmax(-1), data.test_images)
@@ -104,9 +104,9 @@ ax.set_title(f"Confusion, {budget} labels per class (share of each true class)",
 display(fig)
 plots.close(fig)
 wrong = np.flatnonzero(pred != true)[:16]
-display(lessons.face_grid(data.test_images[wrong].numpy(), [f"{names[true[i]]}\n-> {names[pred[i]]}" for i in wrong],
+display(kit.face_grid(data.test_images[wrong].numpy(), [f"{names[true[i]]}\n-> {names[pred[i]]}" for i in wrong],
                           title=f"Mistakes with {budget} labels per class (true -> predicted)"))
-lessons.dump({"accuracy": dict(zip(map(str, table["labels/class"]), table["test accuracy (%)"])),
+kit.dump({"accuracy": dict(zip(map(str, table["labels/class"]), table["test accuracy (%)"])),
               "majority": majority}, "lesson1")
 
 # %% [markdown]
@@ -142,7 +142,7 @@ below = [n for n, a in acc.items() if a <= majority]
 gains = [f"{a} -> {b}: {g:+.1f} points" for (a, b), g in zip(zip(acc.index[:-1], acc.index[1:]), gain)]
 per_label = (gain / np.diff(acc.index.to_numpy())).round(2)
 concave = bool((np.diff(per_label.to_numpy()) <= 0).all())
-lessons.answer("lesson1", [
+kit.answer("lesson1", [
     f"1. Gains between budgets: {', '.join(gains)}; per extra label per class: {', '.join(map(str, per_label))} points. "
     + (f"At {', '.join(map(str, below))} labels per class the model is not above always answering the most frequent"
        f" class ({majority:.1f} %): it has not learned the classes yet. " if below else "")

@@ -44,7 +44,7 @@ import torch
 from IPython.display import Markdown, display
 
 from ssfer_core import pseudo
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 from ssfer_study.stages import plots
 
 # %% [markdown]
@@ -64,14 +64,14 @@ for t in thresholds:
 # passed (scored against the true labels, which the method never sees).
 
 # %%
-runs = {"supervised": lessons.train_run(lessons.config("supervised", steps, labels_per_class, seed), "lesson2_sup")}
+runs = {"supervised": kit.train_run(kit.config("supervised", steps, labels_per_class, seed), "lesson2_sup")}
 for t in thresholds:
-    runs[f"fixmatch_t{t}"] = lessons.train_run(
-        lessons.config("fixmatch", steps, labels_per_class, seed, [f"fixmatch.threshold={t}"]), f"lesson2_t{t}")
-table = lessons.summary(runs)
+    runs[f"fixmatch_t{t}"] = kit.train_run(
+        kit.config("fixmatch", steps, labels_per_class, seed, [f"fixmatch.threshold={t}"]), f"lesson2_t{t}")
+table = kit.summary(runs)
 table["threshold"] = [None] + list(thresholds)
 display(table.fillna({"threshold": "-"}))  # supervised has no threshold
-curves = {f"threshold {t}": {k: lessons.series(f"lesson2_t{t}", k) for k in ("mask_rate", "pl_acc_masked")}
+curves = {f"threshold {t}": {k: kit.series(f"lesson2_t{t}", k) for k in ("mask_rate", "pl_acc_masked")}
           for t in thresholds}
 fig = plots.ssl_at_work(curves)
 fig.suptitle(f"FixMatch on SynthFACS, {labels_per_class} labels per class: quantity against quality", fontsize=9)
@@ -87,18 +87,18 @@ plots.close(fig)
 
 # %%
 low = low_labels_per_class
-low_runs = {"supervised": lessons.train_run(lessons.config("supervised", steps, low, seed), "lesson2_low_sup"),
-            "fixmatch": lessons.train_run(lessons.config("fixmatch", steps, low, seed,
+low_runs = {"supervised": kit.train_run(kit.config("supervised", steps, low, seed), "lesson2_low_sup"),
+            "fixmatch": kit.train_run(kit.config("fixmatch", steps, low, seed,
                                                          [f"fixmatch.threshold={min(thresholds)}"]), "lesson2_low_fm")}
-display(lessons.summary(low_runs))
-fig = plots.pseudo_label_quality({f"mask rate, {low} labels/class": lessons.series("lesson2_low_fm", "mask_rate"),
-                                  f"accuracy of what passes, {low} labels/class": lessons.series("lesson2_low_fm", "pl_acc_masked"),
+display(kit.summary(low_runs))
+fig = plots.pseudo_label_quality({f"mask rate, {low} labels/class": kit.series("lesson2_low_fm", "mask_rate"),
+                                  f"accuracy of what passes, {low} labels/class": kit.series("lesson2_low_fm", "pl_acc_masked"),
                                   f"accuracy of what passes, {labels_per_class} labels/class":
-                                      lessons.series(f"lesson2_t{min(thresholds)}", "pl_acc_masked")},
+                                      kit.series(f"lesson2_t{min(thresholds)}", "pl_acc_masked")},
                                  f"FixMatch at threshold {min(thresholds)}: confident, and right?", ylabel="share")
 display(fig)
 plots.close(fig)
-lessons.dump({"table": table.to_dict("records"), "low": lessons.summary(low_runs).to_dict("records")}, "lesson2")
+kit.dump({"table": table.to_dict("records"), "low": kit.summary(low_runs).to_dict("records")}, "lesson2")
 
 # %% [markdown]
 # ## Questions
@@ -110,7 +110,7 @@ lessons.dump({"table": table.to_dict("records"), "low": lessons.summary(low_runs
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
 def start_end(run, key):  # a run's logged value at the start and at the end (mean of the first / last 5 logs)
-    logged = lessons.series(run, key)  # None when nothing was ever logged (no pseudo-label ever passed)
+    logged = kit.series(run, key)  # None when nothing was ever logged (no pseudo-label ever passed)
     values = logged["value"] if logged is not None else pd.Series([float("nan")])
     return values.iloc[:5].mean(), values.iloc[-5:].mean()
 
@@ -124,15 +124,15 @@ acc = dict(zip(table["threshold"].iloc[1:], table["test accuracy (%)"].iloc[1:])
 best_t, sup = max(acc, key=acc.get), table["test accuracy (%)"].iloc[0]
 most, surest = max(final, key=lambda t: final[t][0]), max(final, key=lambda t: final[t][1])
 between = min(thresholds) < best_t < max(thresholds)
-low_t = lessons.summary(low_runs).set_index("run")["test accuracy (%)"]
+low_t = kit.summary(low_runs).set_index("run")["test accuracy (%)"]
 (m0, m1), (a0, a1) = start_end("lesson2_low_fm", "mask_rate"), start_end("lesson2_low_fm", "pl_acc_masked")
 b0, b1 = start_end(f"lesson2_t{min(thresholds)}", "pl_acc_masked")
-low_verdict, low_d, low_noise = lessons.versus(low_runs["fixmatch"], low_runs["supervised"])
+low_verdict, low_d, low_noise = kit.versus(low_runs["fixmatch"], low_runs["supervised"])
 fm_wins = low_verdict == "above"
 t_runs = {t: runs[f"fixmatch_t{t}"] for t in thresholds}
-t_verdict, t_d, t_noise = lessons.versus(t_runs[best_t], t_runs[min(acc, key=acc.get)]) if len(acc) > 1 else ("-", 0, 0)
+t_verdict, t_d, t_noise = kit.versus(t_runs[best_t], t_runs[min(acc, key=acc.get)]) if len(acc) > 1 else ("-", 0, 0)
 bias = m1 - m0 > 0.3 and a1 < 0.5  # grew confident on many faces without growing right
-lessons.answer("lesson2", [
+kit.answer("lesson2", [
     "1. End of training: " + "; ".join(f"threshold {t}: mask rate {m:.2f}, pseudo-label accuracy "
                                       + f2(a) + f", test {acc[t]} %"
                                       for t, (m, a) in final.items())

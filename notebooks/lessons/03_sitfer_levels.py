@@ -47,16 +47,16 @@ from ssfer_core.data.bundle import load_data
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names
 from ssfer_core.models.text import class_prompts
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 from ssfer_study.stages import plots
 
 names = class_names(7)
-cfg = lessons.config("sitfer", steps, labels_per_class, seed, [f"sitfer.text_encoder={text_encoder}"])
-metrics = lessons.train_run(cfg, "lesson3_sitfer")
+cfg = kit.config("sitfer", steps, labels_per_class, seed, [f"sitfer.text_encoder={text_encoder}"])
+metrics = kit.train_run(cfg, "lesson3_sitfer")
 data = load_data(cfg.data)
-method, model = lessons.load_model("lesson3_sitfer", data)
+method, model = kit.load_model("lesson3_sitfer", data)
 display(Markdown(f"SIT-FER trained for {steps} steps on {labels_per_class} labels per class: "
-                 f"**{lessons.accuracy(metrics):.1f} %** test accuracy (SynthFACS)."))
+                 f"**{kit.accuracy(metrics):.1f} %** test accuracy (SynthFACS)."))
 
 # %% [markdown]
 # ## The text level's class embeddings
@@ -67,7 +67,7 @@ display(Markdown(f"SIT-FER trained for {steps} steps on {labels_per_class} label
 # %%
 prompts = class_prompts(7, cfg.sitfer.prompt, cfg.sitfer.descriptions)
 sim = (method.text @ method.text.T).numpy()
-plt = lessons.pyplot()
+plt = kit.pyplot()
 import seaborn as sns
 
 fig, ax = plt.subplots(figsize=(5, 4))
@@ -113,9 +113,9 @@ plots.close(fig)
 disagree = np.flatnonzero(n_distinct.to_numpy() > 1)[:16]
 titles = [f"true {names[truth[i]]}\n" + "\n".join(f"{lvl[:3]}: {names[guess.loc[i, lvl]]}" for lvl in levels)
           for i in disagree]
-display(lessons.face_grid(data.train_images[idx[disagree]].numpy(), titles,
+display(kit.face_grid(data.train_images[idx[disagree]].numpy(), titles,
                           title="Faces where the levels disagree (sem / tex / ins guesses)"))
-lessons.dump({"per_level": per_level.to_dict(), "by_agreement": by_agreement.to_dict()}, "lesson3")
+kit.dump({"per_level": per_level.to_dict(), "by_agreement": by_agreement.to_dict()}, "lesson3")
 
 # %% [markdown]
 # ## Questions
@@ -141,7 +141,7 @@ for enc, emb in ((text_encoder, method.text),
     off_diagonal[enc] = float(sim_e[~np.eye(len(sim_e), dtype=bool)].mean())
 pairs = [(names[i], names[j], float(sim[i, j])) for i in range(len(names)) for j in range(i + 1, len(names))]
 closest, farthest = max(pairs, key=lambda p: p[2]), min(pairs, key=lambda p: p[2])
-lessons.answer("lesson3", [
+kit.answer("lesson3", [
     f"1. Alone: {', '.join(f'{k} {v:.1%}' for k, v in per_level.drop('fused').items())}; the best is {best}. "
     f"Fused: {per_level['fused']:.1%} "
     + ("(above the best level: the levels err on different faces, and the vote corrects some)."
@@ -165,6 +165,6 @@ lessons.answer("lesson3", [
 
 # %% [markdown]
 # **Where this lives in the library:** `ssfer_core.methods.sitfer` (`SitFer.levels`, `SitFer.fuse`,
-# `SitFer.train_step`), `ssfer_core.pseudo.fuse_code_logits` (the weighted fusion),
+# `SitFer.train_step`), `ssfer_core.pseudo.fuse_official` (the weighted fusion),
 # `ssfer_core.memory.InstanceMemory` (the instance level's memory of labeled features) and
 # `ssfer_core.models.text` (prompts and text encoders).

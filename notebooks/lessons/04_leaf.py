@@ -59,14 +59,14 @@ from ssfer_core.data.readers import read_synthfacs_metadata
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names
 from ssfer_study.stages import features, plots, tables
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 
 names = class_names(7)
 # the kit's converged runs: made by `make lessons-kit` (or `make lessons`); about 12 minutes here if they are not there yet
-conv = {m: json.loads((lessons.converged(m) / "metrics.json").read_text()) for m in lessons.CONVERGED}
-data = load_data(lessons.converged_config("leaf").data)
-display(lessons.summary({f"{m}, kit (converged recipe)": r for m, r in conv.items()}))
-above, gap, noise = lessons.versus(conv["leaf"], conv["supervised"])
+conv = {m: json.loads((kit.converged(m) / "metrics.json").read_text()) for m in kit.CONVERGED}
+data = load_data(kit.converged_config("leaf").data)
+display(kit.summary({f"{m}, kit (converged recipe)": r for m, r in conv.items()}))
+above, gap, noise = kit.versus(conv["leaf"], conv["supervised"])
 
 # %% [markdown]
 # ## Why LEAF needs the long run
@@ -78,16 +78,16 @@ above, gap, noise = lessons.versus(conv["leaf"], conv["supervised"])
 # %%
 sub, sub_y = data.test_images[:600], data.test_labels[:600]
 growth = []
-for m in lessons.CONVERGED:
-    for step in lessons.snapshots(m):
-        logits = torch.as_tensor(features.extract(lessons.load_snapshot(m, step, data)[1], sub)["logits"])
+for m in kit.CONVERGED:
+    for step in kit.snapshots(m):
+        logits = torch.as_tensor(features.extract(kit.load_snapshot(m, step, data)[1], sub)["logits"])
         p = logits.softmax(-1)
         growth.append({"method": m, "step": step, "accuracy (%)": round(100 * (p.argmax(-1) == sub_y).float().mean().item(), 1),
                        "top logit - mean logit": round((logits.max(-1).values - logits.mean(-1)).mean().item(), 2),
                        "mean top probability": round(p.max(-1).values.mean().item(), 3)})
 growth = pd.DataFrame(growth)
-mask = tables.train_series(lessons.KIT / "converged", "leaf", "mask_rate")
-plt = lessons.pyplot()
+mask = tables.train_series(kit.KIT / "converged", "leaf", "mask_rate")
+plt = kit.pyplot()
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
 for m, r in conv.items():
     curve = pd.DataFrame(r["curve"])
@@ -121,7 +121,7 @@ display(growth.pivot(index="step", columns="method"))
 # read against a random set of that size.
 
 # %%
-method, model = lessons.load_snapshot("leaf", max(lessons.snapshots("leaf")), data)
+method, model = kit.load_snapshot("leaf", max(kit.snapshots("leaf")), data)
 idx = data.unlabeled_idx[:400]
 truth = data.train_labels[idx].numpy()
 with torch.no_grad():
@@ -139,7 +139,7 @@ show = np.flatnonzero(size.numpy() > 1)[:12]
 titles = [f"true {names[truth[i]]}\n+ " + ", ".join(names[c][:5] for c in np.flatnonzero(positive[i].numpy()))
           for i in show]
 if len(show):
-    display(lessons.face_grid(data.train_images[idx[show]].numpy(), titles, ncols=6,
+    display(kit.face_grid(data.train_images[idx[show]].numpy(), titles, ncols=6,
                               title="Ambiguous faces: the true class, and the positive set (+)"))
 
 # %% [markdown]
@@ -171,12 +171,12 @@ display(Markdown(f"Largest difference between two experts' outputs, kit LEAF (ti
 
 # %%
 live, nets, gate_tabs = {}, {}, {}
-meta = read_synthfacs_metadata(lessons.kit()["root"]).loc[data.test_keys[:600]].assign(label=sub_y.numpy())
+meta = read_synthfacs_metadata(kit.files()["root"]).loc[data.test_keys[:600]].assign(label=sub_y.numpy())
 for coef in (0.0, balance_coef):
     name = f"lesson4_{experts}_balance{coef:g}"
-    cfg = lessons.config("leaf", live_steps, labels_per_class, seed, [f"net.experts={experts}", f"net.balance_coef={coef}"])
-    live[coef] = lessons.train_run(cfg, name)
-    nets[coef] = lessons.load_model(name, data)[1]
+    cfg = kit.config("leaf", live_steps, labels_per_class, seed, [f"net.experts={experts}", f"net.balance_coef={coef}"])
+    live[coef] = kit.train_run(cfg, name)
+    nets[coef] = kit.load_model(name, data)[1]
     f = features.extract(nets[coef], sub)
     for level in ("semantic", "instance"):
         if f"gates_{level}" in f:
@@ -197,7 +197,7 @@ use = pd.DataFrame(use)
 display(use)
 fig, ax = plt.subplots(figsize=(6, 3))
 for coef in live:
-    b = lessons.series(f"lesson4_{experts}_balance{coef:g}", "balance")
+    b = kit.series(f"lesson4_{experts}_balance{coef:g}", "balance")
     if b is not None:
         ax.plot(b["step"], b["value"].rolling(5, min_periods=1).mean(), label=f"balance_coef {coef:g}")
 ax.set_ylim(bottom=0)
@@ -208,11 +208,11 @@ ax.legend(fontsize=7)
 fig.tight_layout()
 display(fig)
 plots.close(fig)
-display(lessons.summary({f"live, balance_coef {c:g}": r for c, r in live.items()}))
-lessons.dump({"converged_accuracy": {m: lessons.accuracy(r) for m, r in conv.items()}, "leaf_vs_supervised": [above, gap, noise],
+display(kit.summary({f"live, balance_coef {c:g}": r for c, r in live.items()}))
+kit.dump({"converged_accuracy": {m: kit.accuracy(r) for m, r in conv.items()}, "leaf_vs_supervised": [above, gap, noise],
               "growth": growth.to_dict("records"), "expert_difference_tied": tied, "set_holds_truth": float(in_set.mean()),
               "random_set_would": float(chance.mean()), "top1_right": float(top1.mean()),
-              "gate_use": use.to_dict("records"), "live_accuracy": {str(c): lessons.accuracy(r) for c, r in live.items()}},
+              "gate_use": use.to_dict("records"), "live_accuracy": {str(c): kit.accuracy(r) for c, r in live.items()}},
              "lesson4")
 
 # %% [markdown]
@@ -228,13 +228,13 @@ lessons.dump({"converged_accuracy": {m: lessons.accuracy(r) for m, r in conv.ite
 #    do the gate rows then differ between classes?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
-acc = {m: lessons.accuracy(r) for m, r in conv.items()}
+acc = {m: kit.accuracy(r) for m, r in conv.items()}
 word = {"above": "above", "below": "below", "not distinguishable": "not distinguishable from"}
 curve = {m: pd.DataFrame(r["curve"]).set_index("step")["ema_acc"] * 100 for m, r in conv.items()}
 ahead = curve["leaf"] > curve["supervised"] + noise  # past the noise of a difference between two evaluations
 overtakes = next((int(s) for s in ahead.index if ahead.loc[s:].all()), None)
 g = growth.set_index(["method", "step"])["top logit - mean logit"]
-first, last = min(lessons.snapshots("leaf")), max(lessons.snapshots("leaf"))
+first, last = min(kit.snapshots("leaf")), max(kit.snapshots("leaf"))
 lines = [f"1. Kit runs (SynthFACS, the study's converged recipe, seed 0): LEAF {acc['leaf']:.1f} %, supervised"
          f" {acc['supervised']:.1f} %: LEAF is {word[above]} supervised ({gap:+.1f} points; chance alone moves two"
          f" accuracies on these {len(data.test_labels)} test faces up to {noise:.1f} points apart, 95 %). "
@@ -290,7 +290,7 @@ lines.append(f"4. Experts carrying at least 5 % of the gate weight, of {n_expert
                          f" {u.loc[(on, lvl), 'spread across classes']:.3f} with" for lvl in levels)
              + ". A spread near 0 means every expression is routed alike, so even spread-out gates need not have"
              " learned anything about the expression.")
-lessons.answer("lesson4", lines)
+kit.answer("lesson4", lines)
 
 # %% [markdown]
 # **Where this lives in the library:** `ssfer_core.pseudo.ambiguous_sets`,

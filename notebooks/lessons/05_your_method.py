@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from ssfer_core.methods import METHODS, SSLMethod, register_method
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 from ssfer_study.stages import plots
 
 # %% [markdown]
@@ -94,10 +94,10 @@ def pi_model(model, ctx):
 # is a notebook variable, not part of the config)
 overrides = {"fixmatch": [f"fixmatch.threshold={fixmatch_threshold}"]}
 methods = ("supervised", "fixmatch", "sitfer", "leaf", "pi_model")
-runs = {m: lessons.train_run(lessons.config(m, steps, labels_per_class, seed, overrides.get(m, [])), f"lesson5_{m}",
+runs = {m: kit.train_run(kit.config(m, steps, labels_per_class, seed, overrides.get(m, [])), f"lesson5_{m}",
                              reuse=m != "pi_model")
         for m in methods}
-study = lessons.study_spread()  # the study's seed spread, borrowed (None if reports/default/metrics.json is missing)
+study = kit.study_spread()  # the study's seed spread, borrowed (None if reports/default/metrics.json is missing)
 borrowed = float(study["study sd over seeds"].loc[["supervised", "fixmatch"]].max()) if study is not None else None
 
 
@@ -106,15 +106,15 @@ def seed_sd(m):
     return float(study["study sd over seeds"].get(m, borrowed)) if study is not None else 0.0
 
 
-table = lessons.summary(runs)
-compared = [lessons.versus(runs[m], runs["supervised"], (seed_sd(m), seed_sd("supervised"))) for m in methods]
+table = kit.summary(runs)
+compared = [kit.versus(runs[m], runs["supervised"], (seed_sd(m), seed_sd("supervised"))) for m in methods]
 table["vs supervised (points)"] = ["-" if m == "supervised" else f"{d:+.1f}" for m, (_, d, _) in zip(methods, compared)]
 table["noise (95 %)"] = ["-" if m == "supervised" else f"{n:.1f}" for m, (_, _, n) in zip(methods, compared)]
 table["verdict"] = ["-" if m == "supervised" else v for m, (v, _, _) in zip(methods, compared)]
 if study is not None:
     table = table.join(study.round(1), on="method").fillna("-")
 display(table)
-plt = lessons.pyplot()
+plt = kit.pyplot()
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 axes[0].bar(table["method"], table["test accuracy (%)"], color=["tab:grey", "tab:blue", "tab:green", "tab:red", "tab:orange"])
 axes[0].set_ylim(0, 100)
@@ -122,7 +122,7 @@ axes[0].set_ylabel("test accuracy (%)")
 axes[0].set_title(f"Your method in the table (SynthFACS, {labels_per_class} labels per class, {steps} steps)", fontsize=9)
 axes[0].tick_params(axis="x", labelsize=8)
 for m in ("fixmatch", "pi_model"):
-    s = lessons.series(f"lesson5_{m}", "pl_acc")
+    s = kit.series(f"lesson5_{m}", "pl_acc")
     if s is not None:
         axes[1].plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=m)
 axes[1].set_ylim(0, 1)
@@ -133,7 +133,7 @@ axes[1].legend(fontsize=7)
 fig.tight_layout()
 display(fig)
 plots.close(fig)
-lessons.dump({"table": table.to_dict("records"), "consistency_weight": consistency_weight}, "lesson5")
+kit.dump({"table": table.to_dict("records"), "consistency_weight": consistency_weight}, "lesson5")
 
 # %% [markdown]
 # ## Questions
@@ -148,10 +148,10 @@ lessons.dump({"table": table.to_dict("records"), "consistency_weight": consisten
 acc = table.set_index("method")["test accuracy (%)"]
 pi, sup, fm = acc["pi_model"], acc["supervised"], acc["fixmatch"]
 vs_sup, d_sup, noise = compared[methods.index("pi_model")]  # the table's row: the Pi-model against supervised
-vs_fm, d_fm, noise_fm = lessons.versus(runs["pi_model"], runs["fixmatch"], (seed_sd("pi_model"), seed_sd("fixmatch")))
+vs_fm, d_fm, noise_fm = kit.versus(runs["pi_model"], runs["fixmatch"], (seed_sd("pi_model"), seed_sd("fixmatch")))
 word = {"above": "above", "below": "below", "not distinguishable": "not distinguishable from"}
 spread_source = (f"chance on these test faces plus the seed-to-seed spread borrowed from the default study"
-                 f" ({lessons.STUDY_METRICS}: each method's sd over its seeds; the Pi-model gets {borrowed:.1f} points,"
+                 f" ({kit.STUDY_METRICS}: each method's sd over its seeds; the Pi-model gets {borrowed:.1f} points,"
                  " the larger of supervised's and FixMatch's)"
                  if study is not None else "chance on these test faces alone (the study's seed spread is not there:"
                  " `make study` writes it), so another seed may move them further")
@@ -162,7 +162,7 @@ here = sorted(four, key=lambda m: -acc[m])
 ranked = " > ".join(here)
 there = sorted(four, key=lambda m: -study.loc[m, "study mean (%)"]) if study is not None else None
 apart = [m for m in four[1:] if table.set_index("method").loc[m, "verdict"] != "not distinguishable"]
-lessons.answer("lesson5", [
+kit.answer("lesson5", [
     f"1. Pi-model {pi} %, supervised {sup} %, FixMatch {fm} % (weight {consistency_weight}, SynthFACS): {verdict}. With"
     " weight 0 the unlabeled term vanishes and it is supervised learning (the unlabeled views are still computed,"
     " and still pass through batch normalisation), so it should land near the supervised row: try it."

@@ -53,7 +53,7 @@ class CheckReport:
 
     def failure_message(self) -> str:
         return (f"dataset check failed for {self.dataset} at {self.root}: " + "; ".join(self.problems)
-                + ". See the full table with `ssfer data check` (same --config and -S options).")
+                + ". See the full table with `ssfer data check` (same --profile and -S options).")
 
     def table(self) -> str:
         names = class_names(self.num_classes)

@@ -109,10 +109,17 @@ class SSLMethod(nn.Module):
         raise NotImplementedError
 
 
+PASS_RATE, PASS_ACC = "pass_rate", "pass_acc"
+"""The two numbers every pseudo-label source logs (after its prefix, e.g. ``pl_pass_rate``): the share
+of the unlabeled batch it passes ("share passed") and the accuracy of what it passes against the
+hidden labels ("accuracy of what passes")."""
+
+
 def pseudo_label_stats(prefix: str, probs: torch.Tensor, mask: torch.Tensor, y_true: torch.Tensor | None) -> dict:
-    """Coverage (mask rate) and accuracy of pseudo-labels against the hidden true labels. Images
-    without a true label (extra unlabeled faces, label -1) count for coverage, not for accuracy."""
-    logs = {f"{prefix}coverage": mask.float().mean().item()}
+    """A source's share passed (:data:`PASS_RATE`), the accuracy of its argmax on every sample
+    (``<prefix>acc``) and of what it passes (:data:`PASS_ACC`) against the hidden true labels. Images
+    without a true label (extra unlabeled faces, label -1) count for the share passed, not for accuracy."""
+    logs = {f"{prefix}{PASS_RATE}": mask.float().mean().item()}
     if y_true is not None:
         known = y_true >= 0
         if known.any():
@@ -120,5 +127,5 @@ def pseudo_label_stats(prefix: str, probs: torch.Tensor, mask: torch.Tensor, y_t
             logs[f"{prefix}acc"] = correct.mean().item()
             kept = mask.float()[known]
             if kept.sum() > 0:
-                logs[f"{prefix}acc_masked"] = (correct * kept).sum().item() / kept.sum().item()
+                logs[f"{prefix}{PASS_ACC}"] = (correct * kept).sum().item() / kept.sum().item()
     return logs

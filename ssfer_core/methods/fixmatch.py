@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.methods.base import RunContext, SSLMethod
-from ssfer_core.methods.registry import PLAIN_HEAD, USB_RECIPE, register_method
+from ssfer_core.methods.registry import PLAIN_HEAD, SELECTED, USB_RECIPE, Diagnostics, register_method
 from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
 
 
@@ -48,13 +48,14 @@ class FixMatch(SSLMethod):
             mask, _, _ = pseudo.threshold_mask(probs, c.threshold)
         loss_u, logs = self.unlabeled_loss(out_s["logits"], probs, mask)
         loss = loss_s + c.lambda_u * loss_u
-        logs |= {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": mask.mean().item()}
+        logs |= {"loss_s": loss_s.item(), "loss_u": loss_u.item()}
         logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs
 
 
 @register_method("fixmatch", sections={"fixmatch": FixMatchConfig}, net=PLAIN_HEAD,
-                 protocols={"official": USB_RECIPE})
+                 protocols={"official": USB_RECIPE}, diagnostics=Diagnostics(sources=(SELECTED,)),
+                 cost=2.2, lesson_lr=0.01)
 def fixmatch(model, ctx: RunContext, fixmatch: FixMatchConfig) -> FixMatch:
     """Confident weak-view predictions as hard targets for the strong view (USB defaults)."""
     return FixMatch(fixmatch, model, ctx, HardLabelLoss("batch", hard=fixmatch.hard_label))

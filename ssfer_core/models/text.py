@@ -83,7 +83,7 @@ RELEASE_PROMPT = "This is a face image of {}"
 """The release's prompt (main.py:230); its tokenizer drops every word outside ``RELEASE_VOCAB``."""
 
 
-def release_tokenize(texts: str | list[str], vocab: tuple[str, ...] = RELEASE_VOCAB,
+def official_tokenize(texts: str | list[str], vocab: tuple[str, ...] = RELEASE_VOCAB,
                      context_length: int = 77) -> torch.Tensor:
     """The release's ``tokenize``: lower-cased words split on spaces, kept only when in ``vocab``, as
     their vocabulary index, then zero-padded to ``context_length`` (and 0 is also "surprise")."""
@@ -118,7 +118,7 @@ class ReleaseTextEncoder(nn.Module):
         return self.text_projection(self.ln_final(x)[:, 0, :])
 
 
-def release_text_matrix(num_classes: int, seed: int, width: int = 512) -> torch.Tensor:
+def official_text_matrix(num_classes: int, seed: int, width: int = 512) -> torch.Tensor:
     """The release's class text matrix ``[C, width]`` (not yet normalised): a ``ReleaseTextEncoder``
     of ``d_model = width`` initialised right after ``torch.manual_seed(seed)`` (the global generator
     is restored after), in eval mode (main.py:194), applied to ``RELEASE_PROMPT`` for each class word."""
@@ -128,10 +128,10 @@ def release_text_matrix(num_classes: int, seed: int, width: int = 512) -> torch.
         torch.manual_seed(seed)
         encoder = ReleaseTextEncoder(d_model=width).eval()
     with torch.no_grad():
-        return torch.cat([encoder(release_tokenize(RELEASE_PROMPT.format(w))) for w in RELEASE_VOCAB[:num_classes]])
+        return torch.cat([encoder(official_tokenize(RELEASE_PROMPT.format(w))) for w in RELEASE_VOCAB[:num_classes]])
 
 
-TEXT_WIDTHS = {"minilm": 384, "open_clip": 512, "release": 0, "random": 0}
+TEXT_WIDTHS = {"minilm": 384, "open_clip": 512, "official": 0, "random": 0}
 """Each encoder family's vector width (open_clip: ViT-B-32's; 0: the image feature's, as the
 release's own encoder, whose text width is its image feature's). A network projects its feature into
 it (``net.text_dim``)."""
@@ -156,8 +156,8 @@ def text_embeddings(encoder: str, prompts: list[str], cache_dir: str | Path | No
     if encoder == "random":
         g = torch.Generator().manual_seed(seed)
         emb = torch.randn(len(prompts), dim, generator=g)
-    elif encoder == "release":  # the release's own prompts: its tokenizer would drop ours but the class word
-        emb = release_text_matrix(len(prompts), seed, dim)
+    elif encoder == "official":  # the release's own prompts: its tokenizer would drop ours but the class word
+        emb = official_text_matrix(len(prompts), seed, dim)
     elif encoder == "minilm":
         emb = _encode_minilm(prompts)
     elif encoder.startswith("open_clip:"):

@@ -25,7 +25,7 @@ SIZE = 48
 BACKBONE = "synth_cnn_slim"
 
 
-def kit(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 1000) -> dict[str, Path]:
+def files(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 1000) -> dict[str, Path]:
     """Make (once) and return the lesson data: ``root`` (SynthFACS, RAF-DB layout) and ``weights``
     (the backbone pretrained on face geometry, never on expressions)."""
     from ssfer_core.data.synthetic import SynthConfig, generate
@@ -44,28 +44,35 @@ def kit(n_train: int = 6000, n_test: int = 1000, pretrain_steps: int = 1000) -> 
 STEPS = 1500
 """Steps of every lesson run unless a lesson's parameters say otherwise: the most that lets lesson 2
 (five runs) fit its 3 minutes."""
-LR = {"supervised": 0.01, "fixmatch": 0.01, "sitfer": 0.03, "leaf": 0.03}
-"""Each method's step size at the lessons' budget (1,500 steps, 50 labels per class, batch 16, mu 1,
-the shared protocol): the best validation accuracy of a grid of step sizes (each method's best lies
-inside its grid) on 500 faces carved from the kit's training draw, seed 0 (``scripts/lesson_budget.py``;
-rows in ``docs/lessons_validation.jsonl``, the choice in docs/teaching.md). A method without an entry
-(one written in lesson 5) gets FixMatch's."""
+
+
+def lesson_lrs() -> dict[str, float]:
+    """Each registered method's step size at the lessons' budget (1,500 steps, 50 labels per class,
+    batch 16, mu 1, the shared protocol), as it declares it (``MethodDef.lesson_lr``): the best
+    validation accuracy of a grid of step sizes (each method's best lies inside its grid) on 500
+    faces carved from the kit's training draw, seed 0 (``ssfer lesson-sweep``; rows in
+    ``studies/validation/lessons_sweep.jsonl``, the choice in docs/teaching.md). A method that
+    declares none (one written in lesson 5) gets FixMatch's."""
+    from ssfer_core.methods import METHODS
+
+    return {m: d.lesson_lr or METHODS["fixmatch"].lesson_lr for m, d in METHODS.items()}
 
 
 def config(method: str = "supervised", steps: int = STEPS, labels_per_class: int = 50, seed: int = 0,
            overrides: list[str] = ()) -> TrainConfig:
     """A short run on the kit: the study's shared recipe (SGD, cosine, EMA) at the method's lesson
-    lr (``LR``), batch 16, mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as
+    lr (:func:`lesson_lrs`), batch 16, mu 1, one evaluation at the end; ``overrides`` are ``key=value`` strings as
     in ``ssfer train -S`` (they win over the lr)."""
-    k = kit()
-    base = {"method": method, "seed": seed, "steps": steps, "lr": LR["fixmatch"],
+    k = files()
+    lrs = lesson_lrs()
+    base = {"method": method, "seed": seed, "steps": steps, "lr": lrs["fixmatch"],
             "batch_size": 16, "mu": 1,
             "eval_every": steps, "ckpt_every": steps, "log_every": max(1, steps // 40), "threads": 2,
             "data": {"root": str(k["root"]), "split_dir": str(KIT / "splits"), "cache_dir": str(KIT / "cache"),
                      "image_size": SIZE, "labels_per_class": labels_per_class},
             "net": {"backbone": BACKBONE, "weights": str(k["weights"])}}
     # layered as the study layers a run: a `protocol=official` override brings the release's recipe
-    return compose_config(base, None, list(overrides), {m: {"lr": lr} for m, lr in LR.items()})
+    return compose_config(base, None, list(overrides), {m: {"lr": lr} for m, lr in lrs.items()})
 
 
 CONVERGED = ("supervised", "leaf")
@@ -81,14 +88,32 @@ def converged_config(method: str) -> TrainConfig:
     interval, memory layout and the method's lr (``params.yaml``: the plateau rule's budget,
     docs/validation.md), the lessons' data, labels (50 per class), network and seed 0; one 2-thread
     process (the study trains two 1-thread runs side by side, which sums in another order)."""
-    import yaml
+    from ssfer_study.study import load_study
 
-    study = yaml.safe_load(Path("params.yaml").read_text())
-    train = study["train"]
-    return config(method, train["steps"], overrides=[f"eval_every={train['eval_every']}",
-                                                    f"ckpt_every={train['ckpt_every']}",
-                                                    f"channels_last={str(train['channels_last']).lower()}",
-                                                    f"lr={study['methods'][method]['lr']}"])
+    study = load_study("params.yaml")
+    base = study.base
+    return config(method, base.steps, overrides=[f"eval_every={base.eval_every}", f"ckpt_every={base.ckpt_every}",
+                                                 f"channels_last={str(base.channels_last).lower()}",
+                                                 f"lr={study.config(None, [f'method={method}']).lr}"])
+
+
+def run_key(cfg: TrainConfig) -> str:
+    """The `train` stage's identity of a run (``pipeline.train_runs.run_key``: its config, dataset,
+    split, weights, code and device kind), the one rule by which a finished run is reused."""
+    import copy
+
+    from ssfer_core.config import resolve_net_defaults, resolve_split_seed
+    from ssfer_core.devices import kind, resolve_device
+    from ssfer_study.pipeline.train_runs import run_key as key
+
+    resolved = resolve_split_seed(resolve_net_defaults(copy.deepcopy(cfg)))  # as train() completes it
+    return key(to_dict(resolved), kind(resolve_device(cfg.device)), _DIGESTS)
+
+
+_DIGESTS: dict = {}
+"""The dataset's and the code's digests, read once a kernel (a lesson trains several runs)."""
+STARTED, KEY = ".started", ".fingerprint"
+"""A lesson run's :func:`run_key`, written before it trains and again once it has finished."""
 
 
 def converged(method: str, progress: bool = False) -> Path:
@@ -96,35 +121,37 @@ def converged(method: str, progress: bool = False) -> Path:
     ``data/lessons/converged/<method>`` with its ``metrics.json`` (a test evaluation every
     ``eval_every`` steps: the learning curve) and, under ``snapshots/step_NNNNN/``, the weights at
     :data:`SNAPSHOT_STEPS` and at the end (each loadable by :func:`load_snapshot`). A killed build
-    resumes from its last checkpoint; a run whose recipe changed (``params.yaml``) is retrained."""
+    resumes from its last checkpoint; a run whose inputs changed (its recipe in ``params.yaml``, the
+    kit's data or weights, the code: :func:`run_key`) is retrained."""
     import shutil
 
-    import yaml
-
+    from ssfer_core.config import resolve_split_seed
+    from ssfer_core.data.bundle import load_data
     from ssfer_core.train import train
 
     cfg = converged_config(method)
     out = KIT / "converged" / method
-    wanted = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    if (out / "config.yaml").exists() and (out / "config.yaml").read_text() != wanted:
-        shutil.rmtree(out)  # another recipe: nothing of the old run may be resumed or reused
-    if (out / "metrics.json").exists():
+    data = load_data(resolve_split_seed(cfg).data)  # makes the split the run's identity reads
+    key = run_key(cfg)
+    for marker in (STARTED, KEY):
+        if (out / marker).exists() and (out / marker).read_text().strip() != key:
+            shutil.rmtree(out)  # other inputs: nothing of the old run may be resumed or reused
+            break
+    if (out / KEY).exists() and (out / "metrics.json").exists():
         return out
-    from ssfer_core.config import resolve_split_seed
-    from ssfer_core.data.bundle import load_data
-
-    data = None  # read once for all segments (as train() would read it), only if one is left to train
+    out.mkdir(parents=True, exist_ok=True)
+    (out / STARTED).write_text(key + "\n")
     for stop in (*SNAPSHOT_STEPS, cfg.steps):
         snap = out / "snapshots" / f"step_{stop:05d}"
         if (snap / "checkpoint.pt").exists():
             continue
-        data = data or load_data(resolve_split_seed(cfg).data)
         train(cfg, out, progress=progress, stop_after=stop, data=data)  # resumes at the last snapshot's step
         tmp = snap.with_name(snap.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         shutil.copy2(out / "checkpoint.pt", tmp / "checkpoint.pt")
         tmp.rename(snap)  # a snapshot is there whole or not at all
+    (out / KEY).write_text(key + "\n")
     return out
 
 
@@ -143,7 +170,7 @@ def load_snapshot(method: str, step: int, data):
 
 def build_converged(progress: bool = True) -> None:
     """``make lessons-kit``: the data, the pretrained backbone and every converged run (:data:`CONVERGED`)."""
-    kit()
+    files()
     for method in CONVERGED:
         converged(method, progress=progress)
 
@@ -151,31 +178,35 @@ def build_converged(progress: bool = True) -> None:
 def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:
     """Train ``cfg`` into ``data/lessons/runs/<name>`` and return its metrics.
 
-    A finished run with the identical config (under any name: lessons share their baselines) is
-    reused instead of retrained: same config, same seed, same numbers on this machine. Pass
-    ``reuse=False`` when what is trained depends on more than the config (a method defined in the
-    notebook, whose settings live in notebook variables)."""
+    A finished run with the same :func:`run_key` (the `train` stage's rule: config, data, split,
+    weights, code, device kind; under any name: lessons share their baselines) is reused instead of
+    retrained. Pass ``reuse=False`` when what is trained depends on more than that (a method defined
+    in the notebook, whose code is no file of the library)."""
     import shutil
 
-    import yaml
-
+    from ssfer_core.config import resolve_split_seed
+    from ssfer_core.data.bundle import load_data
     from ssfer_core.train import train
 
     out = KIT / "runs" / name
-    wanted = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    data = load_data(resolve_split_seed(cfg).data)  # makes the split the run's identity reads
+    key = run_key(cfg) if reuse else None
     done = [d for d in sorted((KIT / "runs").glob("*")) if (d / "metrics.json").exists()
-            and (d / "config.yaml").read_text() == wanted] if reuse else []
+            and (d / KEY).exists() and (d / KEY).read_text().strip() == key] if reuse else []
     if out in done:
         return json.loads((out / "metrics.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
     if done:
         shutil.copytree(done[0], out)
         return json.loads((out / "metrics.json").read_text())
-    return train(cfg, out, progress=False)
+    metrics = train(cfg, out, progress=False, data=data)
+    if key and (out / "metrics.json").exists():  # finished: from now on it may be reused
+        (out / KEY).write_text(key + "\n")
+    return metrics
 
 
 def series(name: str, key: str) -> pd.DataFrame | None:
-    """A per-step log of a lesson run (step, value), e.g. ``mask_rate``."""
+    """A per-step log of a lesson run (step, value), e.g. ``pl_pass_rate``."""
     from ssfer_study.stages.tables import train_series
 
     return train_series(KIT / "runs", name, key)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 
 LESSONS = ("01_labels", "02_pseudo_labels", "03_sitfer_levels", "04_leaf", "05_your_method")
 """Every lesson, in teaching order (CI runs this list; a test checks it is every lesson file)."""
@@ -45,7 +45,7 @@ TITLES = {"01_labels": "Why labels are scarce, and what they buy", "02_pseudo_la
 
 def saved(name: str) -> dict:
     """What lesson ``name`` (e.g. ``02_pseudo_labels``) saved on its last run: its numbers and answers."""
-    path = lessons.KIT / f"lesson{int(name[:2])}.json"
+    path = kit.KIT / f"lesson{int(name[:2])}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 

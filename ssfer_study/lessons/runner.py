@@ -1,13 +1,13 @@
 """``make lessons``: every lesson (``notebooks/lessons/``) executed by papermill with its default
 parameters, each rendered (:func:`ssfer_study.lessons.pages.render`) and timed against its limit.
 
-    python -m ssfer_study.lessons.runner
+    ssfer lessons
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ssfer_study.lessons import pages as lesson_pages, kit as lessons
+from ssfer_study.lessons import kit, pages
 from ssfer_study.stages import page_check
 from ssfer_study.lessons.pages import LESSONS
 from ssfer_study.lessons.kit import config
@@ -20,7 +20,7 @@ time and its wall time divided by the machine's measured slowdown (at most 3x) p
 
 
 KIT_LIMIT_S = 900
-"""The lesson kit (its converged runs included: ``lessons.build_converged``) must build within 15
+"""The lesson kit (its converged runs included: ``kit.build_converged``) must build within 15
 minutes on 2 CPU cores, read at the machine's reference speed as a lesson's time is."""
 
 
@@ -58,7 +58,7 @@ def within_limit(seconds: float, limit_s: float) -> tuple[str, bool]:
 
 def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float = LIMIT_S,
             kit_limit_s: float = KIT_LIMIT_S) -> int:
-    """Build the lesson kit (once: ``lessons.build_converged``), then execute every lesson with
+    """Build the lesson kit (once: ``kit.build_converged``), then execute every lesson with
     papermill (default parameters), render each to ``out/<name>.html`` and ``out/<name>.md`` with its
     code and figures, print the times; 1 if the kit ran over ``kit_limit_s``, or a lesson failed, ran
     over ``limit_s`` (both at the machine's reference speed, see ``LIMIT_S``) or failed the page
@@ -70,7 +70,7 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
     out.mkdir(parents=True, exist_ok=True)
     rows, failed = [], False
     t = time.perf_counter()
-    lessons.build_converged(progress=False)  # the kit: data, backbone, lesson 4's converged runs (once)
+    kit.build_converged(progress=False)  # the kit: data, backbone, lesson 4's converged runs (once)
     seconds = time.perf_counter() - t
     status, failed = within_limit(seconds, kit_limit_s)
     print(f"{'lesson kit':<20} {seconds:6.1f} s  {status}", flush=True)
@@ -91,20 +91,12 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
             glitches = page_check.problems(executed)  # what a student must not meet on the page
             if glitches and status.startswith("ok"):
                 status, failed = "FAILED the page check: " + "; ".join(glitches), True
-            lesson_pages.render(executed, out)
+            pages.render(executed, out)
             executed.unlink()  # the pages are the report; the executed notebook would only duplicate them
         rows.append((name, seconds, status))
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
     # the index lists every lesson rendered so far; the instructor's page takes a complete, clean series only
-    lesson_pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()])
-    if not failed and tuple(names) == LESSONS and lesson_pages.TEACHING.exists():
-        lesson_pages.write_teaching(LESSONS)
+    pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()])
+    if not failed and tuple(names) == LESSONS and pages.TEACHING.exists():
+        pages.write_teaching(LESSONS)
     return 1 if failed else 0
-
-
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(run_all())

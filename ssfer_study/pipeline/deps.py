@@ -3,7 +3,7 @@ source (AST), and the shortest list of files and folders that covers it. ``tests
 checks ``dvc.yaml`` against :data:`STAGE_ENTRIES` with it, and the layering rules:
 ``ssfer_core`` never imports ``ssfer_study`` and no module imports itself through others.
 
-    python -m ssfer_study.pipeline.deps        # print each stage's code dependencies
+    ssfer deps [--write]        # print each stage's code dependencies (--write: into dvc.yaml)
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ STAGE_ENTRIES = {
     "train": ["ssfer_study.cli", "ssfer_study.pipeline.train_runs", "ssfer_study.pipeline.training"],
     "results": ["ssfer_study.stages.results", "ssfer_study.stages.captions"],   # the notebook shows the captions
     "analysis": ["ssfer_study.stages.analysis", "ssfer_study.stages.captions"],
-    "report": ["ssfer_study.stages.report"],
+    "report": ["ssfer_study.cli", "ssfer_study.stages.report"],
 }
 
 
@@ -162,11 +162,3 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if found:
                 return found
     return None
-
-
-if __name__ == "__main__":
-    for stage in STAGE_ENTRIES:
-        print(f"{stage}:")
-        for d in stage_deps(stage):
-            print(f"  - {d}")
-    sys.exit(0)

@@ -54,10 +54,6 @@ CODE_ENTRIES = ["ssfer_study.pipeline.training"]
 STARTED, DONE, REUSED = ".started", ".fingerprint", ".reused_from"
 PROFILE_PATHS = (("data", "root"), ("data", "split_dir"), ("data", "cache_dir"), ("net", "weights"))
 """The config keys that name a profile's own folders: :func:`identity` compares what they hold instead."""
-RELATIVE_COST = {"supervised": 1.0, "fixmatch": 2.2, "sitfer": 2.3}
-"""Seconds a step, relative to supervised (1-thread steps/s of the default network,
-bench/results/where_time_goes.txt); other methods (LEAF and its plug-ins) 3.1. Only the order uses
-it: the longest runs start first, so the two workers end close together."""
 
 
 @dataclass(frozen=True)
@@ -120,13 +116,13 @@ def strip_profile_paths(cfg: dict) -> dict:
     return cfg
 
 
-def identity(config_file: Path, device: str = "cpu", digests: dict | None = None) -> dict[str, str]:
-    """What a run's training reads, named part by part and independent of the profile folders it
-    lies in: its config without the keys that name those folders, the contents of its dataset, of its
-    own split file (not the whole split folder: another profile may hold more splits) and of its
-    pretrained weights, the code, the notebook and the device kind. Two runs with equal identities
-    train the same run. ``digests`` keeps each file set's digest for the caller's next run (one
-    stage reads the dataset and the code once, not once a run)."""
+def identity(config: Path | dict, device: str = "cpu", digests: dict | None = None) -> dict[str, str]:
+    """What a run's training reads, named part by part and independent of the folders it lies in:
+    its config (a run config file, or the mapping) without the keys that name those folders, the
+    contents of its dataset, of its own split file (not the whole split folder: another profile may
+    hold more splits) and of its pretrained weights, the code, the notebook and the device kind. Two
+    runs with equal identities train the same run. ``digests`` keeps each file set's digest for the
+    caller's next run (one stage reads the dataset and the code once, not once a run)."""
     from ssfer_core.data.config import DataConfig
     from ssfer_core.data.splits import split_path
 
@@ -137,7 +133,7 @@ def identity(config_file: Path, device: str = "cpu", digests: dict | None = None
             digests[key] = make()
         return digests[key]
 
-    cfg = yaml.safe_load(Path(config_file).read_text())
+    cfg = config if isinstance(config, dict) else yaml.safe_load(Path(config).read_text())
     data = DataConfig(**cfg["data"])
     weights = cfg.get("net", {}).get("weights")
     parts = {"config": yaml.safe_dump(strip_profile_paths(yaml.safe_load(yaml.safe_dump(cfg))), sort_keys=True).encode(),
@@ -151,10 +147,19 @@ def identity(config_file: Path, device: str = "cpu", digests: dict | None = None
     return {k: hashlib.sha256(v).hexdigest() for k, v in parts.items()}
 
 
-def reuse_source(profile_file: Path) -> str | None:
-    """The profile whose finished runs this one may copy: ``reuse_runs_from:`` in the complete
-    profile (a scheduling setting, like ``workers``; a run's config does not hold it)."""
-    return (yaml.safe_load(Path(profile_file).read_text()) or {}).get("reuse_runs_from")
+def run_key(config: Path | dict, device: str = "cpu", digests: dict | None = None) -> str:
+    """:func:`identity` as one hash: equal keys, the same run (what the lessons' runs are reused by)."""
+    parts = identity(config, device, digests)
+    return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(parts.items())).encode()).hexdigest()
+
+
+def relative_cost(method: str) -> float:
+    """Seconds a step relative to supervised, as the method declares it (``MethodDef.cost``); a
+    method that declares none is scheduled as the costliest, so it starts first."""
+    from ssfer_core.methods import METHODS
+
+    known = [d.cost for _, d in METHODS.items() if d.cost is not None]
+    return METHODS[method].cost or max(known)
 
 
 def finished_runs(source: str, gpus: int | None = None) -> dict[str, RunJob]:
@@ -224,7 +229,7 @@ def plan(profile_file: Path, configs_dir: Path, out_root: Path, shard: tuple[int
         key = tuple(shared)
         if key not in digests:
             digests[key] = shared_digest(shared)
-        cost = cfg["steps"] * RELATIVE_COST.get(cfg["method"], 3.1)
+        cost = cfg["steps"] * relative_cost(cfg["method"])
         device = kind(resolve_device(cfg.get("device", "cpu"), gpus))
         jobs.append(RunJob(f.stem, Path(profile_file), f, Path(out_root) / f.stem,
                            fingerprint(f, digests[key], device), cost, int(cfg.get("threads") or 0), device))
@@ -302,7 +307,9 @@ def train_runs(profile_file: Path, configs_dir: Path, out_root: Path, workers: i
     todo = [j for j in jobs if not is_current(j)]
     skipped = [j.name for j in jobs if j not in todo]
     reused = []
-    source = reuse_source(profile_file)
+    from ssfer_study.study import load_study
+
+    source = load_study(profile_file).reuse_runs_from
     if donors is None:
         donors = finished_runs(source, gpus) if source and todo else {}
     digests: dict = {}

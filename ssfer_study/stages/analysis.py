@@ -66,12 +66,13 @@ def factors(study: Study, data: FERData, idx: np.ndarray, labels: np.ndarray) ->
 
 
 def expert_designs(study: Study) -> dict[str, str]:
-    """Expert design -> finished run: the main table's LEAF run (seed 0), then each run of the
-    ``leaf_experts`` group (same method, another ``net.experts`` / ``net.gating``)."""
+    """Expert design -> finished run: the main table's seed-0 runs whose network has LEAF's experts,
+    then each run of the ``leaf_experts`` group (same method, another ``net.experts`` / ``net.gating``)."""
     out = {}
-    for k in study.runs_of("main", seed=0, method="leaf") + study.runs_of("leaf_experts"):
-        if (study.run_dir(k) / "checkpoint.pt").exists():
-            net = study.config(k).net
+    for k in study.runs_of("main", seed=0) + study.runs_of("leaf_experts"):
+        net = study.config(k).net
+        has_experts = net.semantic_moe != "off" or net.instance_moe
+        if has_experts and (study.run_dir(k) / "checkpoint.pt").exists():
             out.setdefault(f"{net.experts}, {net.gating}", k)
     return out
 

@@ -46,12 +46,6 @@ CAPTIONS = {
     "results/ssl_at_work.png": "How much of each unlabeled batch a method trains on, and how right those pseudo-labels are.",
     "results/accuracy_curves.png": "Accuracy at each evaluation, mean over seeds with the band from the lowest "
                                      "to the highest seed: a flat end is a method that has finished learning.",
-    "results/leaf_positive_sets.png": "LEAF's category level: how many classes its positive set keeps, and how often "
-                                      "the true class is among them.",
-    "results/sitfer_pl_levels.png": "SIT-FER: accuracy of the pseudo-labels each level passes at the threshold.",
-    "results/sitfer_level_accuracy.png": "SIT-FER: each level's argmax accuracy on every unlabeled sample (no threshold).",
-    "results/sitfer_level_contribution.png": "SIT-FER: how far each level's weighted term moves the fused logit; a flat "
-                                             "line near 0 is a level that does not count.",
     "analysis/umap_methods.png": "Each method's feature in 2-D, coloured by expression: tighter colour clusters read "
                                  "the expression more easily (10-NN accuracy in the titles).",
     "analysis/umap_components.png": "LEAF's relevant and agnostic instance components per expert design: decoupling "
@@ -61,6 +55,28 @@ CAPTIONS = {
 }
 
 
+
+
+def method_figure(method: str, name: str) -> str:
+    """The file stem of a figure a method declares (``MethodDef.diagnostics``), e.g. ``sitfer_pl_levels``."""
+    return f"{method.replace('+', '_plus_')}_{name}"
+
+
+def method_captions() -> dict[str, str]:
+    """Every registered method's declared figures and their captions, as :data:`CAPTIONS` keys them."""
+    from ssfer_core.methods import METHODS
+
+    return {f"results/{method_figure(m, f.name)}.png": f.caption for m, d in METHODS.items()
+            for f in d.diagnostics.figures}
+
+
+def all_captions() -> dict[str, str]:
+    """:data:`CAPTIONS` with the methods' own figures after the results' (the report index's order)."""
+    first = {k: v for k, v in CAPTIONS.items() if not k.startswith("analysis/")}
+    return first | method_captions() | {k: v for k, v in CAPTIONS.items() if k.startswith("analysis/")}
+
+
 def caption(path: str) -> str:
     """The caption of ``path`` (under ``reports/<profile>/``), in italics for Markdown."""
-    return f"*{CAPTIONS[path]}*" if path in CAPTIONS else ""
+    text = all_captions().get(path)
+    return f"*{text}*" if text else ""

@@ -58,7 +58,7 @@ def problems(notebook: str | Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ssfer_study.stages.page_check FILE...`` (executed notebooks, Markdown tables): print each
+    """``ssfer page-check FILE...`` (executed notebooks, Markdown tables): print each
     page's problems; exit 1 if any."""
     bad = 0
     for path in argv if argv is not None else sys.argv[1:]:
@@ -68,6 +68,3 @@ def main(argv: list[str] | None = None) -> int:
             bad += 1
     return 1 if bad else 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -276,7 +276,7 @@ def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for name, series in curves.items():
-        for ax, key in zip(axes, ("mask_rate", "pl_acc_masked")):
+        for ax, key in zip(axes, ("pl_pass_rate", "pl_pass_acc")):
             s = series.get(key)
             if s is not None:
                 ax.plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=name)
@@ -321,23 +321,22 @@ def ablation_bars(df: pd.DataFrame, title: str):
     return fig
 
 
-def positive_sets(series: dict[str, dict[str, pd.DataFrame | None]]):
-    """LEAF's category level over training, per run: the mean size of the positive set and how
-    often it holds the true class (every unlabeled sample, before any threshold)."""
+def panels(title: str, panels: list[tuple[str, tuple | None, dict[str, pd.DataFrame]]]):
+    """A figure of logged training quantities, side by side: each panel is (y label, y limits or
+    None, legend label -> DataFrame with columns step, value), drawn as a rolling mean of 5 logged
+    steps (NaN, where nothing passed, stays a gap)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for name, s in series.items():
-        for ax, key in zip(axes, ("positive_set_size", "pl_positive_recall")):
-            if s.get(key) is not None:
-                ax.plot(s[key]["step"], s[key]["value"].rolling(5, min_periods=1).mean(), label=name)
-    axes[0].set_ylabel("classes in the positive set (mean)")
-    axes[1].set_ylabel("share holding the true class")
-    axes[0].set_title("LEAF: positive-set size", fontsize=9)
-    axes[1].set_title("LEAF: positive-set recall", fontsize=9)
-    axes[1].set_ylim(0, 1.02)
-    for ax in axes:
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
+    for ax, (ylabel, ylim, lines) in zip(axes[0], panels):
+        for name, df in lines.items():
+            ax.plot(df["step"], df["value"].rolling(5, min_periods=1).mean(), label=name)
         ax.set_xlabel("step")
-        ax.legend(fontsize=7)
+        ax.set_ylabel(ylabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        if lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(textwrap.fill(title, 90), fontsize=9)
     fig.tight_layout()
     return fig
 

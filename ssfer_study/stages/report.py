@@ -2,23 +2,20 @@
 ``reports/<profile>/README.md``, and write the results block into the profile's ``readme`` (the
 top-level README for the ``default`` study; a file under ``reports/<profile>/`` for the others).
 
-    python -m ssfer_study.stages.report --profile params.yaml
+    ssfer report --profile params.yaml
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from ssfer_study.stages.captions import CAPTIONS, TABLE_TITLES
+from ssfer_study.stages.captions import TABLE_TITLES, all_captions
 from ssfer_study.study import Study, load_study
-from ssfer_study.stages.tables import verdict
+from ssfer_study.stages.tables import PASSED, verdict
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
-START, END = "<!-- results:start (written by the report stage: python -m ssfer_study.stages.report) -->", \
+START, END = "<!-- results:start (written by the report stage: ssfer report) -->", \
     "<!-- results:end -->"
-FIGURES = tuple(CAPTIONS)
-"""Every figure the report index shows (those that exist), in this order, each with its caption."""
 
 
 def without_stderr(nb):
@@ -81,8 +78,9 @@ def index(study: Study) -> Path:
         lines += ["## Decoupling probes", "", "Not available: the profile has no LEAF run in its main table "
                   "(the expression probe runs on any dataset; the other factors where the dataset records them).", ""]
     # the contact sheet shows the synthetic generator: it belongs to a synthetic study's report only
-    figures = [f for f in FIGURES if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
-    lines += ["## Figures", ""] + [f"![{f}]({f})\n\n*{CAPTIONS[f]}*\n" for f in figures]
+    captions = all_captions()  # every figure the index may show, in its order, each with its caption
+    figures = [f for f in captions if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
+    lines += ["## Figures", ""] + [f"![{f}]({f})\n\n*{captions[f]}*\n" for f in figures]
     lines += ["## Pages", "",
               "Made by the study and kept by DVC, not git (`make study`, or `dvc pull` from your remote, puts them "
               "here); this page and its figures hold the same tables and figures.", "",
@@ -126,13 +124,13 @@ def results_block(study: Study) -> str:
              f"Dataset **{metrics.get('dataset', study.dataset.display)}**, profile **{study.name}**, "
              f"{budget} labels per class, {cfg.steps} steps, `{cfg.net.backbone}`, {cfg.eval_on} set; "
              f"mean ± std over seeds (full tables: [{study.reports_dir}/README.md]({study.reports_dir}/README.md)).", "",
-             "| method | accuracy % | vs supervised, paired 95 % CI | balanced accuracy % | pseudo-labels used "
-             "| of which right |",
+             "| method | accuracy % | vs supervised, paired 95 % CI | balanced accuracy % | "
+             + " | ".join(PASSED.values()) + " |",
              "|---|---|---|---|---|---|"]
     main = metrics.get("main", {})
     for method, m in main.items():
         block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'])} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
-                     f"{_share(m['mask_rate_final'])} | {_share(m['pl_acc_selected_final'])} |")
+                     f"{_share(m['pl_pass_rate_final'])} | {_share(m['pl_pass_acc_final'])} |")
     refs = []
     if main:
         refs.append(f"majority class {next(iter(main.values()))['majority_baseline']:.1f} %")
@@ -159,16 +157,3 @@ def update_readme(study: Study) -> Path:
     path.write_text(text)
     return path
 
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="params.yaml")
-    a = p.parse_args(argv)
-    study = load_study(a.profile)
-    render(study.reports_dir)
-    print(index(study))
-    print(update_readme(study))
-
-
-if __name__ == "__main__":
-    main()

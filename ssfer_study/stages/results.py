@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ssfer_core.methods import METHODS
+from ssfer_core.methods.base import PASS_ACC, PASS_RATE
 from ssfer_study.stages import plots, tables
 from ssfer_study.stages.captions import ABLATION_GROUPS as ABLATION
-from ssfer_study.stages.captions import SIDE_GROUPS, TABLE_TITLES
+from ssfer_study.stages.captions import SIDE_GROUPS, TABLE_TITLES, method_figure
 from ssfer_study.study import Study
 
 ABLATION_GROUPS = {g: TABLE_TITLES[g] for g in ABLATION}
 """Ablation tables and their titles (``captions``), each with a bar chart ``ablation_<group>.png``."""
-SOURCES = (("pl_", "selected (what the method trains on)"), ("pl_semantic_", "semantic level"),
-           ("pl_text_", "text level"), ("pl_instance_", "instance level"))
-"""Pseudo-label sources a method may log (prefix, name in the diagnosis)."""
+
 
 
 @dataclass
@@ -35,6 +35,8 @@ class Results:
     claims: pd.DataFrame
     figures: dict = field(default_factory=dict)
     """name -> matplotlib figure (also saved as results/<name>.png)."""
+    method_figures: list = field(default_factory=list)
+    """The names in ``figures`` that methods declare (``MethodDef.diagnostics.figures``)."""
 
     def pretty(self, table: pd.DataFrame) -> pd.DataFrame:
         return tables.pretty(table)
@@ -51,42 +53,71 @@ def _seed0_main(study: Study, runs: dict) -> list[str]:
 
 
 def diagnosis(study: Study, runs: dict, main_keys: list[str], num_classes: int = 7) -> pd.DataFrame:
-    """Final values (last 10 % of the logged steps, mean over seeds) of every pseudo-label source of
-    every semi-supervised method in the main table: the share it passes and the accuracy of what it
-    passes; for LEAF's category level, how often the positive set holds the true class, beside how
-    often a random set of the same mean size would (size / classes). "-" where a number does not apply."""
+    """Final values (last 10 % of the logged steps, mean over seeds) of every pseudo-label source each
+    method in the main table declares (``MethodDef.diagnostics``): the share it passes and the
+    accuracy of what it passes; for a set it logs the recall of (LEAF's positive sets), how often the
+    set holds the true class, beside how often a random set of the same mean size would (size /
+    classes). "-" where a number does not apply."""
     rows = []
     methods = list(dict.fromkeys(runs[k]["method"] for k in main_keys))
+
+    def final(keys: list[str], key: str) -> float:
+        values = [tables.final_value(study.runs_dir, k, key) for k in keys]
+        return float("nan") if np.isnan(values).all() else float(np.nanmean(values))
+
     for m in methods:
         keys = [k for k in main_keys if runs[k]["method"] == m]
-        for prefix, source in SOURCES:
-            cov = [tables.final_value(study.runs_dir, k, prefix + "coverage") for k in keys]
-            if keys and not np.isnan(cov).all():
-                acc = [tables.final_value(study.runs_dir, k, prefix + "acc_masked") for k in keys]
-                rows.append((m, source, np.nanmean(cov), np.nanmean(acc) if not np.isnan(acc).all() else np.nan))
-        rec = [tables.final_value(study.runs_dir, k, "pl_positive_recall") for k in keys]
-        if keys and not np.isnan(rec).all():
-            rows.append((m, "positive set holds the true class", np.nan, np.nanmean(rec)))
-            size = [tables.final_value(study.runs_dir, k, "positive_set_size") for k in keys]
-            if not np.isnan(size).all():
-                rows.append((m, f"a random set of the same size ({np.nanmean(size):.2f} classes) would",
-                             np.nan, np.nanmean(size) / num_classes))
-    return pd.DataFrame(rows, columns=["method", "pseudo-label source", "share passed", "accuracy of what passes"])
+        declared = METHODS[m].diagnostics
+        for source in declared.sources:
+            rate = final(keys, source.prefix + PASS_RATE)
+            if not np.isnan(rate):
+                rows.append((m, source.label, rate, final(keys, source.prefix + PASS_ACC)))
+        if declared.set_recall:
+            recall_key, size_key = declared.set_recall
+            rec, size = final(keys, recall_key), final(keys, size_key)
+            if not np.isnan(rec):
+                rows.append((m, "positive set holds the true class", np.nan, rec))
+            if not np.isnan(size):
+                rows.append((m, f"a random set of the same size ({size:.2f} classes) would", np.nan, size / num_classes))
+    return pd.DataFrame(rows, columns=["method", "pseudo-label source", *tables.PASSED.values()])
 
 
 def pretty_diagnosis(diag: pd.DataFrame) -> pd.DataFrame:
     return diag.assign(**{c: diag[c].map(lambda v: "-" if np.isnan(v) else f"{v:.3f}")
-                          for c in ("share passed", "accuracy of what passes")})
+                          for c in tables.PASSED.values()})
 
 
-def _passed_accuracy(study: Study, run: str, prefix: str) -> pd.DataFrame | None:
-    """Accuracy of what a pseudo-label source passes, at every logged step of its coverage: NaN
-    (a gap in the line) where nothing passed, rather than a line drawn across those steps."""
-    acc = tables.train_series(study.runs_dir, run, prefix + "acc_masked")
-    cov = tables.train_series(study.runs_dir, run, prefix + "coverage")
-    if acc is None or cov is None:
-        return acc
-    return cov[["step"]].merge(acc, on="step", how="left")
+def logged(study: Study, run: str, key: str) -> pd.DataFrame | None:
+    """A logged training quantity of ``run``; a pass accuracy (``<prefix>pass_acc``) at every logged
+    step of its pass rate: NaN (a gap in the line) where nothing passed, rather than a line drawn
+    across those steps."""
+    series = tables.train_series(study.runs_dir, run, key)
+    if series is None or not key.endswith(PASS_ACC):
+        return series
+    rate = tables.train_series(study.runs_dir, run, key[: -len(PASS_ACC)] + PASS_RATE)
+    return series if rate is None else rate[["step"]].merge(series, on="step", how="left")
+
+
+def method_figures(study: Study, runs: dict, main_keys: list[str]) -> dict:
+    """Each main-table method's declared figures (``MethodDef.diagnostics.figures``), drawn from its
+    seed-0 run (or every seed's run), one line per series and run."""
+    figures = {}
+    for m in dict.fromkeys(runs[k]["method"] for k in main_keys):
+        keys = [k for k in main_keys if runs[k]["method"] == m]
+        for fig in METHODS[m].diagnostics.figures:
+            shown = keys if fig.every_seed else keys[:1]
+
+            def name(label: str, run: str, series: int) -> str:  # the legend names what tells lines apart
+                return label if len(shown) == 1 else run if series == 1 else f"{label}, {run}"
+
+            panels = [(p.ylabel, p.ylim, {name(label, k, len(p.series)): s for k in shown
+                                          for label, key in p.series.items()
+                                          if (s := logged(study, k, key)) is not None})
+                      for p in fig.panels]
+            if any(lines for _, _, lines in panels):
+                runs_named = shown[0] if len(shown) == 1 else f"{len(shown)} seeds"
+                figures[method_figure(m, fig.name)] = plots.panels(f"{fig.title} ({runs_named})", panels)
+    return figures
 
 
 def build(study: Study, dpi: int = 120) -> Results:
@@ -114,7 +145,7 @@ def build(study: Study, dpi: int = 120) -> Results:
         figures["calibration"] = plots.calibration(calibration)
     tables.write_table(tables.pretty(main), out / "main", dataset, study.name)
     main.to_csv(out / "main_numbers.csv", index=False)
-    claims = tables.claims(runs, variants)
+    claims = tables.claims(runs, variants, study.claims)
     if len(claims):
         tables.write_table(tables.pretty_claims(claims), out / "claims", dataset, study.name)
     metrics = tables.metrics_json(main, calibration, dataset, study.name, study.base.protocol, claims)
@@ -142,8 +173,8 @@ def build(study: Study, dpi: int = 120) -> Results:
         tables.write_table(tables.pretty(side["labels"]), out / "labels", dataset, study.name)
         figures["accuracy_by_labels"] = plots.accuracy_by_labels(side["labels"])
 
-    curves = {variants[k]: {n: tables.train_series(study.runs_dir, k, n) for n in ("mask_rate", "pl_acc_masked")}
-              for k in seed0 if runs[k]["method"] != "supervised"}
+    curves = {variants[k]: {n: tables.train_series(study.runs_dir, k, n) for n in tables.PASSED}
+              for k in seed0 if METHODS[runs[k]["method"]].diagnostics.sources}
     if curves:
         figures["ssl_at_work"] = plots.ssl_at_work(curves)
     by_method: dict[str, list] = {}
@@ -155,32 +186,9 @@ def build(study: Study, dpi: int = 120) -> Results:
     if len(diag):
         tables.write_table(pretty_diagnosis(diag), out / "pseudo_label_diagnosis", dataset, study.name)
         diag.to_csv(out / "pseudo_label_diagnosis.csv", index=False)  # the numbers, unrounded
-    sit = [k for k in main_keys if runs[k]["method"] == "sitfer"][:1]
-    if sit:
-        series = {lvl: _passed_accuracy(study, sit[0], f"pl_{lvl}") for lvl in ("semantic_", "text_", "instance_", "")}
-        series = {("fused" if k == "" else k.rstrip("_")): v for k, v in series.items() if v is not None}
-        figures["sitfer_pl_levels"] = plots.pseudo_label_quality(
-            series, f"SIT-FER: accuracy of the selected pseudo-labels per level ({sit[0]})")
-        every = {lvl: tables.train_series(study.runs_dir, sit[0], f"pl_{lvl}_acc")
-                 for lvl in ("semantic", "text", "instance")}
-        every["fused"] = tables.train_series(study.runs_dir, sit[0], "pl_acc")
-        every = {k: v for k, v in every.items() if v is not None}
-        if every:
-            figures["sitfer_level_accuracy"] = plots.pseudo_label_quality(
-                every, f"SIT-FER: accuracy of each level's argmax on every unlabeled sample ({sit[0]})")
-        contrib = {lvl: tables.train_series(study.runs_dir, sit[0], f"contrib_{lvl}")
-                   for lvl in ("semantic", "text", "instance")}
-        contrib = {k: v for k, v in contrib.items() if v is not None}
-        if contrib:
-            figures["sitfer_level_contribution"] = plots.pseudo_label_quality(
-                contrib, f"SIT-FER: spread of each level's weighted term in the fused logit ({sit[0]})",
-                ylabel="mean (max - min) over classes")
-    leaf = [k for k in main_keys if runs[k]["method"] == "leaf"]
-    if leaf:
-        figures["leaf_positive_sets"] = plots.positive_sets(
-            {k: {n: tables.train_series(study.runs_dir, k, n) for n in ("positive_set_size", "pl_positive_recall")}
-             for k in leaf})
+    declared = method_figures(study, runs, main_keys)
+    figures |= declared
     for name, fig in figures.items():
         plots.save(fig, out / f"{name}.png", dpi=dpi)
         plots.close(fig)
-    return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, claims, figures)
+    return Results(len(runs), len(study.runs), main, calibration, side, diag, metrics, claims, figures, list(declared))

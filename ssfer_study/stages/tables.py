@@ -2,9 +2,9 @@
 
 Every table gives accuracy and balanced accuracy (EMA model, last and best evaluation) as mean and
 std over seeds, next to the majority-class baseline of the evaluated set. SSL rows get the share
-of unlabeled samples their own selection passed at the end of training (``mask_rate_final``), the
-accuracy of those selected pseudo-labels against the hidden labels (``pl_acc_selected_final``),
-and the share of the supervised-to-all-labels gap they close.
+of unlabeled samples their own selection passed at the end of training (``pl_pass_rate_final``,
+"share passed"), the accuracy of what passed against the hidden labels (``pl_pass_acc_final``,
+"accuracy of what passes"), and the share of the supervised-to-all-labels gap they close.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 TAIL = 0.1  # "final" training statistics: the mean over the last 10 % of the logged steps
+PASSED = {"pl_pass_rate": "share passed", "pl_pass_acc": "accuracy of what passes"}
+"""The pseudo-labels a method trains on (``SELECTED``'s log keys), as every table and figure names them."""
 
 
 def collect(runs_dir: str | Path, names) -> dict[str, dict]:
@@ -78,8 +80,8 @@ def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[s
         row["protocol"] = ms[0].get("protocol", "shared")
         row["lr"] = ms[0].get("lr", float("nan"))
         row["optimizer"] = ms[0].get("optimizer", "")
-        row["mask_rate_final"] = _mean_logged([final_value(runs_dir, k, "mask_rate") for k in ks])
-        row["pl_acc_selected_final"] = _mean_logged([final_value(runs_dir, k, "pl_acc_masked") for k in ks])
+        for key in PASSED:
+            row[f"{key}_final"] = _mean_logged([final_value(runs_dir, k, key) for k in ks])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -228,26 +230,14 @@ def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, di
     return pd.concat([reference, rows], ignore_index=True)
 
 
-PAPER_CLAIMS = (
-    ("LEAF above FixMatch (LEAF paper)", "leaf", "fixmatch"),
-    ("SIT-FER above FixMatch (SIT-FER paper)", "sitfer", "fixmatch"),
-    ("LEAF's aggregation raises FixMatch as a plug-in (LEAF paper)", "leaf_plus_fixmatch", "fixmatch"),
-    ("SIT-FER needs MSSL (text co-supervision of labeled data)", "sitfer", "sitfer_mssl_off"),
-    ("SIT-FER needs MIPG (multi-level pseudo-labels)", "sitfer", "sitfer_mipg_off"),
-    ("LEAF needs its semantic level", "leaf", "leaf_no_semantic"),
-    ("LEAF needs its instance level", "leaf", "leaf_no_instance"),
-    ("LEAF needs its category level", "leaf", "leaf_no_category"),
-)
-"""The papers' claims a study can test: (claim, the variant it says is better, the one it beats)."""
-
-
-def claims(runs: dict[str, dict], variants: dict[str, str]) -> pd.DataFrame:
-    """Each of :data:`PAPER_CLAIMS` whose two variants the study ran, read by
+def claims(runs: dict[str, dict], variants: dict[str, str], paper_claims) -> pd.DataFrame:
+    """Each of the profile's ``paper_claims`` (``Study.claims``) whose two variants the study ran, read by
     :func:`paired_difference` (better minus beaten, paired on the seed): ``shown`` when the 95 %
     interval lies above 0, ``contradicted`` when it lies below 0, ``not shown`` otherwise (and
     always with one seed: no interval)."""
     rows = []
-    for claim, better, beaten in PAPER_CLAIMS:
+    for c in paper_claims:
+        claim, better, beaten = c.claim, c.better, c.than
         a = [k for k in runs if variants.get(k) == better]
         b = [k for k in runs if variants.get(k) == beaten]
         if not a or not b:
@@ -280,8 +270,8 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
         out["best at epoch"] = df["best_epoch"].map(lambda v: "-" if np.isnan(v) else f"{v:.0f}")
     out["bal. acc last"] = [pm(m, s, n) for m, s, n in zip(df["bal_acc_last_mean"], df["bal_acc_last_std"], df["seeds"])]
     out["majority class"] = df["majority_baseline"].map("{:.1f}".format)
-    out["mask rate (final)"] = df["mask_rate_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
-    out["selected PL acc (final)"] = df["pl_acc_selected_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    for key, label in PASSED.items():
+        out[f"{label} (final)"] = df[f"{key}_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     if "verdict" in df:
         out["vs reference (Δ, noise)"] = [
             "-" if np.isnan(d) else f"{d:+.1f} vs {r} (± {n:.1f}: {how})"
@@ -306,7 +296,7 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
     calibration.<labels_per_class>.acc_mean and claims.<better>_vs_<than> (:func:`claims`);
     ``*_ci95`` are half-widths of paired 95 % intervals."""
     out: dict = {"dataset": dataset, "profile": profile, "protocol": protocol, "main": {}, "calibration": {}}
-    fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "mask_rate_final", "pl_acc_selected_final",
+    fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "pl_pass_rate_final", "pl_pass_acc_final",
               "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_printed",
               "delta_vs_supervised_ci95",
               "last_quarter_gain", "last_quarter_noise95")

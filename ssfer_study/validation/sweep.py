@@ -1,9 +1,9 @@
 """Choose the study's defaults on the validation split (never the test set).
 
-    python scripts/val_sweep.py PLAN [--profile params.yaml] [--out docs/validation_sweep.jsonl]
-    python scripts/val_sweep.py --table docs/validation_sweep.jsonl     # the results as a Markdown table
-    python scripts/val_sweep.py --plateau docs/validation_plateau_sweep.jsonl [more.jsonl]   # the plateau rule
-    python scripts/val_sweep.py PLAN --stop-after 1350 --out probe.jsonl   # does each run train its first steps?
+    ssfer sweep PLAN [--profile params.yaml] [--out studies/validation/sweep.jsonl]
+    ssfer sweep --table studies/validation/lr_13500_sweep.jsonl        # the results as a Markdown table
+    ssfer sweep --plateau studies/validation/plateau_sweep.jsonl [more.jsonl]   # the plateau rule
+    ssfer sweep PLAN --stop-after 1350 --out probe.jsonl   # does each run train its first steps?
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
@@ -33,11 +33,11 @@ BASE = ("data.val_size=1000", "eval_on=val")
 
 
 def table(path: str) -> str:
-    cols = ("name", "val_acc", "val_bal_acc", "mask_rate_final", "pl_acc_selected_final", "seconds", "overrides")
+    cols = ("name", "val_acc", "val_bal_acc", "pl_pass_rate_final", "pl_pass_acc_final", "seconds", "overrides")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for line in Path(path).read_text().splitlines():
         r = json.loads(line)
-        lines.append("| " + " | ".join("-" if r.get(c) != r.get(c) else f"`{r[c]}`" if c == "overrides" else str(r.get(c, ""))
+        lines.append("| " + " | ".join("-" if r.get(c) is None else f"`{r[c]}`" if c == "overrides" else str(r.get(c, ""))
                                       for c in cols) + " |")
     return "\n".join(lines)
 
@@ -66,10 +66,13 @@ def plateau(paths: list[str], n_val: int = 1000) -> str:
 
 
 def _append(row: dict, out_file: str) -> None:
-    """Print one result row and append it to the sweep's JSON-lines file."""
+    """Print one result row and append it to the sweep's JSON-lines file (a number that is not one,
+    such as the pseudo-label columns of a supervised run, is written as ``null``: valid JSON)."""
+    row = {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
     print(json.dumps(row), flush=True)
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
     with open(out_file, "a") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(json.dumps(row, allow_nan=False) + "\n")
 
 
 def _probe(cfg, out: Path, data, stop_after: int) -> dict:
@@ -81,28 +84,14 @@ def _probe(cfg, out: Path, data, stop_after: int) -> dict:
         return {"stop_after": stop_after, "diverged_at": str(e)}
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("plan", nargs="?")
-    p.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
-    p.add_argument("--plateau", nargs="*", default=[], help="print the plateau rule's table of these JSON-lines files")
-    p.add_argument("--profile", default="params.yaml")
-    p.add_argument("--runs-dir", default="runs/val_sweep")
-    p.add_argument("--out", default="docs/validation_sweep.jsonl")
-    p.add_argument("--stop-after", type=int, default=None,
-                   help="train only each run's first N steps (a divergence probe); the row records the outcome")
-    a = p.parse_args(argv)
-    if a.table:
-        print(table(a.table))
-        return
-    if a.plateau:
-        print(plateau(a.plateau))
-        return
+def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep",
+        out_file: str = "studies/validation/sweep.jsonl", stop_after: int | None = None) -> None:
+    """Train every run of ``plan`` not yet in ``out_file`` and append its row (the module docstring)."""
     logging.basicConfig(level=logging.WARNING)
-    study = load_study(a.profile)
+    study = load_study(profile)
     cache: dict = {}
-    done = {json.loads(r)["name"] for r in Path(a.out).read_text().splitlines()} if Path(a.out).exists() else set()
-    for line in Path(a.plan).read_text().splitlines():
+    done = {json.loads(r)["name"] for r in Path(out_file).read_text().splitlines()} if Path(out_file).exists() else set()
+    for line in Path(plan).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -114,23 +103,19 @@ def main(argv=None) -> None:
         if key not in cache:
             cache.clear()
             cache[key] = load_data(cfg.data)
-        out = Path(a.runs_dir) / name
+        out = Path(runs_dir) / name
         t = time.time()
-        if a.stop_after is not None:
+        if stop_after is not None:
             row = {"name": name, "overrides": " ".join(sets), "steps": cfg.steps,
-                   **_probe(cfg, out, cache[key], a.stop_after), "seconds": round(time.time() - t)}
-            _append(row, a.out)
+                   **_probe(cfg, out, cache[key], stop_after), "seconds": round(time.time() - t)}
+            _append(row, out_file)
             continue
         m = train(cfg, out, resume=True, progress=False, data=cache[key])
         ev = evaluated(m)
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
                "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
-               "mask_rate_final": round(final_value(out.parent, name, "mask_rate"), 3),
-               "pl_acc_selected_final": round(final_value(out.parent, name, "pl_acc_masked"), 3),
+               "pl_pass_rate_final": round(final_value(out.parent, name, "pl_pass_rate"), 3),
+               "pl_pass_acc_final": round(final_value(out.parent, name, "pl_pass_acc"), 3),
                "seconds": round(time.time() - t), "overrides": " ".join(sets), "steps": cfg.steps,
                "curve": [[c["step"], round(100 * c.get("ema_acc", c.get("raw_acc")), 1)] for c in m["curve"]]}
-        _append(row, a.out)
-
-
-if __name__ == "__main__":
-    main()
+        _append(row, out_file)

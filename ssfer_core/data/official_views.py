@@ -1,4 +1,4 @@
-"""The releases' own augmentation, image by image with PIL as they do it (``augment: release``).
+"""The releases' own augmentation, image by image with PIL as they do it (``augment: official``).
 
 Both releases build the same views (LEAF main.py:94-102 and dataset/raf.py:13-24, SIT-FER
 main.py:109-117, both dataset/randaugment.py):
@@ -127,7 +127,7 @@ def strong(img: Image.Image, ops: list[int], magnitudes: list[float], cut: float
     return weak(cutout(img, cut, *centre), crop, flip, pad)
 
 
-def release_view(kind: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def official_view(kind: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """The ``weak`` or ``strong`` view of a uint8 batch ``[B, 3, H, W]`` (any device) -> float in
     [0, 1] on that device."""
     if kind not in ("weak", "strong"):

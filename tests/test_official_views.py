@@ -1,6 +1,6 @@
-"""``augment: release`` against the LEAF release's own augmentation, op by op.
+"""``augment: official`` against the LEAF release's own augmentation, op by op.
 
-Fixture: tests/fixtures/official_augment.json, written by scripts/record_official_fixtures.py
+Fixture: tests/fixtures/official_augment.json, written by tests/fixtures/record_official.py
 --only augment from zfkarl/LEAF 7873d3a (dataset/raf.py's TransformTwice, dataset/randaugment.py,
 the weak transform of main.py:94-102) on generated 48 px images, with every random draw recorded
 where the release makes it. ssfer's functions get those draws and must give the same pixels.
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from ssfer_core.config import compose_config
-from ssfer_core.data import release_views as rv
+from ssfer_core.data import official_views as rv
 
 FX = json.loads((Path(__file__).parent / "fixtures" / "official_augment.json").read_text())
 RELEASE_NAMES = {"AutoContrast": "autocontrast", "Brightness": "brightness", "Color": "color", "Contrast": "contrast",
@@ -107,16 +107,16 @@ def test_release_views_draw_from_the_run_generator_in_the_releases_ranges():
     assert np.array(applied).min() == 0 and np.array(applied).max() == 2 * rv.pad_of(size)
 
     x = torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8)
-    a = rv.release_view("strong", x, torch.Generator().manual_seed(1))
-    b = rv.release_view("strong", x, torch.Generator().manual_seed(1))
-    w = rv.release_view("weak", x, torch.Generator().manual_seed(1))
+    a = rv.official_view("strong", x, torch.Generator().manual_seed(1))
+    b = rv.official_view("strong", x, torch.Generator().manual_seed(1))
+    w = rv.official_view("weak", x, torch.Generator().manual_seed(1))
     assert a.shape == (4, 3, size, size) and a.dtype == torch.float32 and torch.equal(a, b)
     assert 0 <= a.min() and a.max() <= 1 and not torch.equal(a, w)
     with pytest.raises(ValueError, match="unknown view"):
-        rv.release_view("strong2", x, torch.Generator())
+        rv.official_view("strong2", x, torch.Generator())
 
 
 def test_official_recipes_use_the_release_views_and_the_shared_protocol_keeps_its_own():
     for method in ("leaf", "sitfer"):
-        assert compose_config({"method": method, "protocol": "official"}, None, [], {}).augment == "release"
+        assert compose_config({"method": method, "protocol": "official"}, None, [], {}).augment == "official"
         assert compose_config({"method": method}, None, [], {}).augment == "batched"

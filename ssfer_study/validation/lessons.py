@@ -1,8 +1,9 @@
-"""How the lessons' budgets were chosen: short runs on the lesson kit's validation split.
+"""How the lessons' step sizes were chosen: short runs on the lesson kit's validation split.
 
-Usage: ``python scripts/lesson_budget.py KIT_DIR METHOD:LR:STEPS:LABELS_PER_CLASS[:KEY=VALUE...] ... [--out rows.jsonl]``;
-``python scripts/lesson_budget.py --table docs/lessons_validation.jsonl`` prints the rows as a Markdown table
-(each method's best lr in bold, ties to the smaller lr).
+    ssfer lesson-sweep KIT_DIR METHOD:LR:STEPS:LABELS_PER_CLASS[:KEY=VALUE...] ... [--out rows.jsonl]
+    ssfer lesson-sweep --table studies/validation/lessons_sweep.jsonl   # the rows as a Markdown table
+
+(The table shows each method's best lr in bold, ties to the smaller lr.)
 
 Builds the lesson kit (``ssfer_study.lessons.kit``, its defaults) in ``KIT_DIR`` (not ``data/lessons``:
 the lessons' own runs stay apart), carves 500 validation faces from the kit's training draw
@@ -10,12 +11,13 @@ the lessons' own runs stay apart), carves 500 validation faces from the kit's tr
 (validation accuracy of the evaluated model, %, and wall seconds) to ``--out``. The test faces are
 never read. Results and the choice: docs/teaching.md, "How the lessons' settings were chosen".
 """
-import argparse
+from __future__ import annotations
+
 import json
 import time
 from pathlib import Path
 
-from ssfer_study.lessons import kit as lessons
+from ssfer_study.lessons import kit
 
 
 DIVERGED = -1.0
@@ -43,35 +45,22 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kit_dir", type=Path, nargs="?")
-    ap.add_argument("specs", nargs="*", help="method:lr:steps:labels_per_class[:key=value...]")
-    ap.add_argument("--out", type=Path, default=Path("docs/lessons_validation.jsonl"))
-    ap.add_argument("--table", type=Path, help="print the rows of this jsonl as a Markdown table and stop")
-    args = ap.parse_args()
-    if args.table:
-        print(table(args.table))
-        return
-    if args.kit_dir is None or not args.specs:
-        ap.error("give KIT_DIR and at least one spec (or --table FILE)")
-    lessons.KIT = args.kit_dir
-    lessons.kit()
-    for spec in args.specs:
+def run(kit_dir: Path, specs: list[str], out: Path) -> None:
+    """Train each spec on the kit in ``kit_dir`` and append its row to ``out`` (the module docstring)."""
+    kit.KIT = kit_dir
+    kit.files()
+    for spec in specs:
         method, lr, steps, per_class, *extra = spec.split(":")
-        cfg = lessons.config(method, int(steps), int(per_class), 0,
+        cfg = kit.config(method, int(steps), int(per_class), 0,
                              [f"lr={lr}", "data.val_size=500", "eval_on=val", *extra])
         t = time.perf_counter()
         try:
-            acc = round(lessons.accuracy(lessons.train_run(cfg, spec.replace(":", "_").replace("=", "-"))), 1)
+            acc = round(kit.accuracy(kit.train_run(cfg, spec.replace(":", "_").replace("=", "-"))), 1)
         except (FloatingPointError, ValueError) as e:  # a diverged run (NaN loss or NaN gate logits) is a result
             acc = None
             print(f"{spec}: diverged ({type(e).__name__}: {str(e)[:120]})", flush=True)
         row = {"spec": spec, "val_acc": acc, "seconds": round(time.perf_counter() - t, 1)}
         print(json.dumps(row), flush=True)
-        with args.out.open("a") as f:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
-
-
-if __name__ == "__main__":
-    main()
