@@ -58,7 +58,7 @@ def test_smoke_study_end_to_end(tmp_path):
     assert "Running stage" not in second
 
     # a plot edit re-trains nothing: only the stages that draw figures are out of date
-    plots = proj / "ssfer_study" / "plots.py"
+    plots = proj / "ssfer_study" / "stages" / "plots.py"
     plots.write_text(plots.read_text() + "\n# an edit of the plotting code\n")
     status = _run([str(BIN / "dvc"), "status", "studies/smoke/dvc.yaml"], proj)
     assert "dvc.yaml:train:" not in status and "splits" not in status, status
