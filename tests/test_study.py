@@ -100,6 +100,15 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     for f in ("main.md", "main.csv", "calibration.md", "official.md", "calibration.png", "ssl_at_work.png",
               "accuracy_curves.png", "pseudo_label_diagnosis.csv"):
         assert (s.reports_dir / "results" / f).exists(), f
+    # the curves dvc plots draws: every main run's accuracy, the semi-supervised runs' pseudo-labels
+    curves = s.reports_dir / "results" / "curves"
+    assert sorted(p.stem for p in (curves / "accuracy").glob("*.tsv")) == ["fixmatch_s0", "fixmatch_s1",
+                                                                          "supervised_s0", "supervised_s1"]
+    acc = pd.read_csv(curves / "accuracy" / "fixmatch_s1.tsv", sep="\t")
+    assert list(acc.columns) == ["step", "accuracy"] and acc["accuracy"].tolist() == [80.0]
+    passed = pd.read_csv(curves / "pseudo_labels" / "fixmatch_s0.tsv", sep="\t")
+    assert list(passed.columns) == ["step", "pl_pass_rate", "pl_pass_acc"] and len(passed) == 10
+    assert not (curves / "pseudo_labels" / "supervised_s0.tsv").exists()
     official = (s.reports_dir / "results" / "official.md").read_text()
     assert "best at epoch" in official and "| 14 " in official  # the releases' best epoch, named
     diag = res.diagnosis.set_index(["method", "pseudo-label source"])

@@ -5,6 +5,8 @@ every report written under the smoke profile's own folders; the committed defaul
 touched; `dvc status` is clean afterwards and a second `dvc repro` has nothing to do.
 """
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +47,13 @@ def test_smoke_study_end_to_end(tmp_path):
         assert "from ssfer_core" not in html and "from ssfer_study" not in html  # rendered without code
         assert "data:image/png;base64" in html, page  # with its figures inline
     assert "bokeh" in (reports / "explorer" / "umap_explorer.html").read_text().lower()
+    # the learning curves are where `dvc plots` looks: one plot a main run, with its points
+    shown = subprocess.run([str(BIN / "dvc"), "plots", "show", "--json"], cwd=proj, capture_output=True, text=True,
+                           env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home())})
+    plots = json.loads(shown.stdout)["data"]
+    accuracy = plots["reports/smoke/results/curves/accuracy/fixmatch_s0.tsv"][0]["content"]["data"]["values"]
+    assert accuracy and {"step", "accuracy"} <= set(accuracy[0])
+    assert "reports/smoke/results/curves/pseudo_labels/leaf_s0.tsv" in plots
 
     # the smoke profile wrote nothing that belongs to the default study
     changed = _run(["git", "status", "--porcelain", "--untracked-files=all"], proj).splitlines()

@@ -98,6 +98,30 @@ def logged(study: Study, run: str, key: str) -> pd.DataFrame | None:
     return series if rate is None else rate[["step"]].merge(series, on="step", how="left")
 
 
+def write_curves(study: Study, runs: dict, main_keys: list[str], out) -> list:
+    """Each main run's curves as TSV for ``dvc plots`` (``plots:`` in dvc.yaml): ``curves/accuracy/<run>.tsv``
+    (step, the evaluated model's test accuracy in %) and, for a method that trains on pseudo-labels,
+    ``curves/pseudo_labels/<run>.tsv`` (step, share passed, accuracy of what passes)."""
+    written = []
+    for sub in ("accuracy", "pseudo_labels"):
+        (out / "curves" / sub).mkdir(parents=True, exist_ok=True)
+    for k in main_keys:
+        key = "ema_acc" if "ema" in runs[k] else "raw_acc"
+        acc = pd.DataFrame({"step": [c["step"] for c in runs[k]["curve"]],
+                            "accuracy": [round(100 * c[key], 2) for c in runs[k]["curve"]]})
+        acc.to_csv(out / "curves" / "accuracy" / f"{k}.tsv", sep="\t", index=False)
+        written.append(out / "curves" / "accuracy" / f"{k}.tsv")
+        series = [s.rename(columns={"value": n}) for n in tables.PASSED
+                  if (s := tables.train_series(study.runs_dir, k, n)) is not None]
+        if series:
+            merged = series[0]
+            for s in series[1:]:
+                merged = merged.merge(s, on="step", how="outer")
+            merged.to_csv(out / "curves" / "pseudo_labels" / f"{k}.tsv", sep="\t", index=False, na_rep="")
+            written.append(out / "curves" / "pseudo_labels" / f"{k}.tsv")
+    return written
+
+
 def method_figures(study: Study, runs: dict, main_keys: list[str]) -> dict:
     """Each main-table method's declared figures (``MethodDef.diagnostics.figures``), drawn from its
     seed-0 run (or every seed's run), one line per series and run."""
@@ -177,6 +201,7 @@ def build(study: Study, dpi: int = 120) -> Results:
               for k in seed0 if METHODS[runs[k]["method"]].diagnostics.sources}
     if curves:
         figures["ssl_at_work"] = plots.ssl_at_work(curves)
+    write_curves(study, runs, main_keys, out)
     by_method: dict[str, list] = {}
     for k in main_keys:
         by_method.setdefault(variants[k], []).append(runs[k]["curve"])
