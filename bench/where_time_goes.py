@@ -162,11 +162,15 @@ def concurrent_pair(profile_file: Path, method: str, steps: int, overrides: list
     return sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["sps"] for p in procs)
 
 
-def threads_table(profile_file: Path, steps: int, overrides: list[str] = (), label: str = "") -> list[str]:
+def threads_table(profile_file: Path, steps: int, overrides: list[str] = (), label: str = "",
+                  two_threads: dict | None = None) -> list[str]:
+    """The table's lines; ``two_threads`` (when given) gets each method's 2-thread steps/s."""
     lines = [f"{'backbone':<15} {'method':<11} {'1 thread':>9} {'2 threads':>10} {'2 x 1 thread':>13} {'2x1 / 2':>8}"]
     for m in METHODS:
         s1 = steps_per_second(profile_file, m, 1, steps, overrides)
         s2 = steps_per_second(profile_file, m, 2, steps, overrides)
+        if two_threads is not None:
+            two_threads[m] = s2
         pair = concurrent_pair(profile_file, m, steps, overrides)
         lines.append(f"{label:<15} {m:<11} {s1:9.1f} {s2:10.1f} {pair:13.1f} {pair / s2:8.2f}")
     return lines
@@ -232,7 +236,8 @@ def main() -> None:
     lines += ["", "(m = milliseconds per step; 'x steps' = step x the run's steps; 'run' = steps + build + "
               "evaluations + LEAF's threshold passes, without the start costs and data load above)", ""]
     lines += ["## threads: steps/s of a process at 1 and 2 threads, and of two 1-thread processes at once", ""]
-    lines += threads_table(profile_file, a.steps, label=cfg0.net.backbone)
+    two_threads: dict = {}
+    lines += threads_table(profile_file, a.steps, label=cfg0.net.backbone, two_threads=two_threads)
     mm = {t: matmul_gflops(t) for t in (1, 2)}
     lines += ["", "## how close a step is to the machine's limit (float32)", "",
               f"1024x1024 matmul: {mm[1]:.1f} GFLOP/s at 1 thread, {mm[2]:.1f} GFLOP/s at 2 threads", "",
@@ -242,6 +247,10 @@ def main() -> None:
         lines.append(f"{m:<11} {flops / 1e9:11.3f} {step * 1e3:8.1f} {flops / step / 1e9:8.2f} "
                      f"{flops / step / 1e9 / mm.get(cfg0.threads, mm[2]):9.1%}")
     emit(lines, a.out)
+    if a.out:  # the reference speed the lessons' time check reads (ssfer_study.lessons.speed.REFERENCE)
+        Path(a.out).with_name("reference_speed.json").write_text(json.dumps({
+            "workload": f"the {profile_file} study's supervised run on {cfg0.net.backbone} at 2 threads",
+            "steps_per_second": round(two_threads["supervised"], 1), "table": str(a.out), "command": lines[0]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,10 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("plan", nargs="?", help="one run a line: NAME key=value ...")
     sw.add_argument("--table", default="", help="print the rows of this JSON-lines file as a Markdown table")
     sw.add_argument("--plateau", nargs="*", default=[], help="print the plateau rule's table of these JSON-lines files")
+    sw.add_argument("--grid", nargs="*", default=[], help="print the method x lr table of these JSON-lines files (with --steps)")
+    sw.add_argument("--steps", type=int, default=None, help="the budget whose runs --grid shows")
+    sw.add_argument("--refresh", default="", metavar="PAGE",
+                    help="rewrite the generated blocks of a Markdown page (docs/validation.md) from the sweeps' files")
     sw.add_argument("--profile", default="params.yaml", help="profile file: the base config of every run")
     sw.add_argument("--runs-dir", default="runs/val_sweep", help="where the sweep's runs (and checkpoints) live")
     sw.add_argument("--out", default="studies/validation/sweep.jsonl", help="the rows, one JSON line a run")
@@ -293,10 +297,16 @@ def cmd_lessons(a) -> int:
 def cmd_sweep(a) -> int:
     from ssfer_study.validation import sweep
 
-    if a.table:
+    if a.refresh:
+        print(f"{a.refresh}: " + ("updated" if sweep.refresh(a.refresh) else "already current"))
+    elif a.table:
         print(sweep.table(a.table))
     elif a.plateau:
         print(sweep.plateau(a.plateau))
+    elif a.grid:
+        if a.steps is None:
+            raise ConfigError("ssfer sweep --grid FILE...: give the budget its runs trained for with --steps")
+        print(sweep.grid(a.grid, a.steps))
     elif a.plan:
         sweep.run(a.plan, a.profile, a.runs_dir, a.out, a.stop_after)
     else:

@@ -78,3 +78,24 @@ def test_the_configs_stage_reruns_when_any_profile_key_a_run_config_reads_change
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["configs"]
     keys = {k for entry in stage["params"] for keys in entry.values() for k in keys}
     assert {"train", "methods", "runs"} <= keys, keys
+
+
+def test_every_relative_link_of_the_docs_and_the_readme_resolves():
+    """A link in README.md or docs/*.md names a file of the repository (or one a stage writes into
+    a committed report folder); a moved or renamed file breaks this, not a reader."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == [], broken
+
+
+def test_docs_hold_prose_not_data():
+    """The sweeps' plans and rows live in studies/validation/, not in docs/."""
+    assert not [p.name for p in (ROOT / "docs").iterdir() if p.suffix in (".jsonl", ".txt", ".json", ".csv")]

@@ -188,15 +188,16 @@ def test_slowdown_is_clamped_and_the_reference_read_from_the_committed_table(tmp
     assert speed.slowdown(10.0, 100.0) == speed.MAX_SLOWDOWN
     with pytest.raises(ValueError, match="positive"):
         speed.slowdown(0.0, 100.0)
-    committed = speed.reference_steps_per_second()  # the real table: the row the check relies on
+    committed = speed.reference_steps_per_second()  # the committed file the check relies on
     assert 10 < committed < 1000
-    table = tmp_path / "t.txt"
-    table.write_text("backbone method 1 thread 2 threads\nsynth_cnn_slim  supervised  80.4  103.6  151.0  1.46\n")
-    assert speed.reference_steps_per_second(table) == 103.6
-    with pytest.raises(ValueError, match="no threads-table row for synth_cnn leaf"):
-        speed.reference_steps_per_second(table, "synth_cnn", "leaf")
+    # it is the 2-thread supervised row of the committed table it came from
+    from pathlib import Path
+    reference = json.loads(speed.REFERENCE.read_text())
+    row = next(line.split() for line in Path(reference["table"]).read_text().splitlines()
+               if line.split()[:2] == ["synth_cnn_slim", "supervised"])
+    assert float(row[3]) == committed
     with pytest.raises(FileNotFoundError, match="where_time_goes.py"):
-        speed.reference_steps_per_second(tmp_path / "missing.txt")
+        speed.reference_steps_per_second(tmp_path / "missing.json")
 
 
 def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):

@@ -28,3 +28,38 @@ def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_pat
     assert "loss became" in rows["wild"]["diverged_at"]
     assert main(argv) == 0  # a finished row is not probed again
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_the_validation_page_shows_the_sweeps_rows_as_they_are(tmp_path):
+    """docs/validation.md's tables are generated blocks: refreshing them from the committed rows
+    changes nothing (a hand edit of a number, or a new row, makes this fail)."""
+    import shutil
+    from pathlib import Path
+
+    from ssfer_study.validation import sweep
+
+    root = Path(__file__).resolve().parents[1]
+    page = tmp_path / "validation.md"
+    shutil.copy(root / "docs" / "validation.md", page)
+    import os
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert sweep.GENERATED.search(page.read_text()), "the page has generated blocks"
+        assert not sweep.refresh(page), "run `ssfer sweep --refresh docs/validation.md`"
+        page.write_text(page.read_text().replace("| supervised | 62.4 |", "| supervised | 99.9 |"))
+        assert sweep.refresh(page) and "| supervised | 62.4 |" in page.read_text()
+    finally:
+        os.chdir(cwd)
+
+
+def test_the_grid_keeps_one_budget_and_names_a_diverged_run(tmp_path):
+    from ssfer_study.validation import sweep
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in [
+        {"name": "a", "val_acc": 60.0, "overrides": "method=fixmatch lr=0.01 steps=100", "steps": 100},
+        {"name": "b", "val_acc": None, "overrides": "method=fixmatch lr=0.1 steps=100", "steps": 100},
+        {"name": "c", "val_acc": 70.0, "overrides": "method=fixmatch lr=0.03 steps=150", "steps": 150}]))
+    table = sweep.grid([str(rows)], 100)
+    assert "| fixmatch | 60.0 | diverged |" in table and "70.0" not in table

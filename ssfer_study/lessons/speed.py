@@ -1,7 +1,7 @@
 """How fast this machine trains right now, in the unit the committed benchmark uses.
 
 Machines of one kind differ up to 3x in speed, and one machine's speed moves by 1.3-1.8x within an
-hour (README, "Time"). A wall-clock limit ("each lesson within 3 minutes on the 2-core machine") is
+hour (docs/benchmarks.md). A wall-clock limit ("each lesson within 3 minutes on the 2-core machine") is
 therefore read at the machine's **reference speed**: the training steps per second that
 ``bench/where_time_goes.py`` measured and committed in ``bench/results/where_time_goes.txt`` for
 one workload, the default study's supervised run on ``synth_cnn_slim`` at 2 threads. A check
@@ -11,11 +11,13 @@ its wall time by how much slower the machine is than that (:func:`slowdown`).
 from __future__ import annotations
 
 import contextlib
-import re
+import json
 import time
 from pathlib import Path
 
-REFERENCE_TABLE = Path("bench/results/where_time_goes.txt")
+REFERENCE = Path("bench/results/reference_speed.json")
+"""The reference speed: the benchmark's steps/s of one workload (the default study's supervised run
+on ``synth_cnn_slim`` at 2 threads), written by ``bench/where_time_goes.py`` with its table."""
 MAX_SLOWDOWN = 3.0
 """The most a slow machine excuses: the spread between machines of one kind the project measured.
 A slowdown beyond it is treated as the check's own (a lesson that became slower, not the machine)."""
@@ -62,19 +64,13 @@ def steps_per_second(cfg, data, steps: int, bf16: bool = False, method_out: list
     return sps
 
 
-def reference_steps_per_second(table: Path = REFERENCE_TABLE, backbone: str = "synth_cnn_slim",
-                               method: str = "supervised") -> float:
-    """The committed benchmark's steps/s of ``method`` on ``backbone`` at 2 threads (its threads
-    table: ``backbone method 1-thread 2-threads ...``)."""
-    if not table.exists():
-        raise FileNotFoundError(f"{table} is missing: it holds the reference speed; restore it with git "
-                                f"or re-make it with `python bench/where_time_goes.py --out {table}`")
-    for line in table.read_text().splitlines():
-        cols = line.split()
-        if cols[:2] == [backbone, method] and len(cols) >= 4 and re.fullmatch(r"[\d.]+", cols[3]):
-            return float(cols[3])
-    raise ValueError(f"{table} has no threads-table row for {backbone} {method}: re-make it with "
-                     f"`python bench/where_time_goes.py --out {table}`")
+def reference_steps_per_second(path: Path = REFERENCE) -> float:
+    """The committed benchmark's steps/s of the reference workload (``reference_speed.json``, which
+    ``bench/where_time_goes.py --out`` writes beside its table)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it holds the reference speed; restore it with git "
+                                "or re-make it with `python bench/where_time_goes.py --out bench/results/where_time_goes.txt`")
+    return float(json.loads(path.read_text())["steps_per_second"])
 
 
 def slowdown(measured_sps: float, reference_sps: float, cap: float = MAX_SLOWDOWN) -> float:

@@ -8,7 +8,6 @@ checks ``dvc.yaml`` against :data:`STAGE_ENTRIES` with it, and the layering rule
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 PACKAGES = ("ssfer_core", "ssfer_study")

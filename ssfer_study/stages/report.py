@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ssfer_study.stages.captions import TABLE_TITLES, all_captions
-from ssfer_study.study import Study, load_study
+from ssfer_study.study import Study
 from ssfer_study.stages.tables import PASSED, verdict
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
@@ -138,8 +138,37 @@ def results_block(study: Study) -> str:
         refs.append(f"supervised with every label {metrics['calibration']['all']['acc_mean']:.1f} %")
     if refs:
         block += ["", "For reference: " + "; ".join(refs) + "."]
+    block += verdict_lines(study, metrics)
     block += ["", END]
     return "\n".join(block)
+
+
+def verdict_lines(study: Study, metrics: dict) -> list[str]:
+    """The block's sentences, each written from ``metrics.json``: which method is shown above
+    supervised, how each paper's claim with paired seeds reads, and which methods were still
+    learning when training stopped (the last quarter's gain beyond the noise of one evaluation)."""
+    main = metrics.get("main", {})
+    out = []
+    vs_sup = [f"{m} {_paired(r)}" for m, r in main.items() if r.get("delta_vs_supervised_mean") is not None]
+    if vs_sup:
+        out += ["", "Against supervised (paired 95 % interval over seeds; shown only when it excludes zero): "
+                + "; ".join(vs_sup) + "."]
+    texts = {f"{c.better}_vs_{c.than}": c.claim for c in study.claims}
+    claims = [f"{texts.get(k, k)}: {c['printed']:+.1f} ± {c['ci95']:.1f}, **{c['verdict']}**"
+              for k, c in metrics.get("claims", {}).items() if c.get("ci95") is not None]
+    if claims:
+        out += ["", "The papers' claims this profile pairs over seeds: " + "; ".join(claims) + "."]
+    learning = {m: r for m, r in main.items() if r.get("last_quarter_gain") is not None}
+    still = [f"{m} (+{r['last_quarter_gain']:.1f} against {r['last_quarter_noise95']:.1f})" for m, r in learning.items()
+             if r["last_quarter_gain"] > r["last_quarter_noise95"]]
+    flat = [m for m, r in learning.items() if r["last_quarter_gain"] <= r["last_quarter_noise95"]]
+    if still:
+        out += ["", "Still learning when training stopped (accuracy gained over the last quarter, mean over seeds, "
+                "against the noise of one evaluation): " + ", ".join(still)
+                + (f"; finished: {', '.join(flat)}." if flat else ".")]
+    elif flat:
+        out += ["", f"Every method had finished learning (the last quarter's gain within the noise): {', '.join(flat)}."]
+    return out
 
 
 def update_readme(study: Study) -> Path:

@@ -18,9 +18,9 @@ trainer raises on a non-finite loss, and the row records it as ``diverged_at``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -33,10 +33,11 @@ BASE = ("data.val_size=1000", "eval_on=val")
 
 
 def table(path: str) -> str:
-    cols = ("name", "val_acc", "val_bal_acc", "pl_pass_rate_final", "pl_pass_acc_final", "seconds", "overrides")
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    cols = [c for c in ("name", "val_acc", "val_bal_acc", "pl_pass_rate_final", "pl_pass_acc_final", "stop_after",
+                        "diverged_at", "seconds", "overrides") if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for line in Path(path).read_text().splitlines():
-        r = json.loads(line)
+    for r in rows:
         lines.append("| " + " | ".join("-" if r.get(c) is None else f"`{r[c]}`" if c == "overrides" else str(r.get(c, ""))
                                       for c in cols) + " |")
     return "\n".join(lines)
@@ -63,6 +64,65 @@ def plateau(paths: list[str], n_val: int = 1000) -> str:
                 lines.append(f"| `{key}` | {b} | {accs[b]:.1f} | {accs[longer]:.1f} | {gain:+.1f} | {noise:.1f} | "
                              f"{'yes' if gain < noise else 'no'} |")
     return "\n".join(lines)
+
+
+def grid(paths: list[str], steps: int, profile: str | None = None) -> str:
+    """The validation accuracy of every (method, lr) trained for ``steps`` in the sweeps ``paths``,
+    one row a method, one column an lr (a later file's row wins a repeated cell; "diverged" where the
+    run stopped on a non-finite loss); with ``profile``, the lr that profile trains each method at."""
+    cells: dict[str, dict[float, str]] = {}
+    for line in (ln for path in paths for ln in Path(path).read_text().splitlines() if ln.strip()):
+        r = json.loads(line)
+        sets = dict(o.split("=", 1) for o in r.get("overrides", "").split() if "=" in o)
+        if int(r.get("steps") or sets.get("steps", 0)) != steps or "lr" not in sets or "method" not in sets:
+            continue
+        cells.setdefault(sets["method"], {})[float(sets["lr"])] = "diverged" if r.get("val_acc") is None \
+            else f"{r['val_acc']:.1f}"
+    lrs = sorted({lr for row in cells.values() for lr in row})
+    chosen = load_study(profile).per_method if profile else {}
+    head = ["method", *(f"lr {lr:g}" for lr in lrs)] + ([f"lr in {profile}"] if profile else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, row in cells.items():
+        extra = [f"{chosen.get(method, {}).get('lr', '-')}"] if profile else []
+        lines.append("| " + " | ".join([method, *(row.get(lr, "-") for lr in lrs), *extra]) + " |")
+    return "\n".join(lines)
+
+
+GENERATED = re.compile(r"(<!-- generated: ssfer sweep (?P<args>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+"""A block of a Markdown page that ``ssfer sweep --refresh PAGE`` writes: the output of the command
+its opening line names (``--table F``, ``--plateau F...``, ``--grid F... --steps N [--profile P]``)."""
+
+
+def block(args: list[str]) -> str:
+    """What ``ssfer sweep ARGS`` prints for the table commands a generated block may name."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="ssfer sweep", add_help=False)
+    p.add_argument("--table")
+    p.add_argument("--plateau", nargs="+")
+    p.add_argument("--grid", nargs="+")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--profile")
+    a = p.parse_args(args)
+    if a.table:
+        return table(a.table)
+    if a.plateau:
+        return plateau(a.plateau)
+    if a.grid and a.steps:
+        return grid(a.grid, a.steps, a.profile)
+    raise ValueError(f"ssfer sweep {' '.join(args)}: a generated block names --table, --plateau or --grid with --steps")
+
+
+def refresh(page: str | Path) -> bool:
+    """Rewrite every generated block of ``page`` from the sweeps' files; True if anything changed."""
+    import shlex
+
+    path = Path(page)
+    text = path.read_text()
+    new = GENERATED.sub(lambda m: m.group(1) + "\n" + block(shlex.split(m.group("args"))) + "\n\n" + m.group(4), text)
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def _append(row: dict, out_file: str) -> None:
