@@ -10,6 +10,7 @@
     ssfer compare --profile params.yaml               # your metrics.json against the committed one
     ssfer profile resolve smoke                       # studies/smoke/profile.yaml -> studies/smoke/params.yaml
     ssfer profile configs --profile params.yaml       # each run's resolved config (the `configs` stage)
+    ssfer notebook results --profile params.yaml      # a stage notebook under papermill (data_tour, results, analysis)
     ssfer report --profile params.yaml                # the `report` stage: HTML pages, index, results block
     ssfer lessons [--kit]                             # every lesson (the kit first), or the kit alone
     ssfer sweep PLAN [--out studies/validation/...]   # a validation sweep (ssfer_study.validation.sweep)
@@ -133,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
                          "train.device is here (exit 2 naming the first that is not)")
     pr.add_argument("name", nargs="?", default=None, help="profile name (resolve)")
     pr.add_argument("--profile", default="params.yaml", help="profile file (configs, show, devices)")
+
+    nb = sub.add_parser("notebook", help="execute a stage notebook (notebooks/NAME.ipynb) with papermill into "
+                                         "reports/<profile>/notebooks/ (the data_tour, results and analysis stages)")
+    nb.add_argument("name", choices=tuple(NOTEBOOK_FOLDERS), help="the stage notebook")
+    nb.add_argument("--profile", default="params.yaml", help="profile file (the notebook's profile_file parameter)")
 
     rp = sub.add_parser("report", help="render the profile's executed notebooks to HTML, write its report index "
                                        "and the results block (the `report` stage)")
@@ -274,6 +280,28 @@ def cmd_eval(a) -> int:
     return 0
 
 
+NOTEBOOK_FOLDERS = {"data_tour": ("data_tour",), "results": ("results",), "analysis": ("analysis", "explorer")}
+"""Each stage notebook and the folders of ``reports/<profile>/`` it writes into (besides ``notebooks/``)."""
+
+
+def cmd_notebook(a) -> int:
+    import papermill as pm
+
+    from ssfer_study.study import load_study
+
+    reports = load_study(a.profile).reports_dir
+    for folder in ("notebooks", *NOTEBOOK_FOLDERS[a.name]):
+        (reports / folder).mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(f"notebooks/{a.name}.ipynb", str(reports / "notebooks" / f"{a.name}.ipynb"),
+                            parameters={"profile_file": a.profile}, kernel_name="python3", progress_bar=False)
+    except pm.PapermillExecutionError as e:
+        print(f"ssfer notebook {a.name}: a cell failed ({e.ename}: {e.evalue}); the executed notebook is "
+              f"{reports / 'notebooks' / (a.name + '.ipynb')}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_report(a) -> int:
     from ssfer_study.stages import report
     from ssfer_study.study import load_study
@@ -386,7 +414,11 @@ def cmd_data(a) -> int:
     return 0 if rep.ok else EXIT_CONFIG
 
 
-COMMANDS = {"synth": cmd_synth, "realism": cmd_realism, "split": cmd_split, "pretrain": cmd_pretrain, "train": cmd_train, "train-runs": cmd_train_runs, "compare": cmd_compare, "eval": cmd_eval, "report": cmd_report, "lessons": cmd_lessons, "sweep": cmd_sweep, "lesson-sweep": cmd_lesson_sweep, "deps": cmd_deps, "page-check": cmd_page_check, "profile": cmd_profile, "data": cmd_data}
+COMMANDS = {"synth": cmd_synth, "realism": cmd_realism, "split": cmd_split, "pretrain": cmd_pretrain,
+            "train": cmd_train, "train-runs": cmd_train_runs, "compare": cmd_compare, "eval": cmd_eval,
+            "notebook": cmd_notebook, "report": cmd_report, "lessons": cmd_lessons, "sweep": cmd_sweep,
+            "lesson-sweep": cmd_lesson_sweep, "deps": cmd_deps, "page-check": cmd_page_check,
+            "profile": cmd_profile, "data": cmd_data}
 """Subcommand -> the function that runs it."""
 
 

@@ -21,10 +21,10 @@ STAGE_ENTRIES = {
     "pretrain": ["ssfer_study.cli", "ssfer_core.pretrain"],
     "configs": ["ssfer_study.cli", "ssfer_study.study"],
     "splits": ["ssfer_study.cli", "ssfer_study.study", "ssfer_core.data.bundle"],
-    "data_tour": ["ssfer_study.stages.data_tour"],
+    "data_tour": ["ssfer_study.cli", "ssfer_study.stages.data_tour"],
     "train": ["ssfer_study.cli", "ssfer_study.pipeline.train_runs", "ssfer_study.pipeline.training"],
-    "results": ["ssfer_study.stages.results", "ssfer_study.stages.captions"],   # the notebook shows the captions
-    "analysis": ["ssfer_study.stages.analysis", "ssfer_study.stages.captions"],
+    "results": ["ssfer_study.cli", "ssfer_study.stages.results", "ssfer_study.stages.captions"],   # the notebook shows the captions
+    "analysis": ["ssfer_study.cli", "ssfer_study.stages.analysis", "ssfer_study.stages.captions"],
     "report": ["ssfer_study.cli", "ssfer_study.stages.report"],
 }
 
