@@ -45,7 +45,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
 
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     lines = [f"$ python bench/cpu_bf16.py --profile {a.profile} --steps {a.steps}",

@@ -22,7 +22,7 @@ import torch
 
 
 from ssfer_core.config import TrainConfig
-from ssfer_core.data.bundle import FERData
+from ssfer_core.data.loading import FERData
 from ssfer_core.build import build_method
 from ssfer_core.train import TrainState, make_batch, optimizer_step, step_loss
 

@@ -144,7 +144,7 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 20) -> float:
 
 
 def steps_per_second(profile_file: Path, method: str, threads: int, steps: int, overrides: list[str] = ()) -> float:
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
 
     cfg = load_cfg(profile_file, method, threads, overrides)
     return speed.steps_per_second(cfg, load_data(cfg.data), steps)
@@ -208,7 +208,7 @@ def main() -> None:
         return threads_by_backbone(a)
     import torch
 
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
 
     profile_file = Path(a.profile)
     lines = [f"$ python bench/where_time_goes.py --profile {a.profile} --steps {a.steps}",

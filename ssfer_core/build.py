@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ssfer_core.config import TrainConfig, resolve_net_defaults
 from ssfer_core.methods import METHODS, RunContext, SSLMethod
-from ssfer_core.models.heads import FERNet
+from ssfer_core.models.network import FERNet
 
 
 def run_context(cfg: TrainConfig, num_classes: int, n_labeled: int) -> RunContext:

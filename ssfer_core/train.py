@@ -25,7 +25,7 @@ from ssfer_core.atomic import torch_save
 from ssfer_core.build import build_method
 from ssfer_core.config import TrainConfig, resolve_split_seed, to_dict
 from ssfer_core.data.config import label_budget
-from ssfer_core.data.bundle import FERData, load_data
+from ssfer_core.data.loading import FERData, load_data
 from ssfer_core.data.official_views import official_view
 from ssfer_core.data.views import normalize, strong_view, test_view, weak_view
 from ssfer_core.devices import kind, resolve_device
@@ -234,7 +234,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: str | None = None, resu
         if stop_after is not None and st.step >= stop_after:
             break
     bar.close()
-    metrics = summarize(st.history, cfg, data, time.time() - t0, device)
+    metrics = run_metrics(st.history, cfg, data, time.time() - t0, device)
     if rank == 0 and st.step >= cfg.steps:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if logger.live is not None:
@@ -312,7 +312,7 @@ def _eval(method, model, data: FERData, cfg: TrainConfig, device) -> dict:
     return evaluate(lambda x: method.predict(model, x), images, labels, data.num_classes, cfg.eval_batch, device)
 
 
-def summarize(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float, device: str = "cpu") -> dict:
+def run_metrics(history: list[dict], cfg: TrainConfig, data: FERData, seconds: float, device: str = "cpu") -> dict:
     """Last and best (by test accuracy, as the papers report: with one evaluation an epoch, as both
     releases, the best epoch; its step and epoch kept) for the raw and EMA models."""
     out = {"method": cfg.method, "seed": cfg.seed, "dataset": cfg.data.dataset, "protocol": cfg.protocol,

@@ -214,7 +214,7 @@ def cmd_realism(a) -> int:
 
 
 def cmd_split(a) -> int:
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.data.splits import split_path
     from ssfer_study.study import load_study
 
@@ -307,7 +307,7 @@ def cmd_report(a) -> int:
     from ssfer_study.study import load_study
 
     study = load_study(a.profile)
-    report.render(study.reports_dir)
+    report.render_pages(study.reports_dir)
     print(report.index(study))
     print(report.update_readme(study))
     return 0

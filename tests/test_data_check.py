@@ -11,7 +11,7 @@ from PIL import Image
 from real_layouts import LAYOUTS
 from ssfer_study.cli import main
 from ssfer_core.config import DataConfig, TrainConfig
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_core.data.datasets import read_records
 from ssfer_core.data.check import check_dataset
 

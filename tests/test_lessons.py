@@ -17,7 +17,7 @@ def kit_dir(tmp_path, monkeypatch):
 def _finished(kit_dir, name, cfg, acc):
     """A finished lesson run of ``cfg`` (its key written after its metrics, as ``kit.train_run`` does)."""
     from ssfer_core.config import to_dict
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
 
     load_data(cfg.data)  # the split the run's identity reads
     run = kit_dir / "runs" / name
@@ -205,7 +205,7 @@ def test_the_speed_probe_trains_the_config_it_is_given(tiny_cfg):
     given config: a positive rate, and the weights it hands back have moved from the seed's."""
     import torch
 
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_study.lessons import speed
 
     data = load_data(tiny_cfg.data)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ssfer_core.config import ConfigError, apply_overrides
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_core.data.views import normalize, strong_view, weak_view
 from ssfer_core.build import build_method
 from ssfer_core.methods import METHODS
@@ -139,7 +139,7 @@ def test_unknown_method_and_key(tiny_cfg):
 
 def test_logit_scale_multiplies_only_normalised_heads(tiny_cfg):
     from ssfer_core.config import NetConfig
-    from ssfer_core.models.heads import FERNet
+    from ssfer_core.models.network import FERNet
 
     x = torch.randn(4, 3, 32, 32)
     torch.manual_seed(0)

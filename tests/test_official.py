@@ -27,7 +27,7 @@ from ssfer_core.methods.sitfer import SitFer
 from ssfer_core.methods.unlabeled import HardLabelLoss
 from ssfer_core.models.backbones import BACKBONES
 from ssfer_core.models.config import NetConfig
-from ssfer_core.models.heads import FERNet
+from ssfer_core.models.network import FERNet
 from ssfer_core.optim import make_optimizer, make_schedule
 from ssfer_core.train import optimizer_step
 

@@ -69,7 +69,7 @@ def test_validation_split_is_carved_apart_from_training():
 
 
 def test_eval_on_val_uses_the_validation_images(tiny_cfg):
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.data.readers import DatasetError as DE
 
     tiny_cfg.data.val_size = 50

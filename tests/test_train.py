@@ -101,7 +101,7 @@ def test_ssl_method_with_no_unlabeled_images_fails_clearly(tiny_cfg, tmp_path):
 def test_channels_last_computes_the_same_step(tiny_cfg, tmp_path):
     """Same loss and gradients on one batch (up to float rounding of other conv kernels); a run
     with the switch trains in channels-last format."""
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.build import build_method
     from ssfer_core.train import make_batch
 
@@ -240,7 +240,7 @@ def test_the_trainer_adds_the_networks_auxiliary_loss_for_every_method(tiny_cfg,
 
     from ssfer_core.build import build_method
     from ssfer_core.config import apply_overrides
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.train import TrainState, make_batch, step_loss
 
     experts = ["net.semantic_moe=pooled", "net.instance_moe=true", "net.l2_normalize=true", "net.dropout=0.0",

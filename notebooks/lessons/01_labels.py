@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_core.labels import class_names
 from ssfer_study.lessons import kit
 from ssfer_study.stages import plots
@@ -162,6 +162,6 @@ kit.answer("lesson1", [
 
 # %% [markdown]
 # **Where this lives in the library:** `ssfer_core.train.train` (the training loop),
-# `ssfer_core.data.bundle.load_data` (images, labels and the labeled / unlabeled split),
+# `ssfer_core.data.loading.load_data` (images, labels and the labeled / unlabeled split),
 # `ssfer_core.data.splits` (how `labels_per_class` draws the labeled set),
 # `ssfer_core.evaluate` (accuracy, confusion matrix); the kit is `ssfer_study.lessons.kit`.

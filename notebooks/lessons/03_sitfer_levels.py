@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names
 from ssfer_core.models.text import class_prompts

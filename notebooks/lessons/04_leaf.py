@@ -54,7 +54,7 @@ import torch
 from IPython.display import Markdown, display
 
 from ssfer_core import pseudo
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_core.data.readers import read_synthfacs_metadata
 from ssfer_core.data.views import normalize, test_view
 from ssfer_core.labels import class_names

@@ -126,7 +126,7 @@ def converged(method: str, progress: bool = False) -> Path:
     import shutil
 
     from ssfer_core.config import resolve_split_seed
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.train import train
 
     cfg = converged_config(method)
@@ -185,7 +185,7 @@ def train_run(cfg: TrainConfig, name: str, reuse: bool = True) -> dict:
     import shutil
 
     from ssfer_core.config import resolve_split_seed
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_core.train import train
 
     out = KIT / "runs" / name

@@ -13,7 +13,7 @@ LESSONS = ("01_labels", "02_pseudo_labels", "03_sitfer_levels", "04_leaf", "05_y
 """Every lesson, in teaching order (CI runs this list; a test checks it is every lesson file)."""
 
 
-def render(executed: Path, out: Path) -> tuple[Path, Path]:
+def render_lesson(executed: Path, out: Path) -> tuple[Path, Path]:
     """``out/<name>.html`` and ``out/<name>.md`` (figures in ``out/<name>_files/``) of an executed
     lesson notebook, stderr left out of both."""
     import nbformat

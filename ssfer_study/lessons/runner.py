@@ -1,5 +1,5 @@
 """``make lessons``: every lesson (``notebooks/lessons/``) executed by papermill with its default
-parameters, each rendered (:func:`ssfer_study.lessons.pages.render`) and timed against its limit.
+parameters, each rendered (:func:`ssfer_study.lessons.pages.render_lesson`) and timed against its limit.
 
     ssfer lessons
 """
@@ -30,7 +30,7 @@ def machine_slowdown() -> tuple[float, float, float]:
     best of three reads of 60 steps after 5 warm-up) on the kit's data; the lessons' config differs from the study's in
     nothing else that costs time (batch 16, 48 px, mu 1).
     Returns (measured steps/s, reference steps/s, slowdown)."""
-    from ssfer_core.data.bundle import load_data
+    from ssfer_core.data.loading import load_data
     from ssfer_study.lessons import speed
 
     cfg = config("supervised", overrides=["channels_last=true"])  # as the benchmark's run (the study's)
@@ -91,7 +91,7 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
             glitches = page_check.problems(executed)  # what a student must not meet on the page
             if glitches and status.startswith("ok"):
                 status, failed = "FAILED the page check: " + "; ".join(glitches), True
-            pages.render(executed, out)
+            pages.render_lesson(executed, out)
             executed.unlink()  # the pages are the report; the executed notebook would only duplicate them
         rows.append((name, seconds, status))
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)

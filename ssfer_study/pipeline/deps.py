@@ -20,7 +20,7 @@ STAGE_ENTRIES = {
     "judge": ["ssfer_study.cli", "ssfer_study.judge.realism"],
     "pretrain": ["ssfer_study.cli", "ssfer_core.pretrain"],
     "configs": ["ssfer_study.cli", "ssfer_study.study"],
-    "splits": ["ssfer_study.cli", "ssfer_study.study", "ssfer_core.data.bundle"],
+    "splits": ["ssfer_study.cli", "ssfer_study.study", "ssfer_core.data.loading"],
     "data_tour": ["ssfer_study.cli", "ssfer_study.stages.data_tour"],
     "train": ["ssfer_study.cli", "ssfer_study.pipeline.train_runs", "ssfer_study.pipeline.training"],
     "results": ["ssfer_study.cli", "ssfer_study.stages.results", "ssfer_study.stages.captions"],   # the notebook shows the captions

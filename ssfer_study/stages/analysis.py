@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssfer_core.data.bundle import FERData, load_data
+from ssfer_core.data.loading import FERData, load_data
 from ssfer_core.data.readers import read_synthfacs_metadata
 from ssfer_study.stages import features, plots
 from ssfer_study.study import Study

@@ -16,7 +16,7 @@ import torch
 
 from ssfer_core.build import build_method
 from ssfer_core.config import from_dict
-from ssfer_core.data.bundle import FERData
+from ssfer_core.data.loading import FERData
 from ssfer_core.data.views import normalize, test_view
 
 

@@ -38,7 +38,7 @@ def to_html(notebook: Path, code: bool = False) -> str:
     return exporter.from_notebook_node(nb)[0]
 
 
-def render(reports: Path) -> list[Path]:
+def render_pages(reports: Path) -> list[Path]:
     out = reports / "html"
     out.mkdir(parents=True, exist_ok=True)
     written = []

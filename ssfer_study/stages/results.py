@@ -153,9 +153,9 @@ def build(study: Study, dpi: int = 120) -> Results:
     groups = {g: [k for k in keys if k in runs] for g, keys in study.groups().items()}
     main_keys = groups.get("main", [])
 
-    main = tables.summarize(runs, main_keys, study.runs_dir, variants)
+    main = tables.table_rows(runs, main_keys, study.runs_dir, variants)
     calib_keys = groups.get("calibration", []) + [k for k in main_keys if runs[k]["method"] == "supervised"]
-    calibration = tables.summarize(runs, calib_keys, study.runs_dir, variants) if calib_keys else None
+    calibration = tables.table_rows(runs, calib_keys, study.runs_dir, variants) if calib_keys else None
     sup = main.loc[main.method == "supervised", "acc_last_mean"] if len(main) else []
     ceiling = calibration.loc[calibration["labels/class"] == "all", "acc_last_mean"] if calibration is not None else []
     if len(sup) and len(ceiling):
@@ -180,12 +180,12 @@ def build(study: Study, dpi: int = 120) -> Results:
     for g in SIDE_GROUPS:
         if groups.get(g):
             keys = list(dict.fromkeys(groups[g] + seed0))
-            side[g] = tables.summarize(runs, keys, study.runs_dir, variants)
+            side[g] = tables.table_rows(runs, keys, study.runs_dir, variants)
             tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
 
     for g, title in ABLATION_GROUPS.items():
         if groups.get(g):
-            side[g] = tables.against_reference(tables.summarize(runs, groups[g], study.runs_dir, variants), main,
+            side[g] = tables.against_reference(tables.table_rows(runs, groups[g], study.runs_dir, variants), main,
                                                runs, groups[g], main_keys, variants)
             tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
             figures[f"ablation_{g}"] = plots.ablation_bars(side[g], f"{title} ({dataset})")
@@ -193,7 +193,7 @@ def build(study: Study, dpi: int = 120) -> Results:
     label_keys = groups.get("labels", [])
     if label_keys:
         by_budget = {k: f"{runs[k]['method']} @ {runs[k]['labels_per_class']}" for k in label_keys + main_keys}
-        side["labels"] = tables.summarize(runs, label_keys + main_keys, study.runs_dir, by_budget)
+        side["labels"] = tables.table_rows(runs, label_keys + main_keys, study.runs_dir, by_budget)
         tables.write_table(tables.pretty(side["labels"]), out / "labels", dataset, study.name)
         figures["accuracy_by_labels"] = plots.accuracy_by_labels(side["labels"])
 

@@ -57,7 +57,7 @@ def majority_baseline(confusion: list[list[int]]) -> float:
     return float(rows.max() / rows.sum())
 
 
-def summarize(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[str, str]) -> pd.DataFrame:
+def table_rows(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[str, str]) -> pd.DataFrame:
     """One row per variant (``variants``: run name -> its row, e.g. ``Run.variant``), numeric columns."""
     by_variant: dict[str, list[str]] = {}
     for k in keys:

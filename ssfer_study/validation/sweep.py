@@ -24,7 +24,7 @@ import re
 import time
 from pathlib import Path
 
-from ssfer_core.data.bundle import load_data
+from ssfer_core.data.loading import load_data
 from ssfer_study.study import load_study
 from ssfer_study.stages.tables import evaluated, final_value
 from ssfer_core.train import train
