@@ -65,8 +65,11 @@ res.show(res.main)
 # %% [markdown]
 # ## The papers' claims
 # Each claim read as a paired difference over seeds (the variant the paper says is better minus the
-# one it beats): "shown" when the 95 % interval lies above 0, "contradicted" when it lies below,
-# "not shown" otherwise.
+# one it beats), with its per-seed values, its 95 % interval, the probability that the better variant
+# wins on a random seed (with its bootstrap interval) and the seeds a ± 2-point interval would take at
+# this spread. The claims are read together: "shown" (or "contradicted", pointing the other way) when
+# the paired t-test's p-value, adjusted by Holm's method over every claim with two or more seeds, is
+# under 0.05; "not shown" otherwise; a one-seed claim is not decided.
 
 # %%
 res.show(res.claims, tables.pretty_claims) if len(res.claims) else Markdown("No claim: the profile lacks the runs.")
@@ -84,10 +87,10 @@ if not controls:
 
 # %% [markdown]
 # ## Ablations and plug-ins, read against the main table
-# Each row's reference is the main table's row of its method (for a plug-in, of its host). A row
-# with several seeds is read paired on the seed: its mean difference and 95 % interval, "within
-# noise" when the interval holds 0. A one-seed row is read against the reference's mean: "within
-# noise" under 2 standard deviations of the reference's seeds.
+# Each row's reference is the main table's row of its method (for a plug-in, of its host), and the
+# row is read paired on the seed, by the claims' rule: with several seeds its mean difference and 95 %
+# interval, "within noise" when the interval holds 0; with one seed the difference to the reference's
+# run of that seed, beside 2 standard deviations of the reference's seeds for scale, and no verdict.
 
 # %%
 for group, title in results.ABLATION_GROUPS.items():

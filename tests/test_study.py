@@ -117,10 +117,10 @@ def test_results_stage_on_a_fake_study(tmp_path, monkeypatch):
     assert "| fixmatch | selected" in md.replace("  ", " ").replace("  ", " ") and "('" not in md and "nan" not in md
 
 
-def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkeypatch):
-    """An ablation or plug-in row gets its reference's mean and 2-sd noise band: inside -> "within
-    noise", outside -> above / below; a plug-in is read against its host; each group has a chart
-    with a title and a caption."""
+def test_a_one_seed_ablation_is_read_paired_on_its_seed_and_left_undecided(tmp_path, monkeypatch):
+    """A one-seed ablation or plug-in row: its difference to the reference's run of the same seed,
+    the reference's 2-sd band beside it for scale, and no verdict (the rule of the claims table); a
+    plug-in is read against its host; each group has a chart with a title and a caption."""
     from ssfer_study.stages.captions import CAPTIONS
 
     monkeypatch.chdir(tmp_path)
@@ -131,21 +131,22 @@ def test_ablations_are_read_against_the_main_tables_seed_spread(tmp_path, monkey
     s = _study(runs)
     for i, acc in enumerate((0.70, 0.72, 0.74)):  # mean 72, sd 2 -> noise band 72 +- 4
         _fake_run(s.runs_dir, f"fixmatch_s{i}", "fixmatch", i, acc, 0.5)
-    _fake_run(s.runs_dir, "fixmatch_noisy_s0", "fixmatch", 0, 0.69, 0.5)   # -3: within noise
-    _fake_run(s.runs_dir, "fixmatch_low_s0", "fixmatch", 0, 0.60, 0.5)     # -12: below
-    _fake_run(s.runs_dir, "leaf_plus_fixmatch_s0", "leaf+fixmatch", 0, 0.80, 0.5)  # +8 vs its host: above
+    _fake_run(s.runs_dir, "fixmatch_noisy_s0", "fixmatch", 0, 0.69, 0.5)   # -1 against seed 0's 70
+    _fake_run(s.runs_dir, "fixmatch_low_s0", "fixmatch", 0, 0.60, 0.5)     # -10
+    _fake_run(s.runs_dir, "leaf_plus_fixmatch_s0", "leaf+fixmatch", 0, 0.80, 0.5)  # +10 vs its host's seed 0
     res = results.build(s)
     t = res.side["sitfer_ablation"].set_index("variant")
     assert t.loc["fixmatch", "verdict"] == "reference"
-    assert t.loc["fixmatch_noisy", "delta"] == pytest.approx(-3.0) and t.loc["fixmatch_noisy", "noise"] == pytest.approx(4.0)
-    assert t.loc["fixmatch_noisy", "verdict"] == "within noise" and t.loc["fixmatch_low", "verdict"] == "below"
+    assert t.loc["fixmatch_noisy", "delta"] == pytest.approx(-1.0) and t.loc["fixmatch_noisy", "noise"] == pytest.approx(4.0)
+    assert t.loc["fixmatch_low", "delta"] == pytest.approx(-10.0)
+    assert set(t.loc[["fixmatch_noisy", "fixmatch_low"], "verdict"]) == {"not decided (one seed)"}
     p = res.side["plugin"].set_index("variant")
-    assert p.loc["leaf_plus_fixmatch", "reference"] == "fixmatch" and p.loc["leaf_plus_fixmatch", "verdict"] == "above"
+    assert p.loc["leaf_plus_fixmatch", "reference"] == "fixmatch" and p.loc["leaf_plus_fixmatch", "delta"] == pytest.approx(10.0)
     for g in ("sitfer_ablation", "plugin"):
         fig = res.figures[f"ablation_{g}"]
         assert fig.get_suptitle() and fig.axes[0].get_xlabel() and f"results/ablation_{g}.png" in CAPTIONS
         assert (s.reports_dir / "results" / f"ablation_{g}.png").exists()
-    assert "within noise" in (s.reports_dir / "results" / "sitfer_ablation.md").read_text()
+    assert "not decided (one seed)" in (s.reports_dir / "results" / "sitfer_ablation.md").read_text()
 
 
 def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
@@ -200,7 +201,7 @@ def test_a_difference_is_shown_only_when_its_paired_interval_excludes_zero():
     shuffled = sup | {"x2": _run(2, 0.66), "x0": _run(0, 0.62), "x9": _run(9, 0.99)}
     q = tables.paired_difference(shuffled, ["x2", "x0", "x9"], ["s0", "s1", "s2"])
     assert q["pairs"] == 2 and q["mean"] == pytest.approx(2.0)
-    assert tables.paired_difference(sup, ["s0"], ["s0"])["verdict"] == "not shown"  # one pair: no interval
+    assert tables.paired_difference(sup, ["s0"], ["s0"])["verdict"] == "not decided (one seed)"  # no interval
 
 
 def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
@@ -213,7 +214,7 @@ def test_last_quarter_gain_reads_the_curve_at_three_quarters_of_training():
     assert math.isnan(tables.last_quarter_gain([{"step": 2500, "raw_acc": 0.7}], 2500))  # one evaluation
 
 
-def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
+def test_a_claim_is_shown_contradicted_or_not_shown_within_its_family():
     from ssfer_study.stages import tables
 
     accs = {"leaf": (0.70, 0.72, 0.74), "fixmatch": (0.60, 0.63, 0.63), "sitfer": (0.65, 0.61, 0.60)}
@@ -222,10 +223,13 @@ def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
     variants = {k: k.rsplit("_s", 1)[0] for k in runs}
     paper = load_study(ROOT / "params.yaml").claims  # the default profile's claims
     c = tables.claims(runs, variants, paper).set_index("better")
-    # LEAF - FixMatch: 10, 9, 11 -> shown; SIT-FER - FixMatch: 5, -2, -3 -> interval holds 0
+    # LEAF - FixMatch: 10, 9, 11 -> shown after Holm over the two paired claims; SIT-FER - FixMatch:
+    # 5, -2, -3 -> not shown
     assert c.loc["leaf", "verdict"] == "shown" and c.loc["leaf", "difference"] == pytest.approx(10.0)
-    assert c.loc["sitfer", "verdict"] == "not shown"
-    assert c.loc["leaf_plus_fixmatch", "verdict"] == "not shown (one seed)"
+    assert c.loc["leaf", "per_seed"] == [10.0, 9.0, 11.0] and c.loc["leaf", "win"] == 1.0
+    assert c.loc["leaf", "p_holm"] == pytest.approx(2 * c.loc["leaf", "p"])  # the smaller of two p's, times 2
+    assert c.loc["sitfer", "verdict"] == "not shown" and c.loc["sitfer", "win"] == pytest.approx(1 / 3)
+    assert c.loc["leaf_plus_fixmatch", "verdict"] == "not decided (one seed)"
     assert "sitfer_mssl_off" not in set(c["than"])  # a claim whose runs the study lacks is left out
     worse = runs | {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.50, 0.52, 0.53))}
     assert tables.claims(worse, variants, paper).set_index("better").loc["sitfer", "verdict"] == "contradicted"
@@ -233,7 +237,7 @@ def test_a_claim_is_shown_contradicted_or_not_shown_by_its_paired_interval():
     assert m["claims"]["leaf_vs_fixmatch"]["verdict"] == "shown" and m["claims"]["leaf_vs_fixmatch"]["seeds"] == 3
 
 
-def test_an_ablation_with_seeds_is_read_paired_and_one_seed_against_two_sd():
+def test_an_ablation_with_seeds_is_read_paired_and_one_seed_left_undecided():
     from ssfer_study.stages import tables
 
     ref = {f"sitfer_s{i}": _run(i, a, "sitfer") for i, a in enumerate((0.60, 0.70, 0.80))}
@@ -247,8 +251,9 @@ def test_an_ablation_with_seeds_is_read_paired_and_one_seed_against_two_sd():
     # paired: -2 on every seed, interval of width 0 -> below, although 2 sd of the seeds is 20 points
     assert t.loc["off", "verdict"] == "below" and t.loc["off", "delta"] == pytest.approx(-2.0)
     assert "paired" in t.loc["off", "reading"]
-    # one seed: -12 against 2 sd = 20 -> within noise
-    assert t.loc["one", "verdict"] == "within noise" and t.loc["one", "noise"] == pytest.approx(20.0)
+    # one seed: -2 against the reference's run of seed 0, 2 sd = 20 beside it, no verdict
+    assert t.loc["one", "verdict"] == "not decided (one seed)" and t.loc["one", "delta"] == pytest.approx(-2.0)
+    assert t.loc["one", "noise"] == pytest.approx(20.0)
 
 
 def test_evaluation_noise_is_the_binomial_noise_of_a_difference():
@@ -281,12 +286,12 @@ def test_one_verdict_rule_reads_every_paired_difference():
     to supervised, directed for a paper's claim (which can be contradicted)."""
     import math
 
-    from ssfer_study.stages import report, tables
+    from ssfer_study.stages import report
+    from ssfer_study.stages.statistics import verdict
 
-    assert [tables.verdict(d, 2.0) for d in (3.0, -3.0, 1.0, -2.0)] == ["shown", "shown", "not shown", "not shown"]
-    assert tables.verdict(5.0, math.nan) == "not shown"
-    assert [tables.verdict(d, 2.0, directed=True) for d in (3.0, -3.0, 1.0)] == ["shown", "contradicted", "not shown"]
-    assert tables.verdict(5.0, math.nan, directed=True) == "not shown (one seed)"
+    assert [verdict(d, 2.0) for d in (3.0, -3.0, 1.0, -2.0)] == ["shown", "shown", "not shown", "not shown"]
+    assert verdict(5.0, math.nan) == verdict(5.0, math.nan, directed=True) == "not decided (one seed)"
+    assert [verdict(d, 2.0, directed=True) for d in (3.0, -3.0, 1.0)] == ["shown", "contradicted", "not shown"]
     assert report._paired({"delta_vs_supervised_mean": -3.04, "delta_vs_supervised_ci95": 2.0,
                            "delta_vs_supervised_printed": -3.0}) == "-3.0 ± 2.0 (shown)"
     assert report._paired({"delta_vs_supervised_mean": 1.5, "delta_vs_supervised_ci95": 2.0}).endswith("(not shown)")

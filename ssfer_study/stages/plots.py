@@ -295,7 +295,8 @@ def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
 def ablation_bars(df: pd.DataFrame, title: str):
     """Each row's last accuracy (``tables.against_reference``): reference rows with their ±1 sd
     error bar; each other row with its noise band around its reference's mean (the paired 95 %
-    interval, or 2 sd of the reference's seeds for one seed), hatched and labelled "within noise"
+    interval, or 2 sd of the reference's seeds for one seed), hatched when it is not decided (within
+    noise, or one seed) and labelled with its verdict
     when its difference lies inside it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(df) + 1.7), layout="constrained")  # room for every label
@@ -305,7 +306,7 @@ def ablation_bars(df: pd.DataFrame, title: str):
         is_ref = r["verdict"] == "reference"
         colour = "tab:blue" if is_ref else {"above": "tab:green", "below": "tab:red"}.get(r["verdict"], "tab:grey")
         ax.barh(i, r["acc_last_mean"], color=colour, alpha=0.8 if is_ref else 0.6,
-                hatch="//" if r["verdict"] == "within noise" else None,
+                hatch="//" if r["verdict"] not in ("above", "below", "reference") else None,
                 xerr=r["acc_last_std"] if is_ref and r["seeds"] > 1 else None, capsize=3)
         note = f"{r['acc_last_mean']:.1f}" + ("" if is_ref else f" ({r['verdict']})")
         bar_end = r["acc_last_mean"] + (r["acc_last_std"] if is_ref and r["seeds"] > 1 else 0.0)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ssfer_study.stages.captions import TABLE_TITLES, all_captions
 from ssfer_study.study import Study
-from ssfer_study.stages.tables import PASSED, verdict
+from ssfer_study.stages.statistics import verdict
+from ssfer_study.stages.tables import PASSED
 
 NOTEBOOKS = ("data_tour", "results", "analysis")
 START, END = "<!-- results:start (written by the report stage: ssfer report) -->", \

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ssfer_study.stages import statistics
+
 TAIL = 0.1  # "final" training statistics: the mean over the last 10 % of the logged steps
 PASSED = {"pl_pass_rate": "share passed", "pl_pass_acc": "accuracy of what passes"}
 """The pseudo-labels a method trains on (``SELECTED``'s log keys), as every table and figure names them."""
@@ -93,35 +95,25 @@ def printed_difference(a: float, b: float) -> float:
 
 
 def paired_difference(runs: dict[str, dict], keys: list[str], reference_keys: list[str]) -> dict:
-    """Last accuracy of ``keys`` minus that of ``reference_keys``, paired on the seed (the same seed
-    draws the same labeled split and initialisation for both): the mean difference, the half-width
-    of its 95 % confidence interval (Student's t over the paired seeds; NaN with fewer than 2) and
-    the verdict ``shown`` (the interval excludes 0) or ``not shown``. ``printed``: the mean as a
-    table prints it beside the two means (:func:`printed_difference`) when every run of both sides is
-    paired, so the mean difference is the difference of the means; the mean itself otherwise."""
-    from scipy import stats
-
+    """Last accuracy of ``keys`` minus that of ``reference_keys``, paired on the seed
+    (:func:`statistics.paired`): the mean difference, the half-width of its 95 % interval (NaN with
+    fewer than 2 pairs), the per-seed differences, the probability of winning on a random seed with
+    its interval, the paired t-test's p, the seeds a ± 2-point interval would take, and the verdict.
+    ``printed``: the mean as a table prints it beside the two means (:func:`printed_difference`)
+    when every run of both sides is paired, so the mean difference is the difference of the means;
+    the mean itself otherwise."""
     ref = {runs[k]["seed"]: 100 * evaluated(runs[k])["last"]["acc"] for k in reference_keys if k in runs}
     own = {runs[k]["seed"]: 100 * evaluated(runs[k])["last"]["acc"] for k in keys if k in runs}
-    diffs = [a - ref[seed] for seed, a in own.items() if seed in ref]
-    if not diffs:
-        return {"mean": float("nan"), "ci95": float("nan"), "pairs": 0, "verdict": "-", "printed": float("nan")}
-    mean, n = float(np.mean(diffs)), len(diffs)
-    complete = n == len(own) == len(ref)
-    printed = printed_difference(np.mean(list(own.values())), np.mean(list(ref.values()))) if complete else mean
-    ci = float(stats.t.ppf(0.975, n - 1) * np.std(diffs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"mean": mean, "ci95": ci, "pairs": n, "verdict": verdict(mean, ci), "printed": printed}
-
-
-def verdict(mean: float, ci95: float, directed: bool = False) -> str:
-    """How a paired difference reads: ``shown`` when its 95 % interval excludes 0, ``not shown``
-    otherwise (or with no interval: one seed). ``directed`` reads a claim that ``mean`` > 0:
-    ``shown`` above 0, ``contradicted`` when the interval lies below 0."""
-    if ci95 is None or np.isnan(ci95):
-        return "not shown (one seed)" if directed else "not shown"
-    if directed:
-        return "shown" if mean - ci95 > 0 else "contradicted" if mean + ci95 < 0 else "not shown"
-    return "shown" if abs(mean) > ci95 else "not shown"
+    c = statistics.paired(own, ref)
+    if not c.pairs:
+        return {"mean": float("nan"), "ci95": float("nan"), "pairs": 0, "verdict": "-", "printed": float("nan"),
+                "per_seed": [], "win": float("nan"), "win_ci": (float("nan"), float("nan")), "p": float("nan"),
+                "seeds_needed": None}
+    complete = c.pairs == len(own) == len(ref)
+    printed = printed_difference(np.mean(list(own.values())), np.mean(list(ref.values()))) if complete else c.mean
+    return {"mean": c.mean, "ci95": c.ci95, "pairs": c.pairs, "verdict": c.verdict(), "printed": printed,
+            "per_seed": [round(d, 2) for d in c.diffs], "win": c.win, "win_ci": c.win_ci, "p": c.p,
+            "seeds_needed": c.seeds_needed()}
 
 
 def last_quarter_gain(curve: list[dict], steps: int | None = None, key: str = "ema_acc") -> float:
@@ -195,13 +187,13 @@ def host(method: str) -> str:
 def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, dict] | None = None,
                       keys: list[str] = (), main_keys: list[str] = (),
                       variants: dict[str, str] | None = None) -> pd.DataFrame:
-    """An ablation or plug-in table read against the main table: each row's difference to its
-    reference (the main-table row of :func:`host` of its method) and a verdict ``above`` / ``below``
-    / ``within noise``. A row with two or more seeds that pair with the reference's (``runs``,
-    ``keys`` of the side runs, ``main_keys``) is read by :func:`paired_difference`: the mean paired
-    difference and its 95 % interval (``noise``), ``within noise`` when the interval holds 0. A
-    one-seed row is read against the reference's mean: ``within noise`` under 2 standard deviations
-    of its seeds. The reference rows come first, verdict ``reference``."""
+    """An ablation or plug-in table read against the main table, by the rule of every comparison
+    (:mod:`statistics`): each row minus its reference (the main-table row of :func:`host` of its
+    method), paired on the seed. With two or more pairs, the mean paired difference, its 95 %
+    interval (``noise``) and a verdict ``above`` / ``below`` (the interval excludes 0) or ``within
+    noise``; with one pair, the difference on that seed and no verdict (``not decided (one seed)``),
+    beside 2 standard deviations of the reference's seeds for scale. The reference rows come first,
+    verdict ``reference``."""
     refs = main.set_index("method")
     hosts = [host(m) for m in side["method"]]
     reference = main[main["method"].isin(hosts)].assign(reference="", delta=np.nan, noise=np.nan,
@@ -213,46 +205,69 @@ def against_reference(side: pd.DataFrame, main: pd.DataFrame, runs: dict[str, di
         own = [k for k in keys if runs and k in runs and (variants or {}).get(k) == variant]
         ref_keys = [k for k in main_keys if runs and k in runs and host(runs[k]["method"]) == h]
         p = paired_difference(runs, own, ref_keys) if own and ref_keys else {"pairs": 0}
+        spread = 2 * (refs.loc[h, "acc_last_std"] if h in refs.index else np.nan)
         if p["pairs"] >= 2:
             d, shown, n, how = p["mean"], p["printed"], p["ci95"], f"paired 95 % CI, {p['pairs']} seeds"
-        else:
+            says = "within noise" if abs(d) <= n else "above" if d > 0 else "below"
+        elif p["pairs"] == 1:
+            d, shown, n, how = p["mean"], round(p["mean"], 1), spread, "one seed, paired; 2 sd of the reference's seeds"
+            says = statistics.ONE_SEED
+        else:  # no seed in common: the reference's mean, for scale only
             ref_mean = refs.loc[h, "acc_last_mean"] if h in refs.index else np.nan
-            d, n, how = m - ref_mean, 2 * (refs.loc[h, "acc_last_std"] if h in refs.index else np.nan), \
-                "2 sd of the reference's seeds (one seed)"
-            shown = printed_difference(m, ref_mean)
+            d, n, how = m - ref_mean, spread, "unpaired; 2 sd of the reference's seeds"
+            shown, says = printed_difference(m, ref_mean), statistics.ONE_SEED
         delta.append(d)
         printed.append(shown)
         noise.append(n)
         reading.append(how)
-        readings_verdict.append("-" if np.isnan(d) else "within noise" if abs(d) <= n or np.isnan(n) else
-                       "above" if d > 0 else "below")
+        readings_verdict.append("-" if np.isnan(d) else says)
     rows = rows.assign(delta=delta, printed=printed, noise=noise, verdict=readings_verdict, reading=reading)
     return pd.concat([reference, rows], ignore_index=True)
 
 
 def claims(runs: dict[str, dict], variants: dict[str, str], paper_claims) -> pd.DataFrame:
-    """Each of the profile's ``paper_claims`` (``Study.claims``) whose two variants the study ran, read by
-    :func:`paired_difference` (better minus beaten, paired on the seed): ``shown`` when the 95 %
-    interval lies above 0, ``contradicted`` when it lies below 0, ``not shown`` otherwise (and
-    always with one seed: no interval)."""
+    """Each of the profile's ``paper_claims`` (``Study.claims``) whose two variants the study ran,
+    read as one family: better minus beaten, paired on the seed (:func:`paired_difference`), with
+    the per-seed differences, the 95 % interval, the probability that the better variant wins on a
+    random seed, the seeds a ± 2-point interval would take, and the verdict after Holm's correction
+    over the claims with two or more pairs (:func:`statistics.holm`): ``shown`` / ``contradicted``
+    when the adjusted p is under 0.05 (the difference pointing the claimed way, or the other),
+    ``not shown`` otherwise, no verdict from one seed."""
     rows = []
     for c in paper_claims:
-        claim, better, beaten = c.claim, c.better, c.than
-        a = [k for k in runs if variants.get(k) == better]
-        b = [k for k in runs if variants.get(k) == beaten]
+        a = [k for k in runs if variants.get(k) == c.better]
+        b = [k for k in runs if variants.get(k) == c.than]
         if not a or not b:
             continue
         p = paired_difference(runs, a, b)
-        rows.append({"claim": claim, "better": better, "than": beaten, "seeds": p["pairs"],
-                     "difference": p["mean"], "printed": p["printed"], "ci95": p["ci95"],
-                     "verdict": verdict(p["mean"], p["ci95"], directed=True)})
-    return pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "printed", "ci95", "verdict"])
+        rows.append({"claim": c.claim, "better": c.better, "than": c.than, "seeds": p["pairs"],
+                     "difference": p["mean"], "printed": p["printed"], "ci95": p["ci95"], "per_seed": p["per_seed"],
+                     "win": p["win"], "win_low": p["win_ci"][0], "win_high": p["win_ci"][1], "p": p["p"],
+                     "seeds_for_2": p["seeds_needed"]})
+    df = pd.DataFrame(rows, columns=["claim", "better", "than", "seeds", "difference", "printed", "ci95", "per_seed",
+                                     "win", "win_low", "win_high", "p", "seeds_for_2"])
+    df["p_holm"] = statistics.holm(df["p"].tolist())
+    df["verdict"] = [statistics.family_verdict(d, q) for d, q in zip(df["difference"], df["p_holm"])]
+    return df
 
 
 def pretty_claims(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(**{"difference (paired, 95 % CI)": [
-        f"{d:+.1f}" if np.isnan(c) else f"{d:+.1f} ± {c:.1f}" for d, c in zip(df["printed"], df["ci95"])]}
-    ).drop(columns=["difference", "printed", "ci95"])
+    def seeds_for(row) -> str:
+        if row["seeds"] < 2:
+            return "-"
+        return f"{row['seeds_for_2']:.0f}" if row["seeds_for_2"] == row["seeds_for_2"] and row["seeds_for_2"] \
+            else f"more than {statistics.MAX_SEEDS}"
+
+    return pd.DataFrame({
+        "claim": df["claim"], "seeds": df["seeds"],
+        "per-seed difference": [", ".join(f"{d:+.1f}" for d in ds) for ds in df["per_seed"]],
+        "difference (paired, 95 % CI)": [f"{d:+.1f}" if np.isnan(c) else f"{d:+.1f} ± {c:.1f}"
+                                         for d, c in zip(df["printed"], df["ci95"])],
+        "P(better wins a seed) [95 % CI]": [f"{w:.2f}" + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+                                            for w, lo, hi in zip(df["win"], df["win_low"], df["win_high"])],
+        "Holm-adjusted p": df["p_holm"].map(lambda v: "-" if np.isnan(v) else f"{v:.3f}"),
+        "seeds for ± 2": [seeds_for(r) for _, r in df.iterrows()],
+        "verdict": df["verdict"]})
 
 
 def pretty(df: pd.DataFrame) -> pd.DataFrame:
@@ -309,9 +324,13 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
             out["calibration"][str(r["labels/class"])] = {"acc_mean": round(float(r["acc_last_mean"]), 4),
                                                           "acc_std": round(float(r["acc_last_std"]), 4)}
     if claims_table is not None and len(claims_table):
+        def num(v, digits=4):
+            return None if v is None or pd.isna(v) else round(float(v), digits)
+
         out["claims"] = {f"{r['better']}_vs_{r['than']}": {
-            "difference": round(float(r["difference"]), 4), "printed": float(r["printed"]),
-            "ci95": None if pd.isna(r["ci95"]) else round(float(r["ci95"]), 4),
+            "difference": num(r["difference"]), "printed": num(r["printed"], 1), "ci95": num(r["ci95"]),
+            "per_seed": list(r["per_seed"]), "win": num(r["win"]), "p_holm": num(r["p_holm"]),
+            "seeds_for_2": None if pd.isna(r["seeds_for_2"]) else int(r["seeds_for_2"]),
             "seeds": int(r["seeds"]), "verdict": r["verdict"]} for _, r in claims_table.iterrows()}
     return out
 
