@@ -296,8 +296,7 @@ def ablation_bars(df: pd.DataFrame, title: str):
     """Each row's last accuracy (``tables.against_reference``): reference rows with their ±1 sd
     error bar; each other row with its noise band around its reference's mean (the paired 95 %
     interval, or 2 sd of the reference's seeds for one seed), hatched when it is not decided (within
-    noise, or one seed) and labelled with its verdict
-    when its difference lies inside it."""
+    noise, or one seed) and labelled with its verdict."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(df) + 1.7), layout="constrained")  # room for every label
     y = np.arange(len(df))[::-1]
