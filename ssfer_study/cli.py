@@ -121,11 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="print the metrics of a finished run")
     e.add_argument("--run", required=True, help="a run folder, e.g. runs/default/fixmatch_s0")
 
-    c = sub.add_parser("compare", help="your metrics.json against the committed one, within the measured tolerance")
+    c = sub.add_parser("compare", help="your metrics.json against the committed one: each mean judged by the "
+                                       "two-sample interval over seeds, and the runs that moved")
     c.add_argument("--profile", default="params.yaml", help="profile file: compares reports/<profile>/metrics.json")
     c.add_argument("--reference", default="git:HEAD", help="git:<rev> (that revision's file) or a path")
     c.add_argument("--tolerance", type=float, default=None,
-                   help="accuracy points (default: ssfer_study.pipeline.compare.TOLERANCE, measured for another CPU)")
+                   help="judge each mean by a fixed tolerance in accuracy points instead of the spread over seeds")
 
     pr = sub.add_parser("profile", help="merge profiles, write the run configs the training stages read, check devices")
     pr.add_argument("action", choices=("resolve", "configs", "show", "devices"),
@@ -264,7 +265,7 @@ def cmd_compare(a) -> int:
     from ssfer_study.study import load_study
 
     metrics = load_study(a.profile).reports_dir / "metrics.json"
-    return compare.run(metrics, a.reference, compare.TOLERANCE if a.tolerance is None else a.tolerance)
+    return compare.run(metrics, a.reference, a.tolerance)
 
 
 def cmd_eval(a) -> int:

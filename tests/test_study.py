@@ -161,24 +161,38 @@ def test_every_figure_a_stage_writes_has_a_caption(tmp_path, monkeypatch):
     assert res.figures and all(f"results/{name}.png" in all_captions() for name in res.figures)
 
 
-def test_compare_within_and_outside_tolerance(tmp_path):
+def test_compare_judges_each_mean_by_the_spread_over_seeds_and_names_the_runs_that_moved(tmp_path):
+    from scipy import stats
+
     from ssfer_study.pipeline import compare
 
-    ref = {"dataset": "d", "profile": "p", "main": {"fixmatch": {"acc_mean": 70.0, "bal_acc_mean": 68.0},
-                                                    "leaf": {"acc_mean": 60.0, "bal_acc_mean": 59.0}}}
-    cur = {"dataset": "d", "profile": "p", "main": {"fixmatch": {"acc_mean": 71.5, "bal_acc_mean": 66.0}}}
-    t = compare.compare(cur, ref, tolerance=2.0).set_index(["method", "field"])
-    assert t.loc[("fixmatch", "acc_mean"), "verdict"] == "ok"
-    assert t.loc[("fixmatch", "acc_mean"), "|diff|"] == pytest.approx(1.5)
-    assert t.loc[("fixmatch", "bal_acc_mean"), "verdict"] == "ok"  # exactly at the tolerance
-    assert t.loc[("leaf", "acc_mean"), "verdict"] == "missing"
-    mine = tmp_path / "metrics.json"
+    def row(accs, seeds=(0, 1, 2)):
+        return {"acc_mean": sum(accs) / len(accs), "bal_acc_mean": sum(accs) / len(accs) - 1, "seeds": list(seeds),
+                "acc_per_seed": list(accs), "bal_acc_per_seed": [a - 1 for a in accs]}
+
+    ref = {"dataset": "d", "profile": "p", "main": {"fixmatch": row([70.0, 74.0, 78.0]), "leaf": row([60.0, 61.0, 62.0])}}
+    cur = {"dataset": "d", "profile": "p", "main": {"fixmatch": row([71.0, 74.0, 81.0]), "sitfer": row([50.0, 50.5, 51.0])}}
+    t = compare.compare(cur, ref).set_index(["method", "field"])
+    # a wide spread (sd 4): +1.3 is well inside Welch's interval
+    ci = stats.ttest_ind([71, 74, 81], [70, 74, 78], equal_var=False).confidence_interval(0.95)
+    assert t.loc[("fixmatch", "acc"), "verdict"] == "consistent"
+    assert t.loc[("fixmatch", "acc"), "interval"] == f"[{ci.low:+.2f}, {ci.high:+.2f}]"
+    assert t.loc[("fixmatch", "acc"), "runs that moved"] == "s0 +1.00, s2 +3.00"
+    assert t.loc[("leaf", "acc"), "verdict"] == t.loc[("sitfer", "acc"), "verdict"] == "missing"
+    tight = {"dataset": "d", "profile": "p", "main": {"leaf": row([63.0, 64.0, 65.0])}}  # +3 at sd 1: moved
+    assert compare.compare(tight, {"main": {"leaf": ref["main"]["leaf"]}}).iloc[0]["verdict"] == "moved"
+    # one seed a side (or no per-seed values): a fixed tolerance, named as such
+    one = {"main": {"leaf": {"acc_mean": 60.0, "bal_acc_mean": 59.0}}}
+    near = {"main": {"leaf": {"acc_mean": 62.0, "bal_acc_mean": 58.0}}}
+    f = compare.compare(near, one).set_index(["method", "field"])
+    assert f.loc[("leaf", "acc"), "verdict"] == "consistent" and "fixed" in f.loc[("leaf", "acc"), "interval"]
+    assert compare.compare(near, one, tolerance=1.0).set_index(["method", "field"]).loc[("leaf", "acc"), "verdict"] == "moved"
+    mine, other = tmp_path / "metrics.json", tmp_path / "ref.json"
     mine.write_text(json.dumps(ref))
-    other = tmp_path / "ref.json"
     other.write_text(json.dumps(ref))
-    assert compare.run(mine, str(other), 0.5) == 0
+    assert compare.run(mine, str(other)) == 0  # the same numbers: every run exactly where it was
     other.write_text(json.dumps(cur))
-    assert compare.run(mine, str(other), 0.5) == 1
+    assert compare.run(mine, str(other)) == 1
 
 
 def _run(seed: int, acc: float, method: str = "fixmatch", curve=None) -> dict:

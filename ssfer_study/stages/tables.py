@@ -75,7 +75,9 @@ def table_rows(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[
                 vals = [100 * evaluated(m)[when][metric] for m in ms]
                 row[f"{metric}_{when}_mean"] = float(np.mean(vals))
                 row[f"{metric}_{when}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        row["seed_list"] = [m["seed"] for m in ms]
         row["acc_per_seed"] = [round(100 * evaluated(m)["last"]["acc"], 2) for m in ms]
+        row["bal_acc_per_seed"] = [round(100 * evaluated(m)["last"]["bal_acc"], 2) for m in ms]
         epochs = [evaluated(m)["best"].get("epoch") for m in ms]
         row["best_epoch"] = float(np.mean(epochs)) if None not in epochs else float("nan")
         row["majority_baseline"] = 100 * majority_baseline(evaluated(ms[0])["last"]["confusion"])
@@ -318,6 +320,9 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
                if f in r}
+        for f in ("seed_list", "acc_per_seed", "bal_acc_per_seed"):  # what `ssfer compare` reads a spread from
+            if f in r:
+                row[f.replace("_list", "s")] = list(r[f])
         out["main"][r["variant"]] = row
     if calibration is not None:
         for _, r in calibration.iterrows():
