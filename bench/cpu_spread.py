@@ -9,7 +9,8 @@ With ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` this machine behaves l
 script re-runs the backbone pretraining and the named runs of the default study that way (in
 /tmp, the study's files untouched) and prints each run's accuracy beside the study's own (which
 must have run: ``make study``), with the main table's seed spread for scale. The largest move
-is what ``ssfer compare`` reads a re-run against: the spread over seeds (ssfer_study/pipeline/compare.py).
+says how far one CPU moves a run; ``ssfer compare`` reads a re-run against the spread over seeds
+(ssfer_study/pipeline/compare.py).
 """
 from __future__ import annotations
 

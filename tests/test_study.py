@@ -359,3 +359,26 @@ def test_a_registered_method_reaches_the_reports_tables_and_figures_with_no_edit
     assert all_captions()["results/toy_wobble.png"].startswith("Toy: the wobble")
     assert "toy" in res.figures["ssl_at_work"].axes[0].get_legend_handles_labels()[1]
     assert relative_cost("toy") == 1.5
+
+
+def test_the_verdicts_profile_trains_the_seeds_the_default_study_says_its_claims_need():
+    """From the default study's paired spreads (committed metrics.json): the seeds a ± 2-point
+    interval needs for each claim paired over seeds and each method against supervised, capped at
+    20; the verdicts profile trains exactly that many seeds of every main method, and 3 seeds of
+    every ablation the claims name."""
+    from ssfer_study.stages.statistics import MAX_SEEDS
+
+    metrics = json.loads((ROOT / "reports" / "default" / "metrics.json").read_text())
+    paired = [c for c in metrics["claims"].values() if c["seeds"] >= 2]
+    needed = [c["seeds_for_2"] for c in paired] + [r["delta_vs_supervised_seeds_for_2"] for r in metrics["main"].values()
+                                                   if r.get("delta_vs_supervised_ci95") is not None]
+    assert paired and needed
+    want = MAX_SEEDS if None in needed else max(needed)
+    verdicts = load_study(ROOT / "studies" / "verdicts" / "params.yaml")
+    assert verdicts.reuse_runs_from == "default"
+    for method in ("supervised", "fixmatch", "sitfer", "leaf"):
+        seeds = {r.seed for r in verdicts.runs.values() if r.group == "main" and r.method == method}
+        assert seeds == set(range(want)), method
+    ablations = {c.than for c in verdicts.claims} - {"fixmatch"} - set(verdicts.runs_of("main"))
+    for variant in ablations & {r.variant for r in verdicts.runs.values()}:
+        assert {r.seed for r in verdicts.runs.values() if r.variant == variant} == {0, 1, 2}, variant

@@ -147,16 +147,20 @@ def add_paired_to_supervised(df: pd.DataFrame, runs: dict[str, dict], keys: list
     df = df.copy()
     sup = [k for k in keys if k in runs and runs[k]["method"] == "supervised"]
     cols: dict[str, list] = {"delta_vs_supervised_mean": [], "delta_vs_supervised_printed": [], "delta_vs_supervised_ci95": [],
-                             "delta_vs_supervised_verdict": [], "last_quarter_gain": [],
+                             "delta_vs_supervised_verdict": [], "delta_vs_supervised_win": [],
+                             "delta_vs_supervised_seeds_for_2": [], "last_quarter_gain": [],
                              "last_quarter_noise95": [], "still_learning": []}
     for variant, acc in zip(df["variant"], df["acc_last_mean"]):
         own = [k for k in keys if k in runs and variants[k] == variant]
         p = paired_difference(runs, own, sup) if own and runs[own[0]]["method"] != "supervised" else \
-            {"mean": float("nan"), "ci95": float("nan"), "verdict": "-", "printed": float("nan")}
+            {"mean": float("nan"), "ci95": float("nan"), "verdict": "-", "printed": float("nan"), "win": float("nan"),
+             "seeds_needed": None}
         cols["delta_vs_supervised_mean"].append(p["mean"])
         cols["delta_vs_supervised_printed"].append(p["printed"])
         cols["delta_vs_supervised_ci95"].append(p["ci95"])
         cols["delta_vs_supervised_verdict"].append(p["verdict"])
+        cols["delta_vs_supervised_win"].append(p["win"])
+        cols["delta_vs_supervised_seeds_for_2"].append(np.nan if p["seeds_needed"] is None else p["seeds_needed"])
         gain = float(np.mean([last_quarter_gain(runs[k]["curve"], runs[k].get("steps")) for k in own]))
         n = int(np.asarray(evaluated(runs[own[0]])["last"]["confusion"]).sum())
         noise = evaluation_noise(acc, n)
@@ -301,6 +305,12 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
             "-" if np.isnan(m) else f"{m:+.1f} ± {c:.1f}: {v}" if not np.isnan(c) else f"{m:+.1f}: {v}"
             for m, c, v in zip(df["delta_vs_supervised_printed"], df["delta_vs_supervised_ci95"],
                                df["delta_vs_supervised_verdict"])]
+        out["P(beats supervised on a seed)"] = df["delta_vs_supervised_win"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+        out["seeds for ± 2"] = [
+            "-" if np.isnan(m) or np.isnan(c) else f"{n:.0f}" if not np.isnan(n) else f"more than {statistics.MAX_SEEDS}"
+            for m, c, n in zip(df["delta_vs_supervised_mean"], df["delta_vs_supervised_ci95"],
+                               df["delta_vs_supervised_seeds_for_2"])]
+        out["accuracy per seed"] = [", ".join(f"{a:.1f}" for a in accs) for accs in df["acc_per_seed"]]
         out["gain, last quarter (noise)"] = [
             "-" if np.isnan(g) else f"{g:+.1f} ({n:.1f}{', still learning' if still else ''})"
             for g, n, still in zip(df["last_quarter_gain"], df["last_quarter_noise95"], df["still_learning"])]
@@ -315,7 +325,7 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
     out: dict = {"dataset": dataset, "profile": profile, "protocol": protocol, "main": {}, "calibration": {}}
     fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "pl_pass_rate_final", "pl_pass_acc_final",
               "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_printed",
-              "delta_vs_supervised_ci95",
+              "delta_vs_supervised_ci95", "delta_vs_supervised_win", "delta_vs_supervised_seeds_for_2",
               "last_quarter_gain", "last_quarter_noise95")
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
