@@ -155,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--plateau", nargs="*", default=[], help="print the plateau rule's table of these JSON-lines files")
     sw.add_argument("--grid", nargs="*", default=[], help="print the method x lr table of these JSON-lines files (with --steps)")
     sw.add_argument("--steps", type=int, default=None, help="the budget whose runs --grid shows")
+    sw.add_argument("--choose", nargs="*", default=[],
+                    help="each method's step size chosen over seeds from these JSON-lines files (the stability rule)")
     sw.add_argument("--refresh", default="", metavar="PAGE",
                     help="rewrite the generated blocks of a Markdown page (docs/validation.md) from the sweeps' files")
     sw.add_argument("--profile", default="params.yaml", help="profile file: the base config of every run")
@@ -332,6 +334,8 @@ def cmd_sweep(a) -> int:
         print(sweep.table(a.table))
     elif a.plateau:
         print(sweep.plateau(a.plateau))
+    elif a.choose:
+        print(sweep.choose(a.choose))
     elif a.grid:
         if a.steps is None:
             raise ConfigError("ssfer sweep --grid FILE...: give the budget its runs trained for with --steps")

@@ -63,3 +63,43 @@ def test_the_grid_keeps_one_budget_and_names_a_diverged_run(tmp_path):
         {"name": "c", "val_acc": 70.0, "overrides": "method=fixmatch lr=0.03 steps=150", "steps": 150}]))
     table = sweep.grid([str(rows)], 100)
     assert "| fixmatch | 60.0 | diverged |" in table and "70.0" not in table
+
+
+def test_a_step_size_is_chosen_over_seeds_by_one_stability_rule(tmp_path):
+    """Out: a candidate with a diverged seed, or a seed under the majority class after the first
+    10 % of training; among the rest the best mean, unless a smaller step is not shown below it."""
+    from ssfer_study.validation import sweep
+
+    def row(lr, seed, acc, curve=((100, 20.0), (500, 60.0), (1000, None))):
+        return {"name": f"x{lr}_{seed}", "val_acc": acc, "majority": 32.0, "steps": 1000,
+                "overrides": f"method=fixmatch lr={lr} seed={seed} steps=1000",
+                "curve": [[s, acc if a is None else a] for s, a in curve]}
+
+    rows = [row(0.01, s, a) for s, a in enumerate((70.0, 72.0, 74.0))]
+    rows += [row(0.03, s, a) for s, a in enumerate((71.0, 74.0, 75.0))]          # +1, +2, +1: inside the noise
+    rows += [row(0.1, s, a, ((100, 14.0), (200, 25.0), (1000, None))) for s, a in enumerate((80.0, 81.0, 82.0))]
+    rows += [row(0.3, 0, 90.0), row(0.3, 1, 91.0), {**row(0.3, 2, None), "diverged_at": "loss became nan"}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    table = sweep.choose([str(path)])
+    lines = {ln.split("|")[2].strip(): ln for ln in table.splitlines()[2:]}
+    assert "no: seed 0 at 25.0 % at step 200, under the majority class" in lines["`lr=0.1 steps=1000`"]
+    assert "no: seed 2 diverged" in lines["`lr=0.3 steps=1000`"]
+    assert "best" in lines["`lr=0.03 steps=1000`"] and "**chosen**" in lines["`lr=0.01 steps=1000`"]
+    # under the majority class within the first 10 % of training is allowed
+    early = {0: {"val_acc": 70.0, "majority": 30.0, "steps": 100, "curve": [[5, 10.0], [50, 60.0]]}}
+    assert sweep.stable(early) == (True, "")
+
+
+def test_the_plan_over_seeds_resolves_two_points_of_evaluation_noise():
+    from pathlib import Path
+
+    from ssfer_study.stages.tables import evaluation_noise
+
+    plan = Path(__file__).resolve().parents[1] / "studies" / "validation" / "lr_seeds_plan.txt"
+    runs = [line.split() for line in plan.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    sizes = {dict(o.split("=") for o in r[1:])["data.val_size"] for r in runs}
+    seeds = {dict(o.split("=") for o in r[1:])["seed"] for r in runs}
+    (size,) = sizes
+    # a mean over the seeds is read on seeds x size faces; at 70 % the noise of a difference of two means
+    assert evaluation_noise(70.0, len(seeds) * int(size)) <= 2.0 < evaluation_noise(70.0, len(seeds) * (int(size) - 100))

@@ -4,6 +4,7 @@
     ssfer sweep --table studies/validation/lr_13500_sweep.jsonl        # the results as a Markdown table
     ssfer sweep --plateau studies/validation/plateau_sweep.jsonl [more.jsonl]   # the plateau rule
     ssfer sweep PLAN --stop-after 1350 --out probe.jsonl   # does each run train its first steps?
+    ssfer sweep --choose ROWS.jsonl        # each method's step size over seeds, by the stability rule
 
 PLAN holds one run a line: ``name key=value key=value ...`` (``#`` starts a comment). Each run is
 the profile's base ``train:`` config plus those overrides, with ``data.val_size=1000`` and
@@ -23,6 +24,8 @@ import logging
 import re
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ssfer_core.data.loading import load_data
 from ssfer_study.study import load_study
@@ -101,6 +104,7 @@ def block(args: list[str]) -> str:
     p.add_argument("--table")
     p.add_argument("--plateau", nargs="+")
     p.add_argument("--grid", nargs="+")
+    p.add_argument("--choose", nargs="+")
     p.add_argument("--steps", type=int)
     p.add_argument("--profile")
     a = p.parse_args(args)
@@ -110,6 +114,8 @@ def block(args: list[str]) -> str:
         return plateau(a.plateau)
     if a.grid and a.steps:
         return grid(a.grid, a.steps, a.profile)
+    if a.choose:
+        return choose(a.choose)
     raise ValueError(f"ssfer sweep {' '.join(args)}: a generated block names --table, --plateau or --grid with --steps")
 
 
@@ -123,6 +129,78 @@ def refresh(page: str | Path) -> bool:
     if new != text:
         path.write_text(new)
     return new != text
+
+
+SEED_KEYS = ("seed", "data.split_seed")
+"""Overrides that name a draw, not a candidate: rows that differ only in them are one candidate's seeds."""
+
+
+def candidates(paths: list[str]) -> dict[str, dict[str, dict]]:
+    """The sweeps' rows by method and candidate (the overrides but the seed's and the budget's), each
+    a mapping seed -> row."""
+    out: dict[str, dict[str, dict]] = {}
+    for line in (ln for path in paths for ln in Path(path).read_text().splitlines() if ln.strip()):
+        r = json.loads(line)
+        sets = dict(o.split("=", 1) for o in r.get("overrides", "").split() if "=" in o)
+        seed = int(sets.get("seed", 0))
+        key = " ".join(f"{k}={v}" for k, v in sets.items() if k not in (*SEED_KEYS, "method", "eval_every"))
+        out.setdefault(sets.get("method", "?"), {}).setdefault(key, {})[seed] = r
+    return out
+
+
+def stable(rows: dict[int, dict], early: float = 0.1) -> tuple[bool, str]:
+    """The stability rule, one for every method: a candidate is out when any seed diverged, or any
+    seed's validation curve is below the majority class at an evaluation after the first ``early``
+    share of training (a model still at or under the majority class there trains in a degenerate
+    regime). Returns (stable, why not)."""
+    for seed, r in sorted(rows.items()):
+        if r.get("val_acc") is None:
+            return False, f"seed {seed} diverged ({r.get('diverged_at') or 'no accuracy'})"
+        majority = r.get("majority")
+        if majority is None:
+            return False, f"seed {seed}'s row has no majority-class accuracy (re-run it with `ssfer sweep`)"
+        late = [(s, a) for s, a in r.get("curve", []) if s > early * r["steps"]]
+        low = [(s, a) for s, a in late if a < majority]
+        if low:
+            return False, f"seed {seed} at {low[0][1]:.1f} % at step {low[0][0]}, under the majority class ({majority:.1f} %)"
+    return True, ""
+
+
+def choose(paths: list[str], early: float = 0.1) -> str:
+    """Each method's step size chosen over seeds: every candidate's mean validation accuracy over the
+    seeds it shares with the others, the stability rule (:func:`stable`), and among the stable
+    candidates the best mean, unless a smaller step size is not shown below it (the paired 95 %
+    interval over seeds holds 0): a gain inside the noise goes to the smaller step. A Markdown table."""
+    from ssfer_study.stages import statistics
+
+    lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (paired 95 % CI) | chosen |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, cands in candidates(paths).items():
+        seeds = sorted(set.intersection(*(set(rows) for rows in cands.values())))
+        scored = {}
+        for key, rows in cands.items():
+            ok, why = stable({s: rows[s] for s in seeds})
+            accs = {s: rows[s]["val_acc"] for s in seeds if rows[s].get("val_acc") is not None}
+            scored[key] = (ok, why, accs, float(np.mean(list(accs.values()))) if accs else float("nan"))
+        ok_keys = [k for k, v in scored.items() if v[0]]
+        best = max(ok_keys, key=lambda k: scored[k][3]) if ok_keys else None
+
+        def lr(key: str) -> float:
+            return float(dict(o.split("=", 1) for o in key.split()).get("lr", "nan"))
+
+        chosen = best
+        for key in sorted(ok_keys, key=lr):  # the smallest step size not shown below the best
+            c = statistics.paired(scored[key][2], scored[best][2])
+            if key == best or c.verdict() != "shown":
+                chosen = key
+                break
+        for key, (ok, why, accs, mean) in sorted(scored.items(), key=lambda kv: lr(kv[0])):
+            c = statistics.paired(accs, scored[best][2]) if best and key != best else None
+            vs = "best" if key == best else "-" if c is None or not c.pairs else \
+                f"{c.mean:+.1f} ± {c.ci95:.1f} ({c.verdict()})" if c.pairs > 1 else f"{c.mean:+.1f} (one seed)"
+            lines.append(f"| {method} | `{key}` | {len(accs)} | {', '.join(f'{a:.1f}' for a in accs.values())} | "
+                         f"{mean:.1f} | {'yes' if ok else 'no: ' + why} | {vs} | {'**chosen**' if key == chosen else ''} |")
+    return "\n".join(lines)
 
 
 def _append(row: dict, out_file: str) -> None:
@@ -170,9 +248,16 @@ def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep
                    **_probe(cfg, out, cache[key], stop_after), "seconds": round(time.time() - t)}
             _append(row, out_file)
             continue
-        m = train(cfg, out, resume=True, progress=False, data=cache[key])
+        try:
+            m = train(cfg, out, resume=True, progress=False, data=cache[key])
+        except FloatingPointError as e:  # a diverged run is a result of the sweep (the stability rule reads it)
+            _append({"name": name, "val_acc": None, "diverged_at": str(e), "overrides": " ".join(sets),
+                     "steps": cfg.steps, "seconds": round(time.time() - t)}, out_file)
+            continue
         ev = evaluated(m)
+        confusion = np.asarray(ev["last"]["confusion"])
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
+               "majority": round(100 * confusion.sum(1).max() / confusion.sum(), 1),
                "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
                "pl_pass_rate_final": round(final_value(out.parent, name, "pl_pass_rate"), 3),
                "pl_pass_acc_final": round(final_value(out.parent, name, "pl_pass_acc"), 3),
