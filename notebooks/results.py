@@ -100,9 +100,9 @@ for group, title in results.ABLATION_GROUPS.items():
 
 # %% [markdown]
 # ## Learning curves; semi-supervised learning at work
-# Accuracy at every evaluation (mean over seeds, band from the lowest to the highest seed). Mask
-# rate = share of the unlabeled batch that passes the method's own selection; pseudo-label
-# accuracy = accuracy of the selected pseudo-labels against the hidden true labels (seed 0).
+# Accuracy at every evaluation (mean over seeds, band from the lowest to the highest seed). Share
+# passed = the share of the unlabeled batch whose pseudo-label passes the method's own selection;
+# accuracy of what passes = their accuracy against the hidden true labels (the seed-0 runs).
 
 # %%
 for name in ("accuracy_curves", "accuracy_by_labels", "ssl_at_work"):

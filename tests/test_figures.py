@@ -109,3 +109,19 @@ def test_identities_never_take_the_expression_colours():
     handles = fig.legends[0].legend_handles
     ids = [h for h in handles if h.get_label().startswith("id ")]
     assert ids and all(tuple(np.round(plt.matplotlib.colors.to_rgba(h.get_color()), 3)) not in expression for h in ids)
+
+
+def test_one_colour_per_method_in_every_figure():
+    """A method keeps its colour whatever the figure and the row's name (seed, variant, label budget)."""
+    steps = pd.DataFrame({"step": [25, 50, 75], "value": [0.5, 0.6, 0.7]})
+    curve = [{"step": 10, "ema_acc": 0.5}, {"step": 20, "ema_acc": 0.6}]
+    acc = plots.accuracy_curves({"leaf": [curve], "fixmatch": [curve]})
+    work = plots.ssl_at_work({"fixmatch": {"pl_pass_rate": steps, "pl_pass_acc": steps},
+                              "leaf": {"pl_pass_rate": steps, "pl_pass_acc": steps}})
+    by_figure = [{line.get_label().split(" ")[0]: line.get_color() for line in fig.axes[0].get_lines()}
+                 for fig in (acc, work)]
+    assert by_figure[0] == by_figure[1] == {"leaf": plots.METHOD_COLOURS["leaf"], "fixmatch": plots.METHOD_COLOURS["fixmatch"]}
+    assert plots.method_colour("leaf_plus_fixmatch") == plots.METHOD_COLOURS["leaf+fixmatch"]
+    assert plots.method_colour("sitfer_mssl_off") == plots.method_colour("sitfer @ 25") == plots.METHOD_COLOURS["sitfer"]
+    assert plots.method_colour("toy") == plots.method_colour("toy_s1") not in plots.METHOD_COLOURS.values()
+    assert "seed 0" in work.axes[0].get_title()

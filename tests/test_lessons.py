@@ -101,7 +101,8 @@ def test_lesson_pages_show_their_code_report_pages_do_not(tmp_path):
         nbformat.v4.new_code_cell("answer_source = 2", metadata={"jupyter": {"source_hidden": True}})])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    lesson, report = to_html(path, code=True), to_html(path)
+    lesson, report = to_html(path, code=True), to_html(path, title="ssfer default study: results")
+    assert "<title>ssfer default study: results</title>" in report and "<title>nb</title>" in lesson
     assert "shown_in_lessons" in lesson and "the-output" in lesson
     assert "shown_in_lessons" not in report and "the-output" in report
     assert "/home/me/warning" not in lesson + report  # stderr names the machine's paths: not in a page

@@ -23,7 +23,7 @@ def render_lesson(executed: Path, out: Path) -> tuple[Path, Path]:
 
     name = executed.stem
     html = out / f"{name}.html"
-    html.write_text(to_html(executed, code=True))
+    html.write_text(to_html(executed, code=True, title=f"ssfer lesson {name.replace('_', ' ')}"))
     nb = without_stderr(nbformat.read(executed, as_version=4))
     body, resources = MarkdownExporter().from_notebook_node(nb, resources={"output_files_dir": f"{name}_files"})
     figures = out / f"{name}_files"

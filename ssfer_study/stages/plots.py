@@ -12,6 +12,24 @@ import pandas as pd
 from ssfer_core.labels import class_names
 
 
+METHOD_COLOURS = {"supervised": "#555555", "fixmatch": "#1f77b4", "sitfer": "#2ca02c", "leaf": "#d62728",
+                  "leaf+fixmatch": "#9467bd", "leaf+sitfer": "#8c564b"}
+"""One colour per method in every figure (supervised grey, the baselines and methods in the main
+table's order); a method not listed takes the next of :data:`SPARE`, in the order it is first drawn."""
+SPARE = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
+_spare: dict[str, str] = {}
+
+
+def method_colour(name: str) -> str:
+    """The colour of a method, or of a row named after one (``fixmatch_hot``, ``leaf @ 25``): the
+    longest registered method name the row starts with; the plug-ins' ``leaf_plus_x`` reads ``leaf+x``."""
+    key = name.replace("_plus_", "+")
+    known = [m for m in METHOD_COLOURS if key == m or key.startswith((m + "_", m + " "))]
+    if known:
+        return METHOD_COLOURS[max(known, key=len)]
+    return _spare.setdefault(key.split(" ")[0].split("_")[0], SPARE[len(_spare) % len(SPARE)])
+
+
 def titles_outside(fig) -> list[str]:
     """The titles (axes titles and the figure's suptitle) whose box leaves the figure once drawn:
     a clipped title. Empty when every title is inside. The layout is computed without rasterising
@@ -111,7 +129,8 @@ def accuracy_curves(curves: dict[str, list[list[dict]]], key: str = "ema_acc"):
         steps = [r["step"] for r in runs[0]]
         acc = np.array([[100 * r.get(key, r.get("raw_acc", np.nan)) for r in rows][: len(steps)] for rows in runs
                         if len(rows) >= len(steps)])
-        line, = ax.plot(steps, acc.mean(0), label=f"{name} ({len(acc)} seed{'s' if len(acc) > 1 else ''})")
+        line, = ax.plot(steps, acc.mean(0), label=f"{name} ({len(acc)} seed{'s' if len(acc) > 1 else ''})",
+                        color=method_colour(name))
         if len(acc) > 1:
             ax.fill_between(steps, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("step")
@@ -129,7 +148,7 @@ def accuracy_by_labels(df: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for method, rows in df.sort_values("labels/class").groupby("method", sort=False):
         x, y, sd, n = (rows[c].to_numpy() for c in ("labels/class", "acc_last_mean", "acc_last_std", "seeds"))
-        line, = ax.plot(x, y, label=method)
+        line, = ax.plot(x, y, label=method, color=method_colour(method))
         for xi, yi, si, ni in zip(x, y, sd, n):
             ax.errorbar(xi, yi, yerr=si if ni > 1 else None, marker="o", color=line.get_color(), capsize=3,
                         mfc=line.get_color() if ni > 1 else "white")
@@ -271,17 +290,18 @@ def calibration(df: pd.DataFrame):
     return fig
 
 
-def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]]):
-    """Per method: mask rate and accuracy of the selected pseudo-labels over training."""
+def ssl_at_work(curves: dict[str, dict[str, pd.DataFrame | None]], runs: str = "seed 0"):
+    """Per method: the share of pseudo-labels that pass and the accuracy of what passes over
+    training (``runs`` says whose: the seed-0 runs of the main table)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for name, series in curves.items():
         for ax, key in zip(axes, ("pl_pass_rate", "pl_pass_acc")):
             s = series.get(key)
             if s is not None:
-                ax.plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=name)
-    axes[0].set_title("mask rate (share of unlabeled samples selected)")
-    axes[1].set_title("accuracy of the selected pseudo-labels")
+                ax.plot(s["step"], s["value"].rolling(5, min_periods=1).mean(), label=name, color=method_colour(name))
+    axes[0].set_title(f"share passed: unlabeled faces whose pseudo-label passes ({runs})", fontsize=9)
+    axes[1].set_title(f"accuracy of what passes, against the hidden labels ({runs})", fontsize=9)
     axes[0].set_ylabel("share of the unlabeled batch")
     axes[1].set_ylabel("accuracy")
     for ax in axes:

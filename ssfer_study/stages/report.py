@@ -27,7 +27,7 @@ def without_stderr(nb):
     return nb
 
 
-def to_html(notebook: Path, code: bool = False) -> str:
+def to_html(notebook: Path, code: bool = False, title: str | None = None) -> str:
     """An executed notebook as one HTML page for readers: outputs and figures; its code only with
     ``code`` (the lessons, whose code is part of what they teach; the report pages show results).
     stderr (library warnings, which name this machine's paths) stays in the executed notebook only."""
@@ -36,7 +36,8 @@ def to_html(notebook: Path, code: bool = False) -> str:
 
     nb = without_stderr(nbformat.read(notebook, as_version=4))
     exporter = HTMLExporter(exclude_input=not code, exclude_input_prompt=True, exclude_output_prompt=True)
-    return exporter.from_notebook_node(nb)[0]
+    name = title or notebook.stem.replace("_", " ")
+    return exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})[0]
 
 
 def render_pages(reports: Path) -> list[Path]:
@@ -46,7 +47,7 @@ def render_pages(reports: Path) -> list[Path]:
     for name in NOTEBOOKS:
         src = reports / "notebooks" / f"{name}.ipynb"
         if src.exists():
-            (out / f"{name}.html").write_text(to_html(src))
+            (out / f"{name}.html").write_text(to_html(src, title=f"ssfer {reports.name} study: {name.replace('_', ' ')}"))
             written.append(out / f"{name}.html")
     return written
 
@@ -83,8 +84,8 @@ def index(study: Study) -> Path:
     figures = [f for f in captions if (reports / f).exists() and (study.dataset.synthetic or "contact_sheet" not in f)]
     lines += ["## Figures", ""] + [f"![{f}]({f})\n\n*{captions[f]}*\n" for f in figures]
     lines += ["## Pages", "",
-              "Made by the study and kept by DVC, not git (`make study`, or `dvc pull` from your remote, puts them "
-              "here); this page and its figures hold the same tables and figures.", "",
+              f"Made by the study and kept by DVC, not git: a clone has them after `{study.make_command}` (or `dvc pull` "
+              "from your remote); this page and its figures hold the same tables and figures.", "",
               "- [data tour](html/data_tour.html)", "- [results](html/results.html)",
               "- [analysis](html/analysis.html)",
               "- interactive UMAP explorer: `explorer/umap_explorer.html` (open it in a browser)", ""]
@@ -93,8 +94,9 @@ def index(study: Study) -> Path:
     return path
 
 
-def _pm(mean, std) -> str:
-    return "-" if mean is None else f"{mean:.1f} ± {std:.1f}"
+def _pm(mean, std, seeds: int = 2) -> str:
+    """'74.5 ± 4.1' over seeds; one seed has no spread to print."""
+    return "-" if mean is None else f"{mean:.1f}" if seeds < 2 else f"{mean:.1f} ± {std:.1f}"
 
 
 def _paired(m: dict) -> str:
@@ -130,7 +132,7 @@ def results_block(study: Study) -> str:
              "|---|---|---|---|---|---|"]
     main = metrics.get("main", {})
     for method, m in main.items():
-        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'])} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
+        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'], len(m.get('seeds', [0, 1])))} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
                      f"{_share(m['pl_pass_rate_final'])} | {_share(m['pl_pass_acc_final'])} |")
     refs = []
     if main:
