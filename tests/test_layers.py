@@ -37,7 +37,7 @@ def _code_deps(stage: dict) -> set[str]:
 def test_dvc_stage_depends_on_exactly_the_code_it_runs(stage):
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     spec = pipeline[stage]["do"] if "foreach" in pipeline[stage] else pipeline[stage]
-    assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `python -m ssfer_study.pipeline.deps` and update dvc.yaml"
+    assert _code_deps(spec) == set(deps.stage_deps(stage, ROOT)), "run `ssfer deps --write`"
 
 
 def test_training_depends_on_the_config_route_only_no_renderer_no_judge():
