@@ -1,5 +1,5 @@
-"""`ssfer sweep`'s divergence probe: each plan line trains its first N steps and the row
-says whether the loss stayed finite."""
+"""`ssfer sweep`: the probe (each plan line trains its first N steps; the row says whether the loss
+stayed finite and how its pseudo-labels went), the generated page, the grid and the choice over seeds."""
 import dataclasses
 import json
 
@@ -16,7 +16,8 @@ def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_pat
                                        "runs": {}}))
     plan = tmp_path / "plan.txt"
     plan.write_text("calm method=supervised lr=0.01 data.val_size=28\n"
-                    "wild method=supervised lr=1000000000000.0 data.val_size=28  # the loss overflows\n")
+                    "wild method=supervised lr=1000000000000.0 data.val_size=28  # the loss overflows\n"
+                    "semi method=fixmatch lr=0.01 fixmatch.threshold=0.0 data.val_size=28 log_every=1\n")
     out = tmp_path / "probe.jsonl"
     argv = ["sweep", str(plan), "--profile", str(profile), "--runs-dir", str(tmp_path / "runs"), "--out", str(out),
             "--stop-after", "6"]
@@ -26,8 +27,12 @@ def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_pat
     assert rows["calm"]["steps"] == 40  # the run's own schedule, stopped early
     assert torch.load(tmp_path / "runs" / "calm" / "checkpoint.pt", weights_only=False)["step"] == 6
     assert "loss became" in rows["wild"]["diverged_at"]
+    # the pseudo-labels over the probed steps: none for supervised; at threshold 0 every one passes
+    assert rows["calm"]["pl_pass_rate_first_half"] is None
+    assert rows["semi"]["pl_pass_rate_first_half"] == rows["semi"]["pl_pass_rate_second_half"] == 1.0
+    assert 0 <= rows["semi"]["pl_pass_acc_first_half"] <= 1
     assert main(argv) == 0  # a finished row is not probed again
-    assert len(out.read_text().splitlines()) == 2
+    assert len(out.read_text().splitlines()) == 3
 
 
 def test_the_validation_page_shows_the_sweeps_rows_as_they_are(tmp_path):

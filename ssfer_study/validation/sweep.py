@@ -29,7 +29,7 @@ import numpy as np
 
 from ssfer_core.data.loading import load_data
 from ssfer_study.study import load_study
-from ssfer_study.stages.tables import evaluated, final_value
+from ssfer_study.stages.tables import evaluated, final_value, train_series
 from ssfer_core.train import train
 
 BASE = ("data.val_size=1000", "eval_on=val")
@@ -38,7 +38,8 @@ BASE = ("data.val_size=1000", "eval_on=val")
 def table(path: str) -> str:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     cols = [c for c in ("name", "val_acc", "val_bal_acc", "pl_pass_rate_final", "pl_pass_acc_final", "stop_after",
-                        "diverged_at", "seconds", "overrides") if any(c in r for r in rows)]
+                        "diverged_at", "pl_pass_rate_first_half", "pl_pass_acc_first_half", "pl_pass_rate_second_half",
+                        "pl_pass_acc_second_half", "seconds", "overrides") if any(c in r for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join("-" if r.get(c) is None else f"`{r[c]}`" if c == "overrides" else str(r.get(c, ""))
@@ -214,12 +215,21 @@ def _append(row: dict, out_file: str) -> None:
 
 
 def _probe(cfg, out: Path, data, stop_after: int) -> dict:
-    """Train the first ``stop_after`` steps of one run: whether they stayed finite."""
+    """Train the first ``stop_after`` steps of one run: whether they stayed finite, and how its
+    pseudo-labels went over those steps (the mean share passed and accuracy of what passes, each
+    over the logged steps of the first and of the second half: a start that passes many pseudo-labels
+    at chance accuracy shows here)."""
     try:
         train(cfg, out, resume=True, progress=False, data=data, stop_after=stop_after)
-        return {"stop_after": stop_after, "diverged_at": None}
     except FloatingPointError as e:
         return {"stop_after": stop_after, "diverged_at": str(e)}
+    row = {"stop_after": stop_after, "diverged_at": None}
+    for key in ("pl_pass_rate", "pl_pass_acc"):
+        s = train_series(out.parent, out.name, key)
+        for half, part in (("first_half", s[s["step"] <= stop_after / 2] if s is not None else None),
+                           ("second_half", s[s["step"] > stop_after / 2] if s is not None else None)):
+            row[f"{key}_{half}"] = None if part is None or part.empty else round(float(part["value"].mean()), 3)
+    return row
 
 
 def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep",
