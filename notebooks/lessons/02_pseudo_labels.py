@@ -21,7 +21,7 @@
 #
 # FixMatch looks at a mildly augmented (weak) view of an unlabeled face; if the model's top class
 # has probability ≥ the **threshold**, that class becomes the target for a heavily augmented
-# (strong) view of the same face. The **mask rate** is the share of unlabeled faces that pass.
+# (strong) view of the same face. The **share passed** is the share of unlabeled faces whose pseudo-label passes.
 # A low threshold passes many faces, more of them wrong; a wrong target the model then learns
 # makes it more confident in the same mistake.
 
@@ -60,7 +60,7 @@ for t in thresholds:
 
 # %% [markdown]
 # ## The experiment: FixMatch at each threshold, beside supervised, same labels and steps
-# Each FixMatch run logs, every few steps, its mask rate and the accuracy of the pseudo-labels that
+# Each FixMatch run logs, every few steps, its share passed and the accuracy of the pseudo-labels that
 # passed (scored against the true labels, which the method never sees).
 
 # %%
@@ -71,7 +71,7 @@ for t in thresholds:
 table = kit.summary(runs)
 table["threshold"] = [None] + list(thresholds)
 display(table.fillna({"threshold": "-"}))  # supervised has no threshold
-curves = {f"threshold {t}": {k: kit.series(f"lesson2_t{t}", k) for k in ("mask_rate", "pl_acc_masked")}
+curves = {f"threshold {t}": {k: kit.series(f"lesson2_t{t}", k) for k in ("pl_pass_rate", "pl_pass_acc")}
           for t in thresholds}
 fig = plots.ssl_at_work(curves)
 fig.suptitle(f"FixMatch on SynthFACS, {labels_per_class} labels per class: quantity against quality", fontsize=9)
@@ -91,10 +91,10 @@ low_runs = {"supervised": kit.train_run(kit.config("supervised", steps, low, see
             "fixmatch": kit.train_run(kit.config("fixmatch", steps, low, seed,
                                                          [f"fixmatch.threshold={min(thresholds)}"]), "lesson2_low_fm")}
 display(kit.summary(low_runs))
-fig = plots.pseudo_label_quality({f"mask rate, {low} labels/class": kit.series("lesson2_low_fm", "mask_rate"),
-                                  f"accuracy of what passes, {low} labels/class": kit.series("lesson2_low_fm", "pl_acc_masked"),
+fig = plots.pseudo_label_quality({f"share passed, {low} labels/class": kit.series("lesson2_low_fm", "pl_pass_rate"),
+                                  f"accuracy of what passes, {low} labels/class": kit.series("lesson2_low_fm", "pl_pass_acc"),
                                   f"accuracy of what passes, {labels_per_class} labels/class":
-                                      kit.series(f"lesson2_t{min(thresholds)}", "pl_acc_masked")},
+                                      kit.series(f"lesson2_t{min(thresholds)}", "pl_pass_acc")},
                                  f"FixMatch at threshold {min(thresholds)}: confident, and right?", ylabel="share")
 display(fig)
 plots.close(fig)
@@ -102,9 +102,9 @@ kit.dump({"table": table.to_dict("records"), "low": kit.summary(low_runs).to_dic
 
 # %% [markdown]
 # ## Questions
-# 1. Which threshold gives the highest mask rate at the end, and which the most accurate
+# 1. Which threshold passes the largest share at the end, and which the most accurate
 #    pseudo-labels? Which one gives the best test accuracy: one of those two, or neither, and why?
-# 2. At the small budget, how do FixMatch's mask rate and the accuracy of what passes change over
+# 2. At the small budget, how do FixMatch's share passed and the accuracy of what passes change over
 #    training? What is it learning from, and does it still beat supervised?
 # 3. Why does FixMatch use a *weak* view to make the label and a *strong* view to learn it?
 
@@ -119,21 +119,21 @@ def f2(v):  # a share as printed: '-' when nothing passed, so nothing was measur
     return "- (none passed)" if v != v else f"{v:.2f}"
 
 
-final = {t: tuple(start_end(f"lesson2_t{t}", key)[1] for key in ("mask_rate", "pl_acc_masked")) for t in thresholds}
+final = {t: tuple(start_end(f"lesson2_t{t}", key)[1] for key in ("pl_pass_rate", "pl_pass_acc")) for t in thresholds}
 acc = dict(zip(table["threshold"].iloc[1:], table["test accuracy (%)"].iloc[1:]))
 best_t, sup = max(acc, key=acc.get), table["test accuracy (%)"].iloc[0]
 most, surest = max(final, key=lambda t: final[t][0]), max(final, key=lambda t: final[t][1])
 between = min(thresholds) < best_t < max(thresholds)
 low_t = kit.summary(low_runs).set_index("run")["test accuracy (%)"]
-(m0, m1), (a0, a1) = start_end("lesson2_low_fm", "mask_rate"), start_end("lesson2_low_fm", "pl_acc_masked")
-b0, b1 = start_end(f"lesson2_t{min(thresholds)}", "pl_acc_masked")
+(m0, m1), (a0, a1) = start_end("lesson2_low_fm", "pl_pass_rate"), start_end("lesson2_low_fm", "pl_pass_acc")
+b0, b1 = start_end(f"lesson2_t{min(thresholds)}", "pl_pass_acc")
 low_verdict, low_d, low_noise = kit.versus(low_runs["fixmatch"], low_runs["supervised"])
 fm_wins = low_verdict == "above"
 t_runs = {t: runs[f"fixmatch_t{t}"] for t in thresholds}
 t_verdict, t_d, t_noise = kit.versus(t_runs[best_t], t_runs[min(acc, key=acc.get)]) if len(acc) > 1 else ("-", 0, 0)
 bias = m1 - m0 > 0.3 and a1 < 0.5  # grew confident on many faces without growing right
 kit.answer("lesson2", [
-    "1. End of training: " + "; ".join(f"threshold {t}: mask rate {m:.2f}, pseudo-label accuracy "
+    "1. End of training: " + "; ".join(f"threshold {t}: share passed {m:.2f}, accuracy of what passes "
                                       + f2(a) + f", test {acc[t]} %"
                                       for t, (m, a) in final.items())
     + f" (supervised {sup} %). The most pseudo-labels pass at {most}, the most accurate ones at {surest}; the best test"
@@ -148,7 +148,7 @@ kit.answer("lesson2", [
        + ("quantity" if best_t == most else "quality") + " mattered more than the other side of the trade"
        + (". Add a middle threshold (0.8) to see whether one between beats both." if len(thresholds) < 3 else
           "; another seed or budget can move the balance.")),
-    f"2. At {low} labels per class the mask rate went from {m0:.2f} to {m1:.2f} while the accuracy of what passes went"
+    f"2. At {low} labels per class the share passed went from {m0:.2f} to {m1:.2f} while the accuracy of what passes went"
     f" from {f2(a0)} to {f2(a1)} (at {labels_per_class} labels, same threshold: {f2(b0)} to {f2(b1)}). "
     + ("That is confirmation bias made visible: the model became confident on most unlabeled faces without becoming"
        " right about them, and trained on its own mistakes. " if bias else

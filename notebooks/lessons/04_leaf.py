@@ -86,7 +86,7 @@ for m in kit.CONVERGED:
                        "top logit - mean logit": round((logits.max(-1).values - logits.mean(-1)).mean().item(), 2),
                        "mean top probability": round(p.max(-1).values.mean().item(), 3)})
 growth = pd.DataFrame(growth)
-mask = tables.train_series(kit.KIT / "converged", "leaf", "mask_rate")
+mask = tables.train_series(kit.KIT / "converged", "leaf", "pl_pass_rate")
 plt = kit.pyplot()
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
 for m, r in conv.items():
@@ -104,7 +104,7 @@ if mask is not None:
     axes[2].plot(mask["step"], mask["value"].rolling(20, min_periods=1).mean(), color="tab:orange")
 axes[2].set_ylim(0, 1)
 axes[2].set_ylabel("share of unlabeled faces trained on")
-axes[2].set_title("LEAF's pseudo-labels (mask rate, smoothed)", fontsize=9)
+axes[2].set_title("LEAF's pseudo-labels (share passed, smoothed)", fontsize=9)
 for ax in axes:
     ax.set_xlabel("step")
 axes[0].legend(fontsize=7)

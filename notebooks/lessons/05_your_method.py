@@ -67,7 +67,7 @@ class PiModel(SSLMethod):
         loss_u = ((out_s["logits"].softmax(-1) - target) ** 2).sum(-1).mean()
         loss = loss_s + self.weight * loss_u
         # "pseudo": the trainer scores these labels against the hidden truth (every face "passes" here)
-        logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "mask_rate": 1.0,
+        logs = {"loss_s": loss_s.item(), "loss_u": loss_u.item(), "pl_pass_rate": 1.0,
                 "pseudo": {"pl_": (target, target.new_ones(len(target)))}}
         return loss, logs
 
@@ -183,4 +183,7 @@ kit.answer("lesson5", [
 # with a settings dataclass a method also gets its own config section, as `methods/fixmatch.py`
 # shows), `ssfer_core.train.train` (the loop that calls `train_step`). To put it in the study, add a
 # run such as `pi_model_s0: {group: main, method: pi_model}` to a profile, with the method in a
-# module of `ssfer_core/methods/`.
+# module of `ssfer_core/methods/`: that file and its settings are all it takes. What the report
+# should draw of it (its pseudo-label sources, its own figures), its cost per step and its lessons'
+# step size are declared with `register_method` (`diagnostics=`, `cost=`, `lesson_lr=`), as
+# `methods/sitfer.py` does; the tables, figures and the `train` stage's scheduler read them there.
