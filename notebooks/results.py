@@ -85,14 +85,14 @@ if not controls:
     display(Markdown(f"None in the `{study.name}` profile: the official recipes, head controls, expert designs, "
                      "SIT-FER level sets and the late-start control are in `studies/extended`."))
 
-# %% [markdown]
-# ## Ablations and plug-ins, read against the main table
-# Each row's reference is the main table's row of its method (for a plug-in, of its host), and the
-# row is read paired on the seed, by the claims' rule: with several seeds its mean difference and 95 %
-# interval, "within noise" when the interval holds 0; with one seed the difference to the reference's
-# run of that seed, beside 2 standard deviations of the reference's seeds for scale, and no verdict.
-
 # %%
+ABLATIONS = ("## Ablations and plug-ins, read against the main table\n"
+             "Each row's reference is the main table's row of its method (for a plug-in, of its host), and the "
+             "row is read paired on the seed, by the claims' rule: with several seeds its mean difference and 95 % "
+             "interval, \"within noise\" when the interval holds 0; with one seed the difference to the reference's "
+             "run of that seed, beside 2 standard deviations of the reference's seeds for scale, and no verdict.")
+if any(group in res.side for group in results.ABLATION_GROUPS):  # a profile without ablations shows no empty section
+    display(Markdown(ABLATIONS))
 for group, title in results.ABLATION_GROUPS.items():
     if group in res.side:
         display(Markdown(f"### {title}"), res.show(res.side[group]), res.figures[f"ablation_{group}"],
