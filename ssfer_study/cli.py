@@ -157,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--steps", type=int, default=None, help="the budget whose runs --grid shows")
     sw.add_argument("--choose", nargs="*", default=[],
                     help="each method's step size chosen over seeds from these JSON-lines files (the stability rule)")
+    sw.add_argument("--start", nargs="*", default=[],
+                    help="print the probes' starts (share passed / accuracy of what passes per window) of these files")
     sw.add_argument("--refresh", default="", metavar="PAGE",
                     help="rewrite the generated blocks of a Markdown page (docs/validation.md) from the sweeps' files")
     sw.add_argument("--profile", default="params.yaml", help="profile file: the base config of every run")
@@ -336,6 +338,8 @@ def cmd_sweep(a) -> int:
         print(sweep.plateau(a.plateau))
     elif a.choose:
         print(sweep.choose(a.choose))
+    elif a.start:
+        print(sweep.start(a.start))
     elif a.grid:
         if a.steps is None:
             raise ConfigError("ssfer sweep --grid FILE...: give the budget its runs trained for with --steps")

@@ -382,3 +382,58 @@ def test_the_verdicts_profile_trains_the_seeds_the_default_study_says_its_claims
     ablations = {c.than for c in verdicts.claims} - {"fixmatch"} - set(verdicts.runs_of("main"))
     for variant in ablations & {r.variant for r in verdicts.runs.values()}:
         assert {r.seed for r in verdicts.runs.values() if r.variant == variant} == {0, 1, 2}, variant
+
+
+def test_a_row_whose_unlabeled_loss_never_engaged_is_labelled_so(tmp_path, monkeypatch):
+    """Every semi-supervised row shows the step its first pseudo-label passed and the share passed
+    over the whole run; a row whose selection never passed one is named "unlabeled loss off" in the
+    table, metrics.json and the README block, never read as the method's result."""
+    from ssfer_study.stages import report
+
+    monkeypatch.chdir(tmp_path)
+    s = _study({"supervised_s0": {"group": "main", "method": "supervised"},
+                "fixmatch_s0": {"group": "main", "method": "fixmatch"},
+                "leaf_s0": {"group": "main", "method": "leaf"}})
+    _fake_run(s.runs_dir, "supervised_s0", "supervised", 0, 0.5, None)
+    _fake_run(s.runs_dir, "fixmatch_s0", "fixmatch", 0, 0.7, 0.0)  # nothing ever passed
+    _fake_run(s.runs_dir, "leaf_s0", "leaf", 0, 0.6, 0.0)
+    late = [0.0] * 6 + [0.4] * 4  # LEAF's first pass in the log's 7th window, at step 7
+    (s.runs_dir / "leaf_s0/dvclive/plots/metrics/train/pl_pass_rate.tsv").write_text(
+        "step\tpl_pass_rate\n" + "".join(f"{i + 1}\t{v}\n" for i, v in enumerate(late)))
+    res = results.build(s)
+    m = res.metrics["main"]
+    assert m["fixmatch"]["first_pass_step"] is None and m["fixmatch"]["unlabeled_loss_engaged"] is False
+    assert m["leaf"]["first_pass_step"] == 7 and m["leaf"]["unlabeled_loss_engaged"] is True
+    assert m["leaf"]["pl_pass_rate_mean"] == pytest.approx(0.16)
+    assert "first_pass_step" not in m["supervised"]
+    table = (s.reports_dir / "results" / "main.md").read_text()
+    assert "never: unlabeled loss off" in table and "| 7 " in table
+    block = report.results_block(s)
+    assert "| fixmatch (unlabeled loss off) |" in block and "| leaf |" in block
+    assert "fixmatch never" in block and "leaf at step 7, 16 %" in block
+    assert "**fixmatch: no pseudo-label passed in all training**" in block
+
+
+def test_an_official_row_is_read_paired_against_its_labeled_part_alone(tmp_path, monkeypatch):
+    """The official table: each release's row beside the run the profile's claims pair it with (its
+    labeled part alone), the paired difference per seed, its 95 % interval and the chance to win."""
+    monkeypatch.chdir(tmp_path)
+    runs = {f"supervised_s{s}": {"group": "main", "method": "supervised", "seed": s} for s in range(3)}
+    runs |= {f"sitfer_official_s{s}": {"group": "official", "method": "sitfer", "protocol": "official", "seed": s}
+             for s in range(3)}
+    runs |= {f"sitfer_official_labeled_only_s{s}": {"group": "official", "method": "sitfer", "protocol": "official",
+                                                    "seed": s, "sitfer": {"loss_weights": [0.4, 0.4, 0.0]}}
+             for s in range(3)}
+    s = _study(runs, claims=[{"claim": "release gains", "better": "sitfer_official", "than": "sitfer_official_labeled_only"}])
+    for seed, (sup, off, lab) in enumerate(((0.5, 0.70, 0.60), (0.6, 0.72, 0.66), (0.55, 0.66, 0.62))):
+        _fake_run(s.runs_dir, f"supervised_s{seed}", "supervised", seed, sup, None)
+        _fake_run(s.runs_dir, f"sitfer_official_s{seed}", "sitfer", seed, off, 0.3)
+        _fake_run(s.runs_dir, f"sitfer_official_labeled_only_s{seed}", "sitfer", seed, lab, 0.0)
+    res = results.build(s)
+    row = res.side["official"].set_index("variant").loc["sitfer_official"]
+    assert row["versus"] == "sitfer_official_labeled_only"
+    assert row["delta_vs_pair_per_seed"] == pytest.approx([10.0, 6.0, 4.0])
+    assert row["delta_vs_pair_win"] == 1.0
+    table = (s.reports_dir / "results" / "official.md").read_text()
+    assert "vs sitfer_official_labeled_only" in table and "+10.0, +6.0, +4.0" in table
+    assert "never: unlabeled loss off" in table  # the labeled part alone passes nothing

@@ -108,3 +108,62 @@ def test_the_plan_over_seeds_resolves_two_points_of_evaluation_noise():
     (size,) = sizes
     # a mean over the seeds is read on seeds x size faces; at 70 % the noise of a difference of two means
     assert evaluation_noise(70.0, len(seeds) * int(size)) <= 2.0 < evaluation_noise(70.0, len(seeds) * (int(size) - 100))
+
+
+def test_a_run_under_the_majority_class_stops_and_puts_its_candidate_out(tiny_cfg, tmp_path, monkeypatch):
+    """The sweep checks the majority-class bar at each evaluation of the checked stretch: a run that
+    fails it stops there (its row says where), and the candidate's other seeds are not trained."""
+    from ssfer_study.validation import sweep
+
+    monkeypatch.setattr(sweep, "CHECK_UNTIL", 1.0)  # check every evaluation of this short run
+    cfg = dataclasses.replace(tiny_cfg, steps=40, eval_every=5, ckpt_every=20)
+    profile = tmp_path / "params.yaml"
+    profile.write_text(yaml.safe_dump({"profile": "probe", "train": json.loads(json.dumps(dataclasses.asdict(cfg))),
+                                       "runs": {}}))
+    plan = tmp_path / "plan.txt"
+    # lr 0 never learns: it drifts under the majority class of the 28 validation faces
+    plan.write_text("still_s0 method=supervised lr=0.0 seed=0 data.val_size=28\n"
+                    "still_s1 method=supervised lr=0.0 seed=1 data.val_size=28\n")
+    out = tmp_path / "rows.jsonl"
+    sweep.run(str(plan), str(profile), str(tmp_path / "runs"), str(out))
+    rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    still = rows["still_s0"]
+    assert still["val_acc"] is None and 4 < still["stopped_at"] < 40
+    assert still["curve"][-1][0] == still["stopped_at"] and still["curve"][-1][1] < still["majority"]
+    assert all(a >= still["majority"] for s, a in still["curve"][:-1] if s > 4)  # it stopped at the first one
+    assert "still_s1" not in rows  # its candidate was out on seed 0
+    assert sweep.out_of_the_running(str(out), ["method=supervised", "lr=0.0", "seed=1", "data.val_size=28"])
+    assert not sweep.out_of_the_running(str(out), ["method=supervised", "lr=0.01", "seed=1", "data.val_size=28"])
+    # a run that passes the check is the same run as one trained in one go (the segments resume exactly)
+    whole = train_whole(cfg, tmp_path)
+    plan.write_text("calm method=supervised lr=0.01 seed=0 data.val_size=28\n")
+    monkeypatch.setattr(sweep, "CHECK_UNTIL", 1.0)
+    monkeypatch.setattr(sweep, "under_majority", lambda *a, **k: None)
+    sweep.run(str(plan), str(profile), str(tmp_path / "runs"), str(out))
+    calm = [json.loads(r) for r in out.read_text().splitlines() if json.loads(r)["name"] == "calm"][0]
+    assert calm["curve"] == whole
+
+
+def train_whole(cfg, tmp_path):
+    from ssfer_core.data.loading import load_data
+    from ssfer_core.train import train
+
+    c = dataclasses.replace(cfg, method="supervised", lr=0.01, seed=0, eval_on="val",
+                            data=dataclasses.replace(cfg.data, val_size=28))
+    m = train(c, tmp_path / "whole", progress=False, data=load_data(c.data))
+    return [[e["step"], round(100 * e.get("ema_acc", e.get("raw_acc")), 1)] for e in m["curve"]]
+
+
+def test_a_choice_is_final_only_when_every_stable_candidate_has_three_seeds(tmp_path):
+    from ssfer_study.validation import sweep
+
+    def row(lr, seed, acc):
+        return {"name": f"x{lr}_{seed}", "val_acc": acc, "majority": 32.0, "steps": 1000,
+                "overrides": f"method=fixmatch lr={lr} seed={seed} steps=1000", "curve": [[500, 60.0], [1000, acc]]}
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [row(0.01, 0, 70.0), row(0.03, 0, 75.0), row(0.01, 1, 71.0)]))
+    assert "leading (chosen at 3 seeds)" in sweep.choose([str(path)]) and "**chosen**" not in sweep.choose([str(path)])
+    rows = [row(lr, s, 70.0 + s + (lr == 0.03)) for lr in (0.01, 0.03) for s in range(3)]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert "**chosen**" in sweep.choose([str(path)])

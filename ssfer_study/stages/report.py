@@ -132,7 +132,8 @@ def results_block(study: Study) -> str:
              "|---|---|---|---|---|---|"]
     main = metrics.get("main", {})
     for method, m in main.items():
-        block.append(f"| {method} | {_pm(m['acc_mean'], m['acc_std'], len(m.get('seeds', [0, 1])))} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
+        off = " (unlabeled loss off)" if m.get("unlabeled_loss_engaged") is False else ""
+        block.append(f"| {method}{off} | {_pm(m['acc_mean'], m['acc_std'], len(m.get('seeds', [0, 1])))} | {_paired(m)} | {m['bal_acc_mean']:.1f} | "
                      f"{_share(m['pl_pass_rate_final'])} | {_share(m['pl_pass_acc_final'])} |")
     refs = []
     if main:
@@ -161,6 +162,16 @@ def verdict_lines(study: Study, metrics: dict) -> list[str]:
               for k, c in metrics.get("claims", {}).items() if c.get("ci95") is not None]
     if claims:
         out += ["", "The papers' claims this profile pairs over seeds: " + "; ".join(claims) + "."]
+    firsts = {m: r["first_pass_step"] for m, r in main.items() if "unlabeled_loss_engaged" in r}
+    if firsts:
+        off = [m for m, r in main.items() if r.get("unlabeled_loss_engaged") is False]
+        out += ["", "When the unlabeled loss engaged (the first step at which a pseudo-label passed, the last seed's; "
+                "the share passed over the whole run): " + "; ".join(
+                    f"{m} {'never' if f is None else f'at step {f}'}, {_share(main[m].get('pl_pass_rate_mean'))}"
+                    for m, f in firsts.items()) + "."
+                + (f" **{', '.join(off)}: no pseudo-label passed in all training**, so "
+                   f"{'its row is' if len(off) == 1 else 'their rows are'} the labeled part alone, not the method's result."
+                   if off else "")]
     learning = {m: r for m, r in main.items() if r.get("last_quarter_gain") is not None}
     still = [f"{m} (+{r['last_quarter_gain']:.1f} against {r['last_quarter_noise95']:.1f})" for m, r in learning.items()
              if r["last_quarter_gain"] > r["last_quarter_noise95"]]

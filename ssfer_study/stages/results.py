@@ -181,6 +181,9 @@ def build(study: Study, dpi: int = 120) -> Results:
         if groups.get(g):
             keys = list(dict.fromkeys(groups[g] + seed0))
             side[g] = tables.table_rows(runs, keys, study.runs_dir, variants)
+            pairs = {c.better: c.than for c in study.claims}  # a release beside its labeled part alone
+            if any(v in pairs for v in side[g]["variant"]):
+                side[g] = tables.add_paired_to_pairs(side[g], runs, keys, variants, pairs)
             tables.write_table(tables.pretty(side[g]), out / g, dataset, study.name)
 
     for g, title in ABLATION_GROUPS.items():

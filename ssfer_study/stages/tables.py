@@ -4,7 +4,9 @@ Every table gives accuracy and balanced accuracy (EMA model, last and best evalu
 std over seeds, next to the majority-class baseline of the evaluated set. SSL rows get the share
 of unlabeled samples their own selection passed at the end of training (``pl_pass_rate_final``,
 "share passed"), the accuracy of what passed against the hidden labels (``pl_pass_acc_final``,
-"accuracy of what passes"), and the share of the supervised-to-all-labels gap they close.
+"accuracy of what passes"), the step at which the first pseudo-label passed and the share passed
+over the whole run (a row whose selection never passed one is labelled so: its unlabeled loss was
+off, and its number is not the method's), and the share of the supervised-to-all-labels gap they close.
 """
 from __future__ import annotations
 
@@ -47,6 +49,31 @@ def final_value(runs_dir, run: str, name: str) -> float:
     return float(s["value"].iloc[-max(1, int(len(s) * TAIL)):].mean())
 
 
+def mean_value(runs_dir, run: str, name: str) -> float:
+    """The mean of a logged training metric over the whole run (NaN if it was not logged)."""
+    s = train_series(runs_dir, run, name)
+    return float("nan") if s is None or s.empty else float(s["value"].mean())
+
+
+NEVER = float("inf")
+"""The first-pass step of a run whose selection passed no pseudo-label in all its training."""
+
+
+def first_pass_step(runs_dir, run: str) -> float:
+    """The step of the first logged window in which the run's selection passed a pseudo-label
+    (``pl_pass_rate`` above 0), :data:`NEVER` if none did, NaN for a run without a selection."""
+    s = train_series(runs_dir, run, "pl_pass_rate")
+    if s is None or s.empty:
+        return float("nan")
+    passed = s[s["value"] > 0]
+    return NEVER if passed.empty else float(passed["step"].iloc[0])
+
+
+def engaged(first_pass: float) -> bool:
+    """Whether a row's unlabeled loss engaged in every seed (a supervised row has nothing to engage)."""
+    return not first_pass == NEVER
+
+
 def evaluated(m: dict) -> dict:
     """The model a table reports: the EMA copy, or the live model of a run without one (SIT-FER's
     official recipe has no EMA)."""
@@ -86,6 +113,9 @@ def table_rows(runs: dict[str, dict], keys: list[str], runs_dir, variants: dict[
         row["optimizer"] = ms[0].get("optimizer", "")
         for key in PASSED:
             row[f"{key}_final"] = _mean_logged([final_value(runs_dir, k, key) for k in ks])
+        row["pl_pass_rate_mean"] = _mean_logged([mean_value(runs_dir, k, "pl_pass_rate") for k in ks])
+        firsts = [first_pass_step(runs_dir, k) for k in ks]
+        row["first_pass_step"] = float("nan") if any(np.isnan(f) for f in firsts) else max(firsts)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -175,6 +205,28 @@ def _mean_logged(values: list[float]) -> float:
     supervised's pseudo-label columns."""
     logged = [v for v in values if v == v]
     return float(np.mean(logged)) if logged else float("nan")
+
+
+def add_paired_to_pairs(df: pd.DataFrame, runs: dict[str, dict], keys: list[str], variants: dict[str, str],
+                        pairs: dict[str, str]) -> pd.DataFrame:
+    """Each row whose variant ``pairs`` names a partner (the profile's claims: better -> than) gets
+    its paired difference to that partner (:func:`paired_difference`: per seed, the 95 % interval,
+    the probability of winning on a seed, the verdict); other rows get '-'."""
+    df = df.copy()
+    cols: dict[str, list] = {"versus": [], "delta_vs_pair_printed": [], "delta_vs_pair_ci95": [],
+                             "delta_vs_pair_verdict": [], "delta_vs_pair_win": [], "delta_vs_pair_per_seed": []}
+    for variant in df["variant"]:
+        partner = pairs.get(variant)
+        own = [k for k in keys if k in runs and variants.get(k) == variant]
+        ref = [k for k in keys if k in runs and variants.get(k) == partner]
+        p = paired_difference(runs, own, ref) if partner and own and ref else {"pairs": 0}
+        cols["versus"].append(partner or "")
+        cols["delta_vs_pair_printed"].append(p["printed"] if p["pairs"] else float("nan"))
+        cols["delta_vs_pair_ci95"].append(p["ci95"] if p["pairs"] else float("nan"))
+        cols["delta_vs_pair_verdict"].append(p["verdict"] if p["pairs"] else "-")
+        cols["delta_vs_pair_win"].append(p["win"] if p["pairs"] else float("nan"))
+        cols["delta_vs_pair_per_seed"].append(p["per_seed"] if p["pairs"] else [])
+    return df.assign(**cols)
 
 
 def add_gap_closed(df: pd.DataFrame, supervised: float, ceiling: float) -> pd.DataFrame:
@@ -293,11 +345,24 @@ def pretty(df: pd.DataFrame) -> pd.DataFrame:
     out["majority class"] = df["majority_baseline"].map("{:.1f}".format)
     for key, label in PASSED.items():
         out[f"{label} (final)"] = df[f"{key}_final"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+    if "first_pass_step" in df:  # when the unlabeled loss engaged, and how much it trained on
+        out["first pass at step"] = df["first_pass_step"].map(
+            lambda v: "-" if np.isnan(v) else "never: unlabeled loss off" if v == NEVER else f"{v:.0f}")
+        out["share passed (mean over training)"] = df["pl_pass_rate_mean"].map(
+            lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     if "verdict" in df:
         out["vs reference (Δ, noise)"] = [
             "-" if np.isnan(d) else f"{d:+.1f} vs {r} (± {n:.1f}: {how})"
             for d, r, n, how in zip(df["printed"], df["reference"], df["noise"], df["reading"])]
         out["verdict"] = df["verdict"]
+    if "versus" in df and any(df["versus"]):
+        out["vs (paired, 95 % CI)"] = [
+            "-" if not v or np.isnan(m) else f"{m:+.1f} ± {c:.1f} vs {v}: {how}" if not np.isnan(c) else f"{m:+.1f} vs {v}: {how}"
+            for v, m, c, how in zip(df["versus"], df["delta_vs_pair_printed"], df["delta_vs_pair_ci95"],
+                                    df["delta_vs_pair_verdict"])]
+        out["P(beats it on a seed)"] = df["delta_vs_pair_win"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+        out["difference per seed"] = [", ".join(f"{d:+.1f}" for d in ds) or "-" for ds in df["delta_vs_pair_per_seed"]]
+        out["accuracy per seed"] = [", ".join(f"{a:.1f}" for a in accs) for accs in df["acc_per_seed"]]
     if "gap_closed" in df:
         out["gap closed"] = df["gap_closed"].map(lambda v: "-" if np.isnan(v) else f"{v:.2f}")
     if "delta_vs_supervised_mean" in df:
@@ -326,10 +391,13 @@ def metrics_json(main: pd.DataFrame, calibration: pd.DataFrame | None, dataset: 
     fields = ("acc_last_mean", "acc_last_std", "bal_acc_last_mean", "pl_pass_rate_final", "pl_pass_acc_final",
               "gap_closed", "majority_baseline", "delta_vs_supervised_mean", "delta_vs_supervised_printed",
               "delta_vs_supervised_ci95", "delta_vs_supervised_win", "delta_vs_supervised_seeds_for_2",
-              "last_quarter_gain", "last_quarter_noise95")
+              "last_quarter_gain", "last_quarter_noise95", "pl_pass_rate_mean")
     for _, r in main.iterrows():
         row = {f.replace("_last", ""): (None if pd.isna(r.get(f)) else round(float(r[f]), 4)) for f in fields
                if f in r}
+        if "first_pass_step" in r and not pd.isna(r["first_pass_step"]):  # JSON has no infinity: null is "never"
+            row["first_pass_step"] = None if r["first_pass_step"] == NEVER else int(r["first_pass_step"])
+            row["unlabeled_loss_engaged"] = engaged(r["first_pass_step"])
         for f in ("seed_list", "acc_per_seed", "bal_acc_per_seed"):  # what `ssfer compare` reads a spread from
             if f in r:
                 row[f.replace("_list", "s")] = list(r[f])

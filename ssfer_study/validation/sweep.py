@@ -106,6 +106,7 @@ def block(args: list[str]) -> str:
     p.add_argument("--plateau", nargs="+")
     p.add_argument("--grid", nargs="+")
     p.add_argument("--choose", nargs="+")
+    p.add_argument("--start", nargs="+")
     p.add_argument("--steps", type=int)
     p.add_argument("--profile")
     a = p.parse_args(args)
@@ -117,6 +118,8 @@ def block(args: list[str]) -> str:
         return grid(a.grid, a.steps, a.profile)
     if a.choose:
         return choose(a.choose)
+    if a.start:
+        return start(a.start, a.profile)
     raise ValueError(f"ssfer sweep {' '.join(args)}: a generated block names --table, --plateau or --grid with --steps")
 
 
@@ -155,16 +158,27 @@ def stable(rows: dict[int, dict], early: float = 0.1) -> tuple[bool, str]:
     share of training (a model still at or under the majority class there trains in a degenerate
     regime). Returns (stable, why not)."""
     for seed, r in sorted(rows.items()):
-        if r.get("val_acc") is None:
-            return False, f"seed {seed} diverged ({r.get('diverged_at') or 'no accuracy'})"
+        if r.get("diverged_at"):
+            return False, f"seed {seed} diverged ({r['diverged_at']})"
         majority = r.get("majority")
         if majority is None:
             return False, f"seed {seed}'s row has no majority-class accuracy (re-run it with `ssfer sweep`)"
-        late = [(s, a) for s, a in r.get("curve", []) if s > early * r["steps"]]
-        low = [(s, a) for s, a in late if a < majority]
+        low = under_majority(r.get("curve", []), majority, r["steps"], early)
         if low:
-            return False, f"seed {seed} at {low[0][1]:.1f} % at step {low[0][0]}, under the majority class ({majority:.1f} %)"
+            return False, f"seed {seed} at {low[1]:.1f} % at step {low[0]}, under the majority class ({majority:.1f} %)"
+        if r.get("val_acc") is None:
+            return False, f"seed {seed} has no accuracy"
     return True, ""
+
+
+def under_majority(curve: list, majority: float, steps: int, early: float = 0.1) -> tuple | None:
+    """The first evaluation after the first ``early`` share of training that is under the majority
+    class, as (step, accuracy), or None."""
+    return next(((s, a) for s, a in curve if s > early * steps and a < majority), None)
+
+
+MIN_SEEDS = 3
+"""A choice is made once every stable candidate of the method has this many seeds."""
 
 
 def choose(paths: list[str], early: float = 0.1) -> str:
@@ -177,11 +191,16 @@ def choose(paths: list[str], early: float = 0.1) -> str:
     lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (paired 95 % CI) | chosen |",
              "|---|---|---|---|---|---|---|---|"]
     for method, cands in candidates(paths).items():
-        seeds = sorted(set.intersection(*(set(rows) for rows in cands.values())))
+        # a candidate is out on its first unstable seed (the sweep trains no more of its seeds): the
+        # others are compared on the seeds they all share
+        verdicts = {key: stable(rows) for key, rows in cands.items()}
+        kept = [set(rows) for key, rows in cands.items() if verdicts[key][0]] or [set(r) for r in cands.values()]
+        seeds = sorted(set.intersection(*kept))
         scored = {}
         for key, rows in cands.items():
-            ok, why = stable({s: rows[s] for s in seeds})
-            accs = {s: rows[s]["val_acc"] for s in seeds if rows[s].get("val_acc") is not None}
+            ok, why = verdicts[key]
+            accs = {s: rows[s]["val_acc"] for s in (seeds if ok else sorted(rows)) if s in rows
+                    and rows[s].get("val_acc") is not None}
             scored[key] = (ok, why, accs, float(np.mean(list(accs.values()))) if accs else float("nan"))
         ok_keys = [k for k, v in scored.items() if v[0]]
         best = max(ok_keys, key=lambda k: scored[k][3]) if ok_keys else None
@@ -195,12 +214,14 @@ def choose(paths: list[str], early: float = 0.1) -> str:
             if key == best or c.verdict() != "shown":
                 chosen = key
                 break
+        final = all(len(scored[k][2]) >= MIN_SEEDS for k in ok_keys)
         for key, (ok, why, accs, mean) in sorted(scored.items(), key=lambda kv: lr(kv[0])):
             c = statistics.paired(accs, scored[best][2]) if best and key != best else None
             vs = "best" if key == best else "-" if c is None or not c.pairs else \
                 f"{c.mean:+.1f} ± {c.ci95:.1f} ({c.verdict()})" if c.pairs > 1 else f"{c.mean:+.1f} (one seed)"
+            mark = "" if key != chosen else "**chosen**" if final else f"leading (chosen at {MIN_SEEDS} seeds)"
             lines.append(f"| {method} | `{key}` | {len(accs)} | {', '.join(f'{a:.1f}' for a in accs.values())} | "
-                         f"{mean:.1f} | {'yes' if ok else 'no: ' + why} | {vs} | {'**chosen**' if key == chosen else ''} |")
+                         f"{'-' if np.isnan(mean) else f'{mean:.1f}'} | {'yes' if ok else 'no: ' + why} | {vs} | {mark} |")
     return "\n".join(lines)
 
 
@@ -224,12 +245,47 @@ def _probe(cfg, out: Path, data, stop_after: int) -> dict:
     except FloatingPointError as e:
         return {"stop_after": stop_after, "diverged_at": str(e)}
     row = {"stop_after": stop_after, "diverged_at": None}
-    for key in ("pl_pass_rate", "pl_pass_acc"):
-        s = train_series(out.parent, out.name, key)
+    series = {key: train_series(out.parent, out.name, key) for key in ("pl_pass_rate", "pl_pass_acc")}
+    for key, s in series.items():
         for half, part in (("first_half", s[s["step"] <= stop_after / 2] if s is not None else None),
                            ("second_half", s[s["step"] > stop_after / 2] if s is not None else None)):
             row[f"{key}_{half}"] = None if part is None or part.empty else round(float(part["value"].mean()), 3)
+    row["pl_windows"] = windows(series["pl_pass_rate"], series["pl_pass_acc"], stop_after)
     return row
+
+
+def windows(rate, acc, stop_after: int, width: int = 500) -> list[list]:
+    """The share passed and the accuracy of what passes, each the mean over the logged steps of a
+    ``width``-step window: ``[[window end, share, accuracy], ...]`` (the start's time course)."""
+    if rate is None or acc is None:
+        return []
+    out = []
+    for end in range(width, stop_after + 1, width):
+        r = rate[(rate["step"] > end - width) & (rate["step"] <= end)]["value"]
+        a = acc[(acc["step"] > end - width) & (acc["step"] <= end)]["value"].dropna()
+        out.append([end, round(float(r.mean()), 3), None if a.empty else round(float(a.mean()), 3)])
+    return out
+
+
+def start(paths: list[str], profile: str | None = None) -> str:
+    """The probes' starts, one row a run: the head's own step (lr x ``net.logit_scale``^2: one SGD
+    step on a linear head over the unit feature moves the scaled logits by that much times the
+    error, the bias as much again), then the share of pseudo-labels passed / the accuracy of what
+    passes in each window of its first steps (``pl_windows``), and the overrides."""
+    study = load_study(profile or "params.yaml")
+    rows = [json.loads(ln) for path in paths for ln in Path(path).read_text().splitlines() if ln.strip()]
+    ends = sorted({w[0] for r in rows for w in r.get("pl_windows", [])})
+    head = ["run", "lr x scale²", *(f"steps {e - (ends[0] if ends else 0) + 1}-{e}" for e in ends), "overrides"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cfg = study.config(None, list(BASE) + r["overrides"].split())
+        cosine = cfg.net.l2_normalize and cfg.net.instance_moe is False
+        step = f"{cfg.lr * cfg.net.logit_scale ** 2:g}" if cosine else "-"
+        w = {e: (rate, acc) for e, rate, acc in r.get("pl_windows", [])}
+        cells = ["-" if e not in w else f"{w[e][0]:.2f} / " + ("-" if w[e][1] is None else f"{w[e][1]:.2f}")
+                 for e in ends]
+        lines.append("| " + " | ".join([r["name"], step, *cells, f"`{r['overrides']}`"]) + " |")
+    return "\n".join(lines)
 
 
 def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep",
@@ -258,19 +314,68 @@ def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep
                    **_probe(cfg, out, cache[key], stop_after), "seconds": round(time.time() - t)}
             _append(row, out_file)
             continue
+        out_already = out_of_the_running(out_file, sets)
+        if out_already:
+            print(f"{name}: not trained, its candidate is out ({out_already})", flush=True)
+            continue
         try:
-            m = train(cfg, out, resume=True, progress=False, data=cache[key])
+            m = _train_checked(cfg, out, cache[key])
         except FloatingPointError as e:  # a diverged run is a result of the sweep (the stability rule reads it)
             _append({"name": name, "val_acc": None, "diverged_at": str(e), "overrides": " ".join(sets),
                      "steps": cfg.steps, "seconds": round(time.time() - t)}, out_file)
             continue
         ev = evaluated(m)
         confusion = np.asarray(ev["last"]["confusion"])
-        row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1),
+        finished = m["curve"][-1]["step"] >= cfg.steps
+        row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1) if finished else None,
                "majority": round(100 * confusion.sum(1).max() / confusion.sum(), 1),
-               "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1),
+               "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1) if finished else None,
                "pl_pass_rate_final": round(final_value(out.parent, name, "pl_pass_rate"), 3),
                "pl_pass_acc_final": round(final_value(out.parent, name, "pl_pass_acc"), 3),
                "seconds": round(time.time() - t), "overrides": " ".join(sets), "steps": cfg.steps,
                "curve": [[c["step"], round(100 * c.get("ema_acc", c.get("raw_acc")), 1)] for c in m["curve"]]}
+        if not finished:
+            row["stopped_at"] = m["curve"][-1]["step"]
         _append(row, out_file)
+
+
+CHECK_UNTIL = 0.3
+"""The sweep checks the stability rule's majority-class bar at every evaluation up to this share of
+training and stops a run that fails it (its candidate is out whatever the rest of the run does); a
+later dip is read from the finished curve."""
+
+
+def _train_checked(cfg, out: Path, data) -> dict:
+    """Train one sweep run, stopping it at the first evaluation in the checked stretch (after the
+    first 10 %, up to :data:`CHECK_UNTIL`) where it is under the majority class; the segments
+    resume from the checkpoint, so a run that passes is the same run as one trained in one go."""
+    every = cfg.eval_every
+    first = (int(0.1 * cfg.steps) // every + 1) * every
+    for stop in range(first, int(CHECK_UNTIL * cfg.steps) + 1, every):
+        m = train(cfg, out, resume=True, progress=False, data=data, stop_after=stop)
+        ev = evaluated(m)
+        confusion = np.asarray(ev["last"]["confusion"])
+        majority = 100 * confusion.sum(1).max() / confusion.sum()
+        curve = [[c["step"], 100 * c.get("ema_acc", c.get("raw_acc"))] for c in m["curve"]]
+        if under_majority(curve, majority, cfg.steps):
+            return m
+    return train(cfg, out, resume=True, progress=False, data=data)
+
+
+def out_of_the_running(out_file: str, sets: list[str]) -> str:
+    """Why the candidate of a plan line (its overrides but the seed's) is already out by the rows in
+    ``out_file`` (another seed failed the stability rule), or ''."""
+    if not Path(out_file).exists():
+        return ""
+    mine = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in sets if "=" in o}
+    key = {k: v for k, v in mine.items() if k not in SEED_KEYS}
+    rows = {}
+    for line in Path(out_file).read_text().splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        theirs = dict(o.split("=", 1) for o in r.get("overrides", "").split() if "=" in o)
+        if {k: v for k, v in theirs.items() if k not in SEED_KEYS} == key:
+            rows[int(theirs.get("seed", 0))] = r
+    ok, why = stable(rows) if rows else (True, "")
+    return "" if ok else why
