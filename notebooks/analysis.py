@@ -86,9 +86,13 @@ for level, usage in res.gate_usage.items():
 # %% [markdown]
 # ## Interactive explorer
 # A standalone offline HTML file (`reports/<profile>/explorer/umap_explorer.html`, kept by DVC, not
-# git): hover a point to see the face and its labels. With `interactive = True` it shows here.
+# git): pick a run and its feature (backbone, feature, SIT-FER's projection, LEAF's relevant and
+# agnostic components at each level) and a colouring (expression, identity, occluder, pose, AU12,
+# right or wrong); hover a point to see the face. With `interactive = True` it shows here.
 
 # %%
+if "explorer_views" in res.figures:
+    display(res.figures["explorer_views"], Markdown(caption("analysis/explorer_views.png")))
 if res.explorer is not None and Path(res.explorer).exists():
     # the link works from this notebook in reports/<profile>/notebooks/ and from its page in html/
     display(Markdown(f"Open [the explorer](../explorer/{Path(res.explorer).name}) in a browser "

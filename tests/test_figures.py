@@ -125,3 +125,33 @@ def test_one_colour_per_method_in_every_figure():
     assert plots.method_colour("sitfer_mssl_off") == plots.method_colour("sitfer @ 25") == plots.METHOD_COLOURS["sitfer"]
     assert plots.method_colour("toy") == plots.method_colour("toy_s1") not in plots.METHOD_COLOURS.values()
     assert "seed 0" in work.axes[0].get_title()
+
+
+def test_the_explorer_switches_feature_space_and_colouring_with_the_legend_outside(tmp_path):
+    """One offline HTML: a menu of feature spaces and one of colourings, each point's data for every
+    choice in the page, the legend beside the plot (not over the points), the face on hover."""
+    from bokeh.models import Legend, Select
+
+    from ssfer_study.stages import plots
+
+    rng = np.random.default_rng(0)
+    n = 30
+    spaces = {"fixmatch · feature": rng.normal(size=(n, 2)), "leaf · agnostic component, instance level": rng.normal(size=(n, 2))}
+    colourings = {"expression": plots.categorical_colouring(list("ab") * (n // 2)),
+                  "identity": plots.categorical_colouring(list(range(n))),
+                  "yaw": plots.continuous_colouring(rng.normal(size=n))}
+    images = rng.integers(0, 255, size=(n, 8, 8, 3), dtype=np.uint8)
+    layout = plots.feature_explorer(spaces, colourings, images, pd.DataFrame({"expression": list("ab") * (n // 2)}),
+                                    "test", start="leaf · agnostic component, instance level")
+    selects = [m for m in layout.select({"type": Select})]
+    assert sorted(s.options for s in selects) == sorted([list(spaces), list(colourings)])
+    plot = layout.children[1]
+    assert any(isinstance(r, Legend) for r in plot.right) and not any(isinstance(r, Legend) for r in plot.center)
+    src = plot.renderers[0].data_source
+    assert src.data["x"] == spaces["leaf · agnostic component, instance level"][:, 0].tolist()  # the start space
+    assert src.data["x0"] == spaces["fixmatch · feature"][:, 0].tolist()
+    assert len(set(src.data["l1"])) == 1  # 30 identities share one legend entry
+    assert len(set(colourings["yaw"][1])) == 5 and src.data["img"][0].startswith("data:image/png;base64,")
+    path = plots.write_explorer(layout, tmp_path / "explorer.html", "t")
+    html = path.read_text()
+    assert "agnostic component, instance level" in html and "cdn.bokeh.org" not in html  # offline

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ssfer_core.data.loading import FERData, load_data
 from ssfer_core.data.readers import read_synthfacs_metadata
+from ssfer_core.labels import class_names
 from ssfer_study.stages import features, plots
 from ssfer_study.study import Study
 
@@ -75,6 +76,57 @@ def expert_designs(study: Study) -> dict[str, str]:
         if has_experts and (study.run_dir(k) / "checkpoint.pt").exists():
             out.setdefault(f"{net.experts}, {net.gating}", k)
     return out
+
+
+SPACE_NAMES = {"pooled": "backbone (pooled)", "feature": "feature", "projected": "projected into the text space",
+               **{c: c.replace("_", " component, ") + " level" for c in COMPONENTS}}
+"""The explorer's name of each feature a run's network returns (and SIT-FER's projection)."""
+
+
+def space_name(study: Study, run: str, feature: str) -> str:
+    return f"{study.runs[run].variant} · {SPACE_NAMES[feature]}"
+
+
+def explorer_spaces(study: Study, data: FERData, idx: np.ndarray, feats: dict, emb: dict, designs: dict,
+                    meta: pd.DataFrame, labels: np.ndarray) -> tuple[dict, dict, pd.DataFrame]:
+    """The explorer's feature spaces (every seed-0 main run's backbone and feature, SIT-FER's
+    projection into its text space, each LEAF design's relevant and agnostic components at both
+    levels: a 2-D UMAP each), its colourings (expression, the dataset's factors, whether each run
+    is right) and the hover table."""
+    names = class_names(study.base.data.num_classes)
+    spaces: dict[str, np.ndarray] = {}
+    runs = list(dict.fromkeys([*emb, *designs.values()]))
+    for run in runs:
+        f = feats[run]
+        spaces[space_name(study, run, "feature")] = emb[run] if run in emb else features.umap_embed(f["feature"])
+        spaces[space_name(study, run, "pooled")] = features.umap_embed(f["pooled"])
+        for comp in COMPONENTS:
+            if comp in f:
+                spaces[space_name(study, run, comp)] = features.umap_embed(f[comp])
+        if "projected" not in f:
+            method, _ = features.load_run(study.run_dir(run), data)
+            if hasattr(method.model, "text_proj") and getattr(method.model, "text_width", None):
+                import torch
+
+                with torch.no_grad():
+                    f["projected"] = method.model.text_proj(torch.from_numpy(f["feature"])).numpy()
+        if "projected" in f:
+            spaces[space_name(study, run, "projected")] = features.umap_embed(f["projected"])
+    colourings = {"expression": plots.categorical_colouring([names[i] for i in labels])}
+    hover = pd.DataFrame({"expression": [names[i] for i in labels]})
+    for factor, kind in (("identity", "categorical"), ("occluder", "categorical"), ("yaw", "continuous"),
+                         ("AU12", "continuous"), ("intensity", "continuous")):
+        if factor in meta:
+            values = meta[factor].to_numpy()
+            colourings[factor if factor != "AU12" else "AU12 (lip corner puller) intensity"] = (
+                plots.categorical_colouring(values.tolist()) if kind == "categorical" else plots.continuous_colouring(values))
+            hover[factor] = np.round(values, 2) if kind == "continuous" else values
+    for run in runs:
+        if "logits" in feats[run]:
+            right = feats[run]["logits"].argmax(1) == labels
+            colourings[f"right or wrong: {study.runs[run].variant}"] = plots.categorical_colouring(
+                ["right" if r else "wrong" for r in right])
+    return spaces, colourings, hover
 
 
 def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysis:
@@ -154,12 +206,22 @@ def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysi
         plots.close(fig)
 
     explorer = explorer_fig = None
-    best = max(knn, key=knn.get) if knn else None
-    if best:
+    if emb:
+        spaces, colourings, hover = explorer_spaces(study, data, idx, feats, emb, designs, meta, labels)
         thumbs = data.test_images[idx].permute(0, 2, 3, 1).numpy()
-        title = f"UMAP of {best}'s feature ({study.dataset.display} test set)"
-        explorer = plots.umap_explorer(emb[best], thumbs, meta.assign(label=labels),
-                                       study.reports_dir / "explorer" / "umap_explorer.html", title, num_classes)
-        explorer_fig = plots.umap_explorer_figure(emb[best], thumbs, meta.assign(label=labels), title, num_classes)
+        best = max(knn, key=knn.get)
+        title = f"{study.dataset.display} test set, {len(idx)} faces, seed-0 runs"
+        explorer_fig = plots.feature_explorer(spaces, colourings, thumbs, hover, title, start=space_name(study, best, "feature"))
+        explorer = plots.write_explorer(explorer_fig, study.reports_dir / "explorer" / "umap_explorer.html",
+                                        f"Feature explorer ({study.name})")
+        leaf_run = designs.get(next(iter(designs), None))
+        picks = [(space_name(study, best, "feature"), "expression")]
+        if leaf_run:
+            picks += [(space_name(study, leaf_run, "relevant_instance"), "expression"),
+                      (space_name(study, leaf_run, "agnostic_instance"), "identity")]
+        picks += [(space_name(study, best, "feature"), f"right or wrong: {study.runs[best].variant}")]
+        figures["explorer_views"] = plots.explorer_views(spaces, colourings, picks)
+        plots.save(figures["explorer_views"], out / "explorer_views.png", dpi=dpi)
+        plots.close(figures["explorer_views"])
     return Analysis(len(idx), main_s0, knn_table, leaf, available, probes, gates, usage_tables, assoc_tables,
                     figures, explorer, explorer_fig, designs, verdicts)

@@ -48,6 +48,10 @@ CAPTIONS = {
                                      "to the highest seed: a flat end is a method that has finished learning.",
     "analysis/umap_methods.png": "Each method's feature in 2-D, coloured by expression: tighter colour clusters read "
                                  "the expression more easily (10-NN accuracy in the titles).",
+    "analysis/explorer_views.png": "Four views of the interactive explorer (explorer/umap_explorer.html), with its colours: "
+                                   "the best-separated method's feature by expression, LEAF's relevant and agnostic instance "
+                                   "components by expression and by identity, and where that method is right. Seed 0; a "
+                                   "2-D UMAP keeps neighbourhoods, not distances.",
     "analysis/umap_components.png": "LEAF's relevant and agnostic instance components per expert design: decoupling "
                                     "would show the relevant one clustering by expression and the agnostic one by identity.",
     "analysis/gate_weights.png": "Mean gate weight per true class and expert: identical rows mean the gates ignore the "

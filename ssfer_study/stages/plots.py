@@ -201,37 +201,102 @@ def _thumb(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def umap_explorer_figure(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, title: str, num_classes: int = 7):
-    """The bokeh figure of the explorer; in JupyterLab: ``bokeh.io.output_notebook(); show(fig)``."""
-    from bokeh.models import ColumnDataSource, HoverTool
-    from bokeh.palettes import Category10
+def categorical_colouring(values, names: dict | None = None, max_legend: int = 12) -> tuple[list[str], list[str]]:
+    """(colour, legend text) per point for a categorical factor: one colour a value; a factor with
+    more values than ``max_legend`` (identities) shares one legend entry instead of one per value."""
+    from bokeh.palettes import Category10, Category20
+
+    values = [names.get(v, v) if names else v for v in values]
+    uniq = sorted(set(values), key=str)
+    pal = Category10[10] if len(uniq) <= 10 else Category20[20]
+    colour = {u: pal[k % len(pal)] for k, u in enumerate(uniq)}
+    legend = [str(v) for v in values] if len(uniq) <= max_legend else [f"one colour a value ({len(uniq)} values)"] * len(values)
+    return [colour[v] for v in values], legend
+
+
+def continuous_colouring(values, bins: int = 5) -> tuple[list[str], list[str]]:
+    """(colour, legend text) per point for a continuous factor: its quantile bins on Viridis."""
+    from bokeh.palettes import Viridis
+
+    v = np.asarray(values, dtype=float)
+    edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)))
+    k = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, len(edges) - 2)
+    pal = Viridis[max(3, len(edges) - 1)]
+    text = [f"{edges[b]:.2f} to {edges[b + 1]:.2f}" for b in range(len(edges) - 1)]
+    return [pal[b] for b in k], [text[b] for b in k]
+
+
+def feature_explorer(spaces: dict[str, np.ndarray], colourings: dict[str, tuple[list[str], list[str]]],
+                     images: np.ndarray, hover: pd.DataFrame, title: str, start: str | None = None):
+    """The explorer: a 2-D embedding of every feature space (``spaces``: name -> [N, 2]) of the same
+    test faces, picked from a menu, coloured by a factor picked from another (``colourings``: name ->
+    (colour, legend text) per point), the face and its factors on hover, the legend outside the
+    points. A bokeh layout (``bokeh.io.show`` in JupyterLab; :func:`write_explorer` for the file)."""
+    from bokeh.layouts import column, row
+    from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Legend, Select
     from bokeh.plotting import figure
 
-    names = class_names(num_classes)
-    cols = {c: meta[c].round(2).astype(str).tolist() if pd.api.types.is_float_dtype(meta[c]) else meta[c].astype(str).tolist()
-            for c in ("identity", "occluder", "intensity", "yaw") if c in meta}
-    src = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1], "img": [_thumb(im) for im in images],
-                            "label": [names[i] for i in meta["label"]],
-                            "colour": [Category10[10][i] for i in meta["label"]], **cols})
-    extra = " | ".join(f"{c} @{c}" for c in cols)
-    hover = HoverTool(tooltips=f"""<div><img src="@img" width="96" height="96"></div>
-        <div><b>@label</b> {('| ' + extra) if extra else ''}</div>""")
-    p = figure(title=title, width=760, height=640, tools=[hover, "pan", "wheel_zoom", "box_zoom", "reset"])
-    p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="label")
-    p.legend.location = "top_left"
-    return p
+    start = start or next(iter(spaces))
+    first = next(iter(colourings))
+    data = {"img": [_thumb(im) for im in images], **{c: hover[c].astype(str).tolist() for c in hover}}
+    for k, (name, xy) in enumerate(spaces.items()):
+        data[f"x{k}"], data[f"y{k}"] = xy[:, 0].tolist(), xy[:, 1].tolist()
+    for k, (colour, legend) in enumerate(colourings.values()):
+        data[f"c{k}"], data[f"l{k}"] = colour, legend
+    s0, c0 = list(spaces).index(start), 0
+    data |= {"x": data[f"x{s0}"], "y": data[f"y{s0}"], "colour": data[f"c{c0}"], "legend": data[f"l{c0}"]}
+    src = ColumnDataSource(data)
+    tips = " | ".join(f"{c} @{{{c}}}" for c in hover)
+    p = figure(title=title, width=760, height=620, tools=["pan", "wheel_zoom", "box_zoom", "reset"])
+    p.add_tools(HoverTool(tooltips=f'<div><img src="@img" width="96" height="96"></div><div>{tips}</div>'))
+    p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="legend")
+    legend = p.legend[0]
+    p.right = [r for r in p.right if r is not legend]
+    p.center = [r for r in p.center if r is not legend]
+    p.add_layout(Legend(items=legend.items, title=first, location="top_left"), "right")  # outside the points
+    space = Select(title="feature space (run · feature)", value=start, options=list(spaces), width=420)
+    colour = Select(title="colour by", value=first, options=list(colourings), width=260)
+    cb = CustomJS(args={"src": src, "space": space, "colour": colour, "spaces": list(spaces),
+                        "colourings": list(colourings), "leg": p.right[-1], "plot": p}, code="""
+        const d = src.data, s = spaces.indexOf(space.value), c = colourings.indexOf(colour.value);
+        d.x = d['x' + s]; d.y = d['y' + s]; d.colour = d['c' + c]; d.legend = d['l' + c];
+        leg.title = colour.value; plot.title.text = space.value;
+        src.change.emit();""")
+    space.js_on_change("value", cb)
+    colour.js_on_change("value", cb)
+    p.title.text = start
+    return column(row(space, colour), p)
 
 
-def umap_explorer(xy: np.ndarray, images: np.ndarray, meta: pd.DataFrame, path: str | Path, title: str,
-                  num_classes: int = 7) -> Path:
-    """Standalone offline HTML (bokeh, inline JS): hover a point to see the face and its labels."""
+def explorer_views(spaces: dict[str, np.ndarray], colourings: dict[str, tuple[list[str], list[str]]],
+                   picks: list[tuple[str, str]]):
+    """Stills of the explorer: one panel a (feature space, colouring) pick, drawn with the explorer's
+    own colours, its legend beside it (a colouring with one legend entry a value shows up to 8)."""
+    plt = _plt()
+    picks = [(sp, c) for sp, c in picks if sp in spaces and c in colourings]
+    fig, axes = plt.subplots(1, len(picks), figsize=(4.2 * len(picks), 4.6), squeeze=False)
+    for ax, (sp, c) in zip(axes[0], picks):
+        xy, (colour, legend) = spaces[sp], colourings[c]
+        ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=3)
+        ax.set_title(textwrap.fill(sp, 34) + "\n" + textwrap.fill(f"coloured by {c}", 34), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        seen = dict(zip(legend, colour))
+        handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=textwrap.shorten(lab, 44))
+                   for lab, col in list(sorted(seen.items()))[:8]]
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def write_explorer(layout, path: str | Path, title: str) -> Path:
+    """The explorer as one standalone offline HTML file (bokeh's JS inline)."""
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    p = umap_explorer_figure(xy, images, meta, title, num_classes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(file_html(p, INLINE, title))
+    path.write_text(file_html(layout, INLINE, title))
     return path
 
 
