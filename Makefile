@@ -13,7 +13,7 @@ else
 TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: study test test-fast install notebooks lessons lessons-kit
+.PHONY: study test test-fast install notebooks lessons lessons-kit lessons-record
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,13 +55,18 @@ test: install
 test-fast: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n 2 -m "not slow and not cuda" --durations=5 tests
 
-## Run every lesson (notebooks/lessons/) top to bottom with its default parameters, render each to
-## reports/lessons/<name>.html, print the times; fails if a lesson errors or runs over 3 minutes
-## (read at the machine's reference speed: docs/teaching.md).
-## The lesson kit, lesson 4's converged LEAF and supervised runs included (about 12 minutes on 2
-## cores the first time, reused after; `make lessons` builds it first)
+## The lesson kit: data, backbone and lesson 4's converged LEAF and supervised runs (built once,
+## reused after; `make lessons` builds it first; its time: docs/teaching.md)
 lessons-kit: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ssfer lessons --kit
 
+## Run every lesson (notebooks/lessons/) top to bottom with its default parameters, render each to
+## build/lessons/ (not in git: the checkout stays clean), print the times; fails if a lesson errors,
+## fails the page check or runs over 3 minutes (read at the machine's reference speed: docs/teaching.md)
 lessons: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ssfer lessons
+
+## The same, rendered into the committed pages (reports/lessons/, docs/teaching.md's answers),
+## stamped with the CPU that made them
+lessons-record: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ssfer lessons --record

@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("lessons", help="build the lesson kit, then run every lesson (notebooks/lessons/) and "
                                         "render its page; exit 1 if one fails or runs over its limit")
     ls.add_argument("--kit", action="store_true", help="only build the lesson kit (lesson 4's converged runs included)")
+    ls.add_argument("--record", action="store_true",
+                    help="render into the committed pages (reports/lessons, docs/teaching.md) instead of build/lessons")
 
     sw = sub.add_parser("sweep", help="a validation sweep: train each line of PLAN, append its row (resumable)")
     sw.add_argument("plan", nargs="?", help="one run a line: NAME key=value ...")
@@ -324,7 +326,7 @@ def cmd_lessons(a) -> int:
     if a.kit:
         kit.build_converged()
         return 0
-    return runner.run_all()
+    return runner.run_all(record=a.record)
 
 
 def cmd_sweep(a) -> int:

@@ -128,7 +128,7 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
     import papermill
 
     page = tmp_path / "teaching.md"
-    page.write_text(f"{pages.BEGIN}\nold\n{pages.END}\n")
+    page.write_text(f"{pages.BEGIN}\nold\n{pages.END}\n{pages.TIMES_BEGIN}\n{pages.TIMES_END}\n")
     monkeypatch.setattr(pages, "TEACHING", page)
     broken = set()
 
@@ -143,17 +143,26 @@ def test_run_all_writes_the_teaching_page_only_after_a_complete_clean_series(kit
     monkeypatch.setattr(papermill, "execute_notebook", execute)
     monkeypatch.setattr(kit, "build_converged", lambda progress: None)
     out = tmp_path / "html"
-    assert runner.run_all(out, names=("02_pseudo_labels",)) == 0
+    assert runner.run_all(out, names=("02_pseudo_labels",), record=True) == 0
     assert "old" in page.read_text(), "a partial series leaves the instructor's page alone"
     assert runner.run_all(out) == 0
+    assert "old" in page.read_text(), "without --record the committed pages are left alone"
+    assert "Made on" not in (out / "README.md").read_text()
+    assert runner.run_all(out, record=True) == 0
+    assert "| lesson kit |" in page.read_text() and "| 05_your_method |" in page.read_text()  # one measured time each
+    assert "Made on" in (out / "README.md").read_text() and "torch CPU capability" in (out / "README.md").read_text()
     assert all(f"answer of {n}" in page.read_text() for n in pages.LESSONS)
     assert sorted(p.stem for p in out.glob("*.html")) == sorted(pages.LESSONS)
     assert sorted(p.stem for p in out.glob("*.md") if p.name != "README.md") == sorted(pages.LESSONS)
     broken.add("04_leaf")
-    page.write_text(f"{pages.BEGIN}\nold\n{pages.END}\n")
-    assert runner.run_all(out) == 1
+    page.write_text(f"{pages.BEGIN}\nold\n{pages.END}\n{pages.TIMES_BEGIN}\n{pages.TIMES_END}\n")
+    assert runner.run_all(out, record=True) == 1
     assert "old" in page.read_text(), "a failed series leaves the instructor's page alone"
     assert "answer of 05_your_method" in (out / "README.md").read_text()
+    monkeypatch.chdir(tmp_path)  # the default place: build/lessons, never the committed pages
+    broken.clear()
+    assert runner.run_all(names=("01_labels",)) == 0
+    assert (tmp_path / runner.SCRATCH / "01_labels.md").exists() and not (tmp_path / runner.RECORDED).exists()
 
 
 @pytest.mark.parametrize("kit_seconds, seconds, ratio, verdict",

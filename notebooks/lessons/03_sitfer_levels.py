@@ -25,7 +25,7 @@
 # more than one when they make *different* mistakes.
 
 # %% tags=["parameters"]
-text_encoder = "minilm"   # "minilm" (a sentence encoder) or "random" (random class vectors, as the release's toy encoder)
+text_encoder = "minilm"   # "minilm" (a sentence encoder), "random" (random class vectors) or "official" (the release's untrained encoder)
 labels_per_class = 50
 steps = 1500
 n_faces = 600             # unlabeled faces to ask
@@ -122,9 +122,9 @@ kit.dump({"per_level": per_level.to_dict(), "by_agreement": by_agreement.to_dict
 # 1. Which level is most accurate on its own, and is the fused label better than the best level?
 # 2. How much more often is the fused label right when all three levels agree than when they do not?
 #    How could a method use that?
-# 3. How similar are the class prompts to each other with this encoder, and with random class
-#    vectors (`text_encoder = "random"`, what the released code effectively used)? What does a
-#    sentence encoder give the text level that random vectors do not?
+# 3. How similar are the class prompts to each other with this encoder, with random class vectors
+#    (`text_encoder = "random"`) and with the released code's untrained encoder (`"official"`)?
+#    What does a sentence encoder give the text level that fixed vectors do not?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
 from ssfer_core.models.text import text_embeddings
@@ -132,11 +132,11 @@ from ssfer_core.models.text import text_embeddings
 best = per_level.drop("fused").idxmax()
 rest = guess.loc[guess["agreement"] != "all three agree", "fused right"].mean()
 agree = by_agreement["fused label right"].get("all three agree", float("nan"))
-other = "random" if text_encoder != "random" else "minilm"
+others = [e for e in ("minilm", "random", "official") if e != text_encoder]
 off_diagonal = {}
-dims = {"random": model.feat_dim, "minilm": 512}  # as SitFer builds them: random vectors live in the feature space
+dims = {"random": model.feat_dim, "official": model.feat_dim, "minilm": 512}  # as SitFer builds them
 for enc, emb in ((text_encoder, method.text),
-                 (other, text_embeddings(other, prompts, cfg.data.cache_dir, seed=seed, dim=dims[other]))):
+                 *((o, text_embeddings(o, prompts, cfg.data.cache_dir, seed=seed, dim=dims[o])) for o in others)):
     sim_e = (emb @ emb.T).numpy()
     off_diagonal[enc] = float(sim_e[~np.eye(len(sim_e), dtype=bool)].mean())
 pairs = [(names[i], names[j], float(sim[i, j])) for i in range(len(names)) for j in range(i + 1, len(names))]
@@ -157,6 +157,9 @@ kit.answer("lesson3", [
     + ", ".join(f"{enc} {v:.2f}" for enc, v in off_diagonal.items())
     + f". Random vectors in {dims['random']} dimensions are nearly orthogonal: each class gets a fixed, unrelated target and no"
     " knowledge of language. "
+    + (f"The released code's untrained encoder gives fixed vectors too, but {'far from' if off_diagonal['official'] > 0.3 else 'nearly'}"
+       f" orthogonal ({off_diagonal['official']:.2f}): a shared structure from its untrained layers, not a language model's"
+       " geometry. " if "official" in off_diagonal else "")
     + (f"With {text_encoder}, the closest pair of classes is {closest[0]}-{closest[1]} ({closest[2]:.2f}) and the"
        f" farthest {farthest[0]}-{farthest[1]} ({farthest[2]:.2f}): the sentence encoder's geometry, which the MSSL"
        " loss passes on to the face features, follows the wording of the prompts, not necessarily which expressions"

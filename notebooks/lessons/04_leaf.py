@@ -242,8 +242,10 @@ lines = [f"1. Kit runs (SynthFACS, the study's converged recipe, seed 0): LEAF {
             "LEAF never stays ahead of supervised by more than that. ")
          + f"Its logits grow from {g['leaf', first]:.2f} (top minus mean, step {first}) to {g['leaf', last]:.2f} (step {last}),"
          f" supervised's from {g['supervised', first]:.2f} to {g['supervised', last]:.2f}"
-         + (f"; the share of unlabeled faces LEAF trains on goes from {mask['value'].iloc[:20].mean():.2f} (first"
-            f" 500 steps) to {mask['value'].iloc[-20:].mean():.2f} (last 500)" if mask is not None else "")
+         + (f"; the share of unlabeled faces passing its class thresholds goes from"
+            f" {mask[mask['step'] <= 500]['value'].mean():.2f} (first 500 steps) to"
+            f" {mask[mask['step'] > mask['step'].max() - 500]['value'].mean():.2f} (last 500; its category-level loss"
+            " trains on every face, this is the share with a confident single class)" if mask is not None else "")
          + ". Until its outputs are large and confident, LEAF's thresholds let few pseudo-labels through and its"
          " unlabeled losses teach little; a short run stops it there."]
 set_noise = 1.96 * float(np.sqrt(chance.mean() * (1 - chance.mean()) / len(in_set)))  # 95 % noise of a share

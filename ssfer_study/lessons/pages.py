@@ -58,13 +58,15 @@ def answers_markdown(names, link: str = "{name}.md") -> list[str]:
     return lines
 
 
-def write_index(out: Path, names) -> Path:
+def write_index(out: Path, names, made_on: str | None = None) -> Path:
     """``out/README.md``: each rendered lesson, the answers it printed and the numbers it saved
-    (``data/lessons/lesson<N>.json``, SynthFACS, default parameters). No timings: they belong to the
-    machine, not to the lesson."""
-    lines = ["# Lessons, as `make lessons` ran them", "",
+    (``data/lessons/lesson<N>.json``, SynthFACS, default parameters), and the CPU that made them
+    (``made_on``). No timings: they belong to the machine, not to the lesson."""
+    lines = ["# Lessons, as `make lessons-record` ran them" if made_on else "# Lessons, as `make lessons` ran them", "",
              "SynthFACS (the lessons' own small draw under `data/lessons/`), each lesson's default parameters, seed 0. "
              "Instructor's notes: [docs/teaching.md](../../docs/teaching.md).", ""]
+    if made_on:
+        lines += [f"Made on {made_on}: another CPU moves the numbers a little (docs/teaching.md).", ""]
     for name in names:
         lines += answers_markdown([name])
         numbers = {k: v for k, v in saved(name).items() if k != "answers"}
@@ -75,16 +77,32 @@ def write_index(out: Path, names) -> Path:
 
 
 TEACHING = Path("docs/teaching.md")
-BEGIN, END = "<!-- lesson answers: written by `make lessons` -->", "<!-- end of lesson answers -->"
+BEGIN, END = "<!-- lesson answers: written by `make lessons-record` -->", "<!-- end of lesson answers -->"
 
 
-def write_teaching(names, path: Path | None = None) -> None:
+TIMES_BEGIN, TIMES_END = "<!-- lesson times: written by `make lessons-record` -->", "<!-- end of lesson times -->"
+
+
+def times_markdown(times: dict[str, float], made_on: str) -> list[str]:
+    """The kit's and each lesson's wall time of one ``make lessons-record`` run, and the machine."""
+    rows = ["| job | wall time |", "|---|---|"] + [f"| {job} | {s:.0f} s |" for job, s in times.items()]
+    return [f"One run of `make lessons-record` from no kit, on {made_on}, nothing else running:", "", *rows, ""]
+
+
+def _replace_block(text: str, begin: str, end: str, lines: list[str], path: Path) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} has no markers {begin!r} ... {end!r}")
+    head, rest = text.split(begin, 1)
+    return head + begin + "\n" + "\n".join(lines) + end + rest.split(end, 1)[1]
+
+
+def write_teaching(names, path: Path | None = None, times: dict[str, float] | None = None,
+                   made_on: str | None = None) -> None:
     """Put the answers of the lessons' last runs into the instructor's page (``TEACHING`` unless
-    ``path``), between its markers."""
+    ``path``), between its markers, and with ``times`` the run's wall times (``made_on``: the CPU)."""
     path = path or TEACHING  # read at call time, so that the page can be redirected
-    text = path.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{path} has no lesson-answers markers ({BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    block = answers_markdown(names, link="../reports/lessons/{name}.md")
-    path.write_text(head + BEGIN + "\n" + "\n".join(block) + END + rest.split(END, 1)[1])
+    text = _replace_block(path.read_text(), BEGIN, END, answers_markdown(names, link="../reports/lessons/{name}.md"),
+                          path)
+    if times:
+        text = _replace_block(text, TIMES_BEGIN, TIMES_END, times_markdown(times, made_on or "this machine"), path)
+    path.write_text(text)

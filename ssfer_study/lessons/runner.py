@@ -56,13 +56,23 @@ def within_limit(seconds: float, limit_s: float) -> tuple[str, bool]:
     return f"ok, {status}", False
 
 
-def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float = LIMIT_S,
-            kit_limit_s: float = KIT_LIMIT_S) -> int:
+RECORDED = Path("reports/lessons")
+"""The committed lesson pages: written only by ``ssfer lessons --record`` (``make lessons-record``)."""
+SCRATCH = Path("build/lessons")
+"""Where ``ssfer lessons`` (``make lessons``, CI) renders the pages it checks: not in git, so a run
+leaves the checkout clean (numbers move a little with the CPU: docs/teaching.md)."""
+
+
+def run_all(out: Path | None = None, names=LESSONS, limit_s: float = LIMIT_S,
+            kit_limit_s: float = KIT_LIMIT_S, record: bool = False) -> int:
     """Build the lesson kit (once: ``kit.build_converged``), then execute every lesson with
     papermill (default parameters), render each to ``out/<name>.html`` and ``out/<name>.md`` with its
     code and figures, print the times; 1 if the kit ran over ``kit_limit_s``, or a lesson failed, ran
     over ``limit_s`` (both at the machine's reference speed, see ``LIMIT_S``) or failed the page
-    check (``ssfer_study.stages.page_check``)."""
+    check (``ssfer_study.stages.page_check``). ``out`` defaults to :data:`SCRATCH`, or with
+    ``record`` to :data:`RECORDED`, where a complete clean series also writes the instructor's page
+    and the index names the CPU that made the pages."""
+    out = out or (RECORDED if record else SCRATCH)
     import time
 
     import papermill as pm
@@ -74,6 +84,7 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
     seconds = time.perf_counter() - t
     status, failed = within_limit(seconds, kit_limit_s)
     print(f"{'lesson kit':<20} {seconds:6.1f} s  {status}", flush=True)
+    times = {"lesson kit": round(seconds, 1)}
     for name in names:
         t = time.perf_counter()
         executed = out / f"{name}.ipynb"
@@ -94,9 +105,28 @@ def run_all(out: Path = Path("reports/lessons"), names=LESSONS, limit_s: float =
             pages.render_lesson(executed, out)
             executed.unlink()  # the pages are the report; the executed notebook would only duplicate them
         rows.append((name, seconds, status))
+        times[name] = round(seconds, 1)
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
     # the index lists every lesson rendered so far; the instructor's page takes a complete, clean series only
-    pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()])
-    if not failed and tuple(names) == LESSONS and pages.TEACHING.exists():
-        pages.write_teaching(LESSONS)
+    pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()], made_on=cpu_kind() if record else None)
+    if record and not failed and tuple(names) == LESSONS and pages.TEACHING.exists():
+        pages.write_teaching(LESSONS, times=times, made_on=cpu_kind())
     return 1 if failed else 0
+
+
+def cpu_kind() -> str:
+    """The CPU the pages were made on, as the numbers depend on it: its model name and the vector
+    instructions torch's kernels use (``ATEN_CPU_CAPABILITY=avx2`` reproduces an AVX2 machine)."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
