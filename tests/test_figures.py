@@ -155,3 +155,49 @@ def test_the_explorer_switches_feature_space_and_colouring_with_the_legend_outsi
     path = plots.write_explorer(layout, tmp_path / "explorer.html", "t")
     html = path.read_text()
     assert "agnostic component, instance level" in html and "cdn.bokeh.org" not in html  # offline
+
+
+def test_text_over_text_is_found_and_printed_for_the_page_check(tmp_path, capsys):
+    """Colliding tick labels (long class names at a small width) are reported and the page check
+    fails on what ``save`` prints; the same axis at a readable width reports nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssfer_study.stages import page_check, plots
+
+    names = ["happiness", "neutral", "surprise", "sadness", "disgust", "anger", "fear"]
+    fig, ax = plt.subplots(figsize=(2.0, 2.0))
+    ax.bar(names, range(7))
+    assert plots.overlapping_texts(fig)
+    plots.save(fig, tmp_path / "cramped.png")
+    printed = capsys.readouterr().out
+    assert page_check.OVERLAP in printed and page_check.text_problems(printed)
+    fig, ax = plt.subplots(figsize=(9.0, 3.0))
+    ax.bar(names, range(7))
+    ax.set_title("seven classes")
+    assert plots.overlapping_texts(fig) == []
+    ax.set_xlim(-0.5, 1.5)  # ticks outside the view are not drawn, so they cannot collide
+    assert plots.overlapping_texts(fig) == []
+
+
+def test_slanted_tick_labels_that_do_not_touch_are_not_reported():
+    """Rotated labels are tested as rotated boxes: neighbours at 40 degrees share their axis-aligned
+    extents without touching; crowded ones still collide."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssfer_study.stages import plots
+
+    names = ["happiness", "neutral", "surprise", "sadness", "disgust", "anger", "fear"]
+    fig, ax = plt.subplots(figsize=(4.0, 3.0))
+    ax.bar(names, range(7))
+    ax.tick_params(axis="x", rotation=40)
+    assert plots.overlapping_texts(fig) == []
+    fig, ax = plt.subplots(figsize=(1.2, 3.0))
+    ax.bar(names, range(7))
+    ax.tick_params(axis="x", rotation=40)
+    assert plots.overlapping_texts(fig)

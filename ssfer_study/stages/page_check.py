@@ -3,7 +3,8 @@ notebook passes (``problems``), run by the smoke study's test and by ``make less
 
 A page fails on a ``NaN`` in a table or printed value, a Python repr where text belongs
 (``PosixPath(``, a table row that is a tuple, a bare ``<Figure size ...>`` line with no image), an
-empty code cell, and a figure whose title the stage found outside the figure (``CLIPPED``)."""
+empty code cell, a figure whose title the stage found outside the figure (``CLIPPED``) and one
+where two texts overlap (``OVERLAP``: colliding tick labels, a label printed over a title)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,15 @@ from pathlib import Path
 CLIPPED = "title outside the figure:"
 """What a stage prints for a figure whose title leaves it (``plots.titles_outside``)."""
 
+OVERLAP = "text over text in the figure:"
+"""What a stage prints for two texts of a figure that overlap (``plots.overlapping_texts``)."""
+
 CHECKS = (
     (re.compile(r"(?<![A-Za-z])(NaN|nan)(?![A-Za-z])"), "NaN in a table or value"),
     (re.compile(r"PosixPath\(|WindowsPath\("), "a Python path repr"),
     (re.compile(r"^\|\s*\('", re.M), "a table row printed as a Python tuple"),
     (re.compile(re.escape(CLIPPED)), "a figure title outside its figure"),
+    (re.compile(re.escape(OVERLAP)), "text printed over text in a figure"),
 )
 
 

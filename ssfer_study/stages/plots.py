@@ -47,13 +47,78 @@ def titles_outside(fig) -> list[str]:
     return out
 
 
+def drawn_texts(fig) -> list:
+    """Every text the figure draws (titles, labels, tick labels, legends, annotations), visible and
+    non-empty, after a layout pass; the labels of ticks outside the view are not drawn: left out."""
+    import matplotlib.text as mtext
+
+    fig.draw_without_rendering()
+    drawn, undrawn = set(), set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            # the ticks the axis draws at this view (none on an axis switched off)
+            shown = axis._update_ticks() if ax.axison and axis.get_visible() else []
+            drawn.update(id(lb) for tick in shown for lb in (tick.label1, tick.label2))
+            undrawn.update(id(lb) for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+                           for lb in (tick.label1, tick.label2))
+    undrawn -= drawn
+    return [t for t in fig.findobj(mtext.Text)
+            if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
+
+
+def _text_box(t, renderer) -> np.ndarray:
+    """A drawn text's box as its four corners in pixels: for a rotated text the rotated rectangle
+    (its unrotated width and height about the centre of its axis-aligned extent), not that extent,
+    which two neighbouring slanted tick labels share without touching."""
+    bb = t.get_window_extent(renderer)
+    angle = np.deg2rad(t.get_rotation())
+    if abs(np.sin(2 * angle)) < 1e-6:  # 0, 90, 180, 270 degrees: the extent is the box
+        return np.array([[bb.x0, bb.y0], [bb.x1, bb.y0], [bb.x1, bb.y1], [bb.x0, bb.y1]])
+    rotation = t.get_rotation()
+    t.set_rotation(0)
+    flat = t.get_window_extent(renderer)
+    t.set_rotation(rotation)
+    w, h = flat.width / 2, flat.height / 2
+    c, s_ = np.cos(angle), np.sin(angle)
+    corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) @ np.array([[c, s_], [-s_, c]])
+    return corners + [(bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2]
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
+    """Two convex boxes overlap by more than ``tolerance`` pixels along every separating axis."""
+    for box in (a, b):
+        for k in range(4):
+            edge = box[(k + 1) % 4] - box[k]
+            normal = np.array([-edge[1], edge[0]])
+            norm = np.linalg.norm(normal)
+            if norm == 0:
+                continue
+            pa, pb = a @ normal / norm, b @ normal / norm
+            if min(pa.max(), pb.max()) - max(pa.min(), pb.min()) <= tolerance:
+                return False
+    return True
+
+
+def overlapping_texts(fig, tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of drawn texts whose boxes overlap by more than ``tolerance`` pixels at the figure's
+    size: text printed over text (tick labels that collide, a label over a title)."""
+    texts = drawn_texts(fig)
+    r = fig.canvas.get_renderer()
+    boxes = [_text_box(t, r) for t in texts]
+    return [(texts[i].get_text(), texts[j].get_text()) for i in range(len(texts)) for j in range(i + 1, len(texts))
+            if _overlap(boxes[i], boxes[j], tolerance)]
+
+
 def save(fig, path, **kwargs) -> None:
     """Save a figure the way every stage does; a title that leaves the figure is printed with
-    ``page_check.CLIPPED`` so the page check fails on it."""
-    from ssfer_study.stages.page_check import CLIPPED
+    ``page_check.CLIPPED``, text printed over text with ``page_check.OVERLAP``, so that the page
+    check fails on either."""
+    from ssfer_study.stages.page_check import CLIPPED, OVERLAP
 
     for title in titles_outside(fig):
         print(f"{CLIPPED} {Path(path).name}: {title!r}")
+    for a, b in overlapping_texts(fig):
+        print(f"{OVERLAP} {Path(path).name}: {a!r} / {b!r}")
     fig.savefig(path, **kwargs)
 
 
@@ -312,6 +377,7 @@ def realism_figure(rep: dict):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1.3, 1, 0.8]})
     sns.heatmap(cm, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=axes[0],
                 xticklabels=names, yticklabels=names)
+    axes[0].tick_params(axis="x", rotation=40)  # seven class names side by side collide
     axes[0].set_xlabel("FER2013 judge's prediction")
     axes[0].set_ylabel("SynthFACS label")
     axes[0].set_title(f"agreement {rep['agreement']:.1%} (intensity ≥ 0.6: {rep['agreement_intensity_ge_0.6']:.1%})")
