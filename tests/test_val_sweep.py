@@ -167,3 +167,25 @@ def test_a_choice_is_final_only_when_every_stable_candidate_has_three_seeds(tmp_
     rows = [row(lr, s, 70.0 + s + (lr == 0.03)) for lr in (0.01, 0.03) for s in range(3)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     assert "**chosen**" in sweep.choose([str(path)])
+
+
+def test_the_plateau_rule_reads_the_mean_gain_over_seeds(tmp_path):
+    """Over seeds the gain from B to 1.5 B is the mean of the paired per-seed gains, read against the
+    evaluation noise of a difference of two means over seeds x carve faces (smaller than one
+    seed's); the per-seed gains are printed."""
+    from ssfer_study.stages.tables import evaluation_noise
+    from ssfer_study.validation import sweep
+
+    rows = []
+    for seed, (a, b) in enumerate(((76.0, 78.0), (75.0, 76.0), (79.0, 80.5))):
+        for steps, acc in ((13500, a), (20250, b)):
+            rows.append({"name": f"r{seed}_{steps}", "val_acc": acc, "steps": steps,
+                         "overrides": f"method=sitfer lr=0.003 seed={seed} steps={steps} data.val_size=1400"})
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    (line,) = [ln for ln in sweep.plateau([str(path)]).splitlines() if ln.startswith("| `")]
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[1] == "3" and cells[5] == "+1.5 (+2.0, +1.0, +1.5)"
+    noise = evaluation_noise((76.67 + 78.17) / 2, 3 * 1400)
+    assert cells[7] == f"{noise:.1f}" and noise < evaluation_noise(77.0, 1400)
+    assert cells[8] == ("yes" if 1.5 < noise else "no")

@@ -48,25 +48,43 @@ def table(path: str) -> str:
 
 
 def plateau(paths: list[str], n_val: int = 1000) -> str:
-    """The plateau rule on a sweep of one setting at several step counts: for each setting (the
-    overrides but ``steps`` and ``eval_every``) and each budget B whose 1.5 B was also trained, the
-    gain of training to 1.5 B (its own schedule) against the 95 % noise of a difference between two
-    validation accuracies (``tables.evaluation_noise``); B has plateaued when the gain is below it."""
+    """The plateau rule on runs of one setting at several step counts: for each setting (the
+    overrides but ``steps``, ``eval_every`` and the seed) and each budget B whose 1.5 B was also
+    trained (its own schedule) on the same seeds, the mean over those seeds of the gain from B to
+    1.5 B against the 95 % noise of a difference between two means of validation accuracies over
+    that many carves (``tables.evaluation_noise`` on seeds x carve faces; the carve is the row's
+    ``data.val_size``, else ``n_val``). B has plateaued when the mean gain is below it. With several
+    seeds the per-seed gains and their paired 95 % interval are shown beside it."""
+    from ssfer_study.stages import statistics
     from ssfer_study.stages.tables import evaluation_noise
 
-    by_setting: dict[str, dict[int, float]] = {}
-    for line in (ln for path in paths for ln in Path(path).read_text().splitlines()):
+    by_setting: dict[str, dict[int, dict[int, float]]] = {}
+    faces: dict[str, int] = {}
+    for line in (ln for path in paths for ln in Path(path).read_text().splitlines() if ln.strip()):
         r = json.loads(line)
-        key = " ".join(o for o in r["overrides"].split() if not o.startswith(("steps=", "eval_every=")))
-        by_setting.setdefault(key, {})[int(r["steps"])] = r["val_acc"]
-    lines = ["| setting | B | acc at B | acc at 1.5 B | gain | noise (95 %) | plateaued at B |", "|---|---|---|---|---|---|---|"]
-    for key, accs in by_setting.items():
-        for b in sorted(accs):
+        if r.get("val_acc") is None:
+            continue
+        sets = dict(o.split("=", 1) for o in r["overrides"].split() if "=" in o)
+        key = " ".join(o for o in r["overrides"].split() if not o.startswith(("steps=", "eval_every=", "seed=")))
+        by_setting.setdefault(key, {}).setdefault(int(r["steps"]), {})[int(sets.get("seed", 0))] = r["val_acc"]
+        faces[key] = int(sets.get("data.val_size", n_val))
+    lines = ["| setting | seeds | B | acc at B | acc at 1.5 B | gain (per seed) | paired 95 % CI | noise (95 %) | plateaued at B |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, budgets in by_setting.items():
+        for b in sorted(budgets):
             longer = int(round(1.5 * b))
-            if longer in accs:
-                gain, noise = accs[longer] - accs[b], evaluation_noise((accs[b] + accs[longer]) / 2, n_val)
-                lines.append(f"| `{key}` | {b} | {accs[b]:.1f} | {accs[longer]:.1f} | {gain:+.1f} | {noise:.1f} | "
-                             f"{'yes' if gain < noise else 'no'} |")
+            seeds = sorted(set(budgets[b]) & set(budgets.get(longer, {})))
+            if not seeds:
+                continue
+            at_b = float(np.mean([budgets[b][s] for s in seeds]))
+            at_l = float(np.mean([budgets[longer][s] for s in seeds]))
+            gain = at_l - at_b
+            noise = evaluation_noise((at_b + at_l) / 2, len(seeds) * faces[key])
+            per = ", ".join(f"{budgets[longer][s] - budgets[b][s]:+.1f}" for s in seeds)
+            c = statistics.paired({s: budgets[longer][s] for s in seeds}, {s: budgets[b][s] for s in seeds})
+            ci = f"± {c.ci95:.1f}" if len(seeds) > 1 else "-"
+            lines.append(f"| `{key}` | {len(seeds)} | {b} | {at_b:.1f} | {at_l:.1f} | {gain:+.1f}"
+                         + (f" ({per})" if len(seeds) > 1 else "") + f" | {ci} | {noise:.1f} | {'yes' if gain < noise else 'no'} |")
     return "\n".join(lines)
 
 
