@@ -437,3 +437,7 @@ def test_an_official_row_is_read_paired_against_its_labeled_part_alone(tmp_path,
     table = (s.reports_dir / "results" / "official.md").read_text()
     assert "vs sitfer_official_labeled_only" in table and "+10.0, +6.0, +4.0" in table
     assert "never: unlabeled loss off" in table  # the labeled part alone passes nothing
+    from ssfer_study.stages import report
+
+    page = report.index(s).read_text()
+    assert "**Unlabeled loss off** in sitfer_official_labeled_only:" in page

@@ -57,6 +57,19 @@ def _table(reports: Path, name: str) -> str | None:
     return md.read_text().split("\n", 2)[-1] if md.exists() else None
 
 
+def unlabeled_off(reports: Path, name: str) -> list[str]:
+    """The rows of a results table whose selection never passed a pseudo-label (``tables.NEVER``)."""
+    import pandas as pd
+
+    csv = reports / "results" / f"{name}.csv"
+    if not csv.exists():
+        return []
+    df = pd.read_csv(csv)
+    if "first pass at step" not in df:
+        return []
+    return [str(v) for v, f in zip(df["variant"], df["first pass at step"]) if str(f).startswith("never")]
+
+
 def index(study: Study) -> Path:
     reports = study.reports_dir
     lines = ["# ssfer study report", "",
@@ -69,6 +82,11 @@ def index(study: Study) -> Path:
         t = _table(reports, name)
         if t:
             lines += [f"## {title}", "", t, ""]
+            off = unlabeled_off(reports, name)
+            if off:
+                lines += [f"**Unlabeled loss off** in {', '.join(off)}: no pseudo-label passed in all training, so "
+                          f"{'this row is' if len(off) == 1 else 'these rows are'} the labeled part alone, not the "
+                          "method's result.", ""]
     probes = reports / "analysis" / "decoupling_probes.md"
     analysis = reports / "analysis" / "analysis.json"
     n_points = json.loads(analysis.read_text()).get("n_points") if analysis.exists() else None
