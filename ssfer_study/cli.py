@@ -159,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--steps", type=int, default=None, help="the budget whose runs --grid shows")
     sw.add_argument("--choose", nargs="*", default=[],
                     help="each method's step size chosen over seeds from these JSON-lines files (the stability rule)")
+    sw.add_argument("--apply", default="", metavar="PROFILE",
+                    help="with --choose: write each final choice into this profile's methods: block (params.yaml)")
     sw.add_argument("--start", nargs="*", default=[],
                     help="print the probes' starts (share passed / accuracy of what passes per window) of these files")
     sw.add_argument("--refresh", default="", metavar="PAGE",
@@ -338,8 +340,11 @@ def cmd_sweep(a) -> int:
         print(sweep.table(a.table))
     elif a.plateau:
         print(sweep.plateau(a.plateau))
+    elif a.choose and a.apply:
+        changed = sweep.apply(a.choose, a.plan, a.apply)
+        print(f"{a.apply}: " + ("; ".join(changed) if changed else "every final choice already in place"))
     elif a.choose:
-        print(sweep.choose(a.choose))
+        print(sweep.choose(a.choose, a.plan))
     elif a.start:
         print(sweep.start(a.start))
     elif a.grid:

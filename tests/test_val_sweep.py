@@ -80,7 +80,8 @@ def test_a_step_size_is_chosen_over_seeds_by_one_stability_rule(tmp_path):
                 "overrides": f"method=fixmatch lr={lr} seed={seed} steps=1000",
                 "curve": [[s, acc if a is None else a] for s, a in curve]}
 
-    rows = [row(0.01, s, a) for s, a in enumerate((70.0, 72.0, 74.0))]
+    rows = [row(0.003, s, a) for s, a in enumerate((60.0, 61.0, 62.0))]          # shown below the best
+    rows += [row(0.01, s, a) for s, a in enumerate((70.0, 72.0, 74.0))]
     rows += [row(0.03, s, a) for s, a in enumerate((71.0, 74.0, 75.0))]          # +1, +2, +1: inside the noise
     rows += [row(0.1, s, a, ((100, 14.0), (200, 25.0), (1000, None))) for s, a in enumerate((80.0, 81.0, 82.0))]
     rows += [row(0.3, 0, 90.0), row(0.3, 1, 91.0), {**row(0.3, 2, None), "diverged_at": "loss became nan"}]
@@ -163,10 +164,38 @@ def test_a_choice_is_final_only_when_every_stable_candidate_has_three_seeds(tmp_
 
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [row(0.01, 0, 70.0), row(0.03, 0, 75.0), row(0.01, 1, 71.0)]))
-    assert "leading (chosen at 3 seeds)" in sweep.choose([str(path)]) and "**chosen**" not in sweep.choose([str(path)])
-    rows = [row(lr, s, 70.0 + s + (lr == 0.03)) for lr in (0.01, 0.03) for s in range(3)]
+    assert "leading (a stable candidate has fewer than 3 seeds)" in sweep.choose([str(path)])
+    assert "**chosen**" not in sweep.choose([str(path)])
+    rows = [row(lr, s, 70.0 + s + (lr == 0.03) * (1, 0, 2)[s]) for lr in (0.01, 0.03) for s in range(3)]  # inside the noise
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    # 0.01 wins the tie, but it is the smallest step tried: a smaller one could win it in turn
+    assert "leading (the choice is the smallest step size tried: try a smaller one)" in sweep.choose([str(path)])
+    rows += [row(0.003, s, 50.0 + s) for s in range(3)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     assert "**chosen**" in sweep.choose([str(path)])
+    # a planned candidate not trained yet keeps the choice open
+    plan = tmp_path / "plan.txt"
+    plan.write_text("a method=fixmatch lr=0.1 seed=0 steps=1000\n")
+    table = sweep.choose([str(path)], str(plan))
+    assert "**chosen**" not in table and "not trained yet" in table
+
+
+def test_a_final_choice_is_written_into_the_profile_and_nothing_else(tmp_path):
+    from ssfer_study.validation import sweep
+
+    def row(method, lr, seed, acc):
+        return {"name": f"{method}{lr}_{seed}", "val_acc": acc, "majority": 32.0, "steps": 1000,
+                "overrides": f"method={method} lr={lr} seed={seed} steps=1000", "curve": [[500, 60.0], [1000, acc]]}
+
+    rows = [row("sitfer", lr, s, acc + s) for lr, acc in ((0.001, 60.0), (0.003, 75.0), (0.01, 70.0)) for s in range(3)]
+    rows += [row("leaf", lr, s, 70.0) for lr in (0.01, 0.03) for s in range(2)]  # not final: two seeds
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    profile = tmp_path / "params.yaml"
+    profile.write_text("methods:\n  sitfer: {lr: 0.1}   # a comment stays\n  leaf: {lr: 0.03}\n")
+    assert sweep.apply([str(path)], None, profile) == ["sitfer: 0.1 -> 0.003"]
+    assert profile.read_text() == "methods:\n  sitfer: {lr: 0.003}   # a comment stays\n  leaf: {lr: 0.03}\n"
+    assert sweep.apply([str(path)], None, profile) == []
 
 
 def test_the_plateau_rule_reads_the_mean_gain_over_seeds(tmp_path):

@@ -125,6 +125,7 @@ def block(args: list[str]) -> str:
     p.add_argument("--grid", nargs="+")
     p.add_argument("--choose", nargs="+")
     p.add_argument("--start", nargs="+")
+    p.add_argument("plan", nargs="?")
     p.add_argument("--steps", type=int)
     p.add_argument("--profile")
     a = p.parse_args(args)
@@ -135,7 +136,7 @@ def block(args: list[str]) -> str:
     if a.grid and a.steps:
         return grid(a.grid, a.steps, a.profile)
     if a.choose:
-        return choose(a.choose)
+        return choose(a.choose, a.plan)
     if a.start:
         return start(a.start, a.profile)
     raise ValueError(f"ssfer sweep {' '.join(args)}: a generated block names --table, --plateau or --grid with --steps")
@@ -199,19 +200,38 @@ MIN_SEEDS = 3
 """A choice is made once every stable candidate of the method has this many seeds."""
 
 
-def choose(paths: list[str], early: float = 0.1) -> str:
+def _lr(key: str) -> float:
+    return float(dict(o.split("=", 1) for o in key.split()).get("lr", "nan"))
+
+
+def planned(plan: str | None) -> dict[str, set[str]]:
+    """Each method's candidates a plan lists (keys as :func:`candidates` makes them)."""
+    out: dict[str, set[str]] = {}
+    if not plan:
+        return out
+    for line in Path(plan).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            sets = dict(o.split("=", 1) for o in line.split()[1:] if "=" in o)
+            out.setdefault(sets.get("method", "?"), set()).add(
+                " ".join(f"{k}={v}" for k, v in sets.items() if k not in (*SEED_KEYS, "method", "eval_every")))
+    return out
+
+
+def choices(paths: list[str], plan: str | None = None, early: float = 0.1) -> dict[str, dict]:
     """Each method's step size chosen over seeds: every candidate's mean validation accuracy over the
-    seeds it shares with the others, the stability rule (:func:`stable`), and among the stable
-    candidates the best mean, unless a smaller step size is not shown below it (the paired 95 %
-    interval over seeds holds 0): a gain inside the noise goes to the smaller step. A Markdown table."""
+    seeds it shares with the other stable ones, the stability rule (:func:`stable`), and among the
+    stable candidates the best mean, unless a smaller step size is not shown below it (the paired
+    95 % interval over seeds holds 0): a gain inside the noise goes to the smaller step. The choice
+    is final when every stable candidate has :data:`MIN_SEEDS` seeds, every candidate of ``plan`` is
+    trained, and a candidate lies beyond it on each side (a larger one may be one that is out).
+    Returns method -> {"lr", "final", "why" (why not final), "rows" (the table's)}."""
     from ssfer_study.stages import statistics
 
-    lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (paired 95 % CI) | chosen |",
-             "|---|---|---|---|---|---|---|---|"]
+    plans = planned(plan)
+    out = {}
     for method, cands in candidates(paths).items():
-        # a candidate is out on its first unstable seed (the sweep trains no more of its seeds): the
-        # others are compared on the seeds they all share
-        verdicts = {key: stable(rows) for key, rows in cands.items()}
+        verdicts = {key: stable(rows, early) for key, rows in cands.items()}
         kept = [set(rows) for key, rows in cands.items() if verdicts[key][0]] or [set(r) for r in cands.values()]
         seeds = sorted(set.intersection(*kept))
         scored = {}
@@ -222,25 +242,59 @@ def choose(paths: list[str], early: float = 0.1) -> str:
             scored[key] = (ok, why, accs, float(np.mean(list(accs.values()))) if accs else float("nan"))
         ok_keys = [k for k, v in scored.items() if v[0]]
         best = max(ok_keys, key=lambda k: scored[k][3]) if ok_keys else None
-
-        def lr(key: str) -> float:
-            return float(dict(o.split("=", 1) for o in key.split()).get("lr", "nan"))
-
         chosen = best
-        for key in sorted(ok_keys, key=lr):  # the smallest step size not shown below the best
+        for key in sorted(ok_keys, key=_lr):  # the smallest step size not shown below the best
             c = statistics.paired(scored[key][2], scored[best][2])
             if key == best or c.verdict() != "shown":
                 chosen = key
                 break
-        final = all(len(scored[k][2]) >= MIN_SEEDS for k in ok_keys)
-        for key, (ok, why, accs, mean) in sorted(scored.items(), key=lambda kv: lr(kv[0])):
+        missing = sorted(plans.get(method, set()) - set(cands), key=_lr)
+        lrs = sorted(_lr(k) for k in cands)
+        why = ("no stable candidate" if chosen is None else
+               f"{', '.join(f'`{k}`' for k in missing)} not trained yet" if missing else
+               f"a stable candidate has fewer than {MIN_SEEDS} seeds" if any(len(scored[k][2]) < MIN_SEEDS for k in ok_keys) else
+               "the choice is the smallest step size tried: try a smaller one" if _lr(chosen) == lrs[0] else
+               "the choice is the largest step size tried: try a larger one" if _lr(chosen) == lrs[-1] else "")
+        rows = []
+        for key, (ok, why_out, accs, mean) in sorted(scored.items(), key=lambda kv: _lr(kv[0])):
             c = statistics.paired(accs, scored[best][2]) if best and key != best else None
             vs = "best" if key == best else "-" if c is None or not c.pairs else \
                 f"{c.mean:+.1f} ± {c.ci95:.1f} ({c.verdict()})" if c.pairs > 1 else f"{c.mean:+.1f} (one seed)"
-            mark = "" if key != chosen else "**chosen**" if final else f"leading (chosen at {MIN_SEEDS} seeds)"
-            lines.append(f"| {method} | `{key}` | {len(accs)} | {', '.join(f'{a:.1f}' for a in accs.values())} | "
-                         f"{'-' if np.isnan(mean) else f'{mean:.1f}'} | {'yes' if ok else 'no: ' + why} | {vs} | {mark} |")
+            mark = "" if key != chosen else "**chosen**" if not why else f"leading ({why})"
+            rows.append(f"| {method} | `{key}` | {len(accs)} | {', '.join(f'{a:.1f}' for a in accs.values())} | "
+                        f"{'-' if np.isnan(mean) else f'{mean:.1f}'} | {'yes' if ok else 'no: ' + why_out} | {vs} | {mark} |")
+        rows += [f"| {method} | `{k}` | 0 | | - | not trained yet | - | |" for k in missing]
+        out[method] = {"lr": None if chosen is None else _lr(chosen), "final": not why, "why": why, "rows": rows}
+    return out
+
+
+def choose(paths: list[str], plan: str | None = None, early: float = 0.1) -> str:
+    """:func:`choices` as a Markdown table."""
+    lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (paired 95 % CI) | chosen |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in choices(paths, plan, early).values():
+        lines += c["rows"]
     return "\n".join(lines)
+
+
+def apply(paths: list[str], plan: str | None, profile: str | Path) -> list[str]:
+    """Write each final choice into the profile's ``methods:`` block (``<method>: {lr: ...}`` lines,
+    their comments kept); returns what changed, as 'method: old -> new'."""
+    path = Path(profile)
+    text = path.read_text()
+    changed = []
+    for method, c in choices(paths, plan).items():
+        if not c["final"]:
+            continue
+        pattern = re.compile(rf"^(  {re.escape(method)}: {{lr: )([0-9.eE+-]+)(}})", re.M)
+        m = pattern.search(text)
+        if m is None:
+            raise ValueError(f"{path}: no `  {method}: {{lr: ...}}` line in its methods: block")
+        if float(m.group(2)) != c["lr"]:
+            changed.append(f"{method}: {m.group(2)} -> {c['lr']:g}")
+            text = text[:m.start()] + f"{m.group(1)}{c['lr']:g}{m.group(3)}" + text[m.end():]
+    path.write_text(text)
+    return changed
 
 
 def _append(row: dict, out_file: str) -> None:
