@@ -9,11 +9,16 @@ import yaml
 from ssfer_study.cli import main
 
 
-def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_path):
-    cfg = dataclasses.replace(tiny_cfg, steps=40, eval_every=20, ckpt_every=20)
+def write_profile(tmp_path, cfg):
+    """A profile whose base config is ``cfg`` (a sweep's plan lines add their overrides to it)."""
     profile = tmp_path / "params.yaml"
     profile.write_text(yaml.safe_dump({"profile": "probe", "train": json.loads(json.dumps(dataclasses.asdict(cfg))),
                                        "runs": {}}))
+    return profile
+
+
+def test_probe_trains_the_first_steps_and_records_a_divergence(tiny_cfg, tmp_path):
+    profile = write_profile(tmp_path, dataclasses.replace(tiny_cfg, steps=40, eval_every=20, ckpt_every=20))
     plan = tmp_path / "plan.txt"
     plan.write_text("calm method=supervised lr=0.01 data.val_size=28\n"
                     "wild method=supervised lr=1000000000000.0 data.val_size=28  # the loss overflows\n"
@@ -118,9 +123,7 @@ def test_a_run_under_the_majority_class_stops_and_puts_its_candidate_out(tiny_cf
 
     monkeypatch.setattr(sweep, "CHECK_UNTIL", 1.0)  # check every evaluation of this short run
     cfg = dataclasses.replace(tiny_cfg, steps=40, eval_every=5, ckpt_every=20)
-    profile = tmp_path / "params.yaml"
-    profile.write_text(yaml.safe_dump({"profile": "probe", "train": json.loads(json.dumps(dataclasses.asdict(cfg))),
-                                       "runs": {}}))
+    profile = write_profile(tmp_path, cfg)
     plan = tmp_path / "plan.txt"
     # lr 0 never learns: it drifts under the majority class of the 28 validation faces
     plan.write_text("still_s0 method=supervised lr=0.0 seed=0 data.val_size=28\n"
