@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ssfer_core.data.loading import load_data
 from ssfer_study.study import load_study
@@ -423,7 +424,11 @@ def _train_checked(cfg, out: Path, data) -> dict:
     resume from the checkpoint, so a run that passes is the same run as one trained in one go."""
     every = cfg.eval_every
     first = (int(0.1 * cfg.steps) // every + 1) * every
+    ckpt = out / "checkpoint.pt"
+    done = torch.load(ckpt, map_location="cpu", weights_only=False)["step"] if ckpt.exists() else 0
     for stop in range(first, int(CHECK_UNTIL * cfg.steps) + 1, every):
+        if stop <= done:  # a resumed run past this check: its finished curve is read by the rule instead
+            continue
         m = train(cfg, out, resume=True, progress=False, data=data, stop_after=stop)
         ev = evaluated(m)
         confusion = np.asarray(ev["last"]["confusion"])
