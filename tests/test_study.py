@@ -441,3 +441,15 @@ def test_an_official_row_is_read_paired_against_its_labeled_part_alone(tmp_path,
 
     page = report.index(s).read_text()
     assert "**Unlabeled loss off** in sitfer_official_labeled_only:" in page
+
+
+def test_the_readme_headline_comes_from_the_verdicts_once_they_exist():
+    """One profile writes the README's results block: the default until the `verdicts` study has a
+    committed report, the verdicts after (their `readme:` keys change hands, the other profile then
+    writes its block under reports/)."""
+    default = load_study(ROOT / "params.yaml")
+    verdicts = load_study(ROOT / "studies" / "verdicts" / "params.yaml")
+    readme = (ROOT / "README.md").resolve()
+    writers = [s.name for s in (default, verdicts) if (ROOT / s.readme).resolve() == readme]
+    ran = (ROOT / "reports" / "verdicts" / "metrics.json").exists()
+    assert writers == (["verdicts"] if ran else ["default"])
