@@ -34,6 +34,8 @@ from ssfer_study.stages.tables import evaluated, final_value, train_series
 from ssfer_core.train import train
 
 BASE = ("data.val_size=1000", "eval_on=val")
+BASE_VAL = 1000
+"""The carve of a sweep row whose overrides do not name ``data.val_size``."""
 
 
 def table(path: str) -> str:
@@ -222,12 +224,16 @@ def planned(plan: str | None) -> dict[str, set[str]]:
 def choices(paths: list[str], plan: str | None = None, early: float = 0.1) -> dict[str, dict]:
     """Each method's step size chosen over seeds: every candidate's mean validation accuracy over the
     seeds it shares with the other stable ones, the stability rule (:func:`stable`), and among the
-    stable candidates the best mean, unless a smaller step size is not shown below it (the paired
-    95 % interval over seeds holds 0): a gain inside the noise goes to the smaller step. The choice
+    stable candidates the best mean, unless a smaller step size's mean is within the evaluation
+    noise of the difference between the two means (``tables.evaluation_noise`` on seeds x carve
+    faces, the resolution the carve was sized for): a gain inside the noise goes to the smaller
+    step. The paired 95 % interval over the seeds is printed beside it (how much the seeds
+    themselves disagree; with three seeds it is wide, and it decides nothing here). The choice
     is final when every stable candidate has :data:`MIN_SEEDS` seeds, every candidate of ``plan`` is
     trained, and a candidate lies beyond it on each side (a larger one may be one that is out).
     Returns method -> {"lr", "final", "why" (why not final), "rows" (the table's)}."""
     from ssfer_study.stages import statistics
+    from ssfer_study.stages.tables import evaluation_noise
 
     plans = planned(plan)
     out = {}
@@ -243,10 +249,14 @@ def choices(paths: list[str], plan: str | None = None, early: float = 0.1) -> di
             scored[key] = (ok, why, accs, float(np.mean(list(accs.values()))) if accs else float("nan"))
         ok_keys = [k for k, v in scored.items() if v[0]]
         best = max(ok_keys, key=lambda k: scored[k][3]) if ok_keys else None
+        faces = {k: int(dict(o.split("=", 1) for o in k.split()).get("data.val_size", BASE_VAL)) for k in cands}
+
+        def noise(key: str) -> float:  # of the difference between its mean and the best's, over the seeds' carves
+            return evaluation_noise((scored[key][3] + scored[best][3]) / 2, len(seeds) * faces[key])
+
         chosen = best
-        for key in sorted(ok_keys, key=_lr):  # the smallest step size not shown below the best
-            c = statistics.paired(scored[key][2], scored[best][2])
-            if key == best or c.verdict() != "shown":
+        for key in sorted(ok_keys, key=_lr):  # the smallest step size whose mean is within the noise of the best's
+            if key == best or (_lr(key) < _lr(best) and scored[best][3] - scored[key][3] <= noise(key)):
                 chosen = key
                 break
         missing = sorted(plans.get(method, set()) - set(cands), key=_lr)
@@ -258,9 +268,10 @@ def choices(paths: list[str], plan: str | None = None, early: float = 0.1) -> di
                "the choice is the largest step size tried: try a larger one" if _lr(chosen) == lrs[-1] else "")
         rows = []
         for key, (ok, why_out, accs, mean) in sorted(scored.items(), key=lambda kv: _lr(kv[0])):
-            c = statistics.paired(accs, scored[best][2]) if best and key != best else None
+            c = statistics.paired(accs, scored[best][2]) if best and key != best and ok else None
             vs = "best" if key == best else "-" if c is None or not c.pairs else \
-                f"{c.mean:+.1f} ± {c.ci95:.1f} ({c.verdict()})" if c.pairs > 1 else f"{c.mean:+.1f} (one seed)"
+                f"{c.mean:+.1f} (noise {noise(key):.1f}; paired 95 % CI ± {c.ci95:.1f})" if c.pairs > 1 else \
+                f"{c.mean:+.1f} (one seed)"
             mark = "" if key != chosen else "**chosen**" if not why else f"leading ({why})"
             rows.append(f"| {method} | `{key}` | {len(accs)} | {', '.join(f'{a:.1f}' for a in accs.values())} | "
                         f"{'-' if np.isnan(mean) else f'{mean:.1f}'} | {'yes' if ok else 'no: ' + why_out} | {vs} | {mark} |")
@@ -271,7 +282,7 @@ def choices(paths: list[str], plan: str | None = None, early: float = 0.1) -> di
 
 def choose(paths: list[str], plan: str | None = None, early: float = 0.1) -> str:
     """:func:`choices` as a Markdown table."""
-    lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (paired 95 % CI) | chosen |",
+    lines = ["| method | candidate | seeds | val acc per seed | mean | stable | vs the best (difference; its noise; paired 95 % CI) | chosen |",
              "|---|---|---|---|---|---|---|---|"]
     for c in choices(paths, plan, early).values():
         lines += c["rows"]
