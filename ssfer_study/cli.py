@@ -346,7 +346,7 @@ def cmd_sweep(a) -> int:
     elif a.choose:
         print(sweep.choose(a.choose, a.plan))
     elif a.start:
-        print(sweep.start(a.start))
+        print(sweep.start(a.start, a.profile))
     elif a.grid:
         if a.steps is None:
             raise ConfigError("ssfer sweep --grid FILE...: give the budget its runs trained for with --steps")

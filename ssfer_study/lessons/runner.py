@@ -108,9 +108,10 @@ def run_all(out: Path | None = None, names=LESSONS, limit_s: float = LIMIT_S,
         times[name] = round(seconds, 1)
         print(f"{name:<20} {seconds:6.1f} s  {status}", flush=True)
     # the index lists every lesson rendered so far; the instructor's page takes a complete, clean series only
-    pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()], made_on=cpu_kind() if record else None)
+    made_on = cpu_kind() if record else None
+    pages.write_index(out, [n for n in LESSONS if (out / f"{n}.md").exists()], made_on=made_on)
     if record and not failed and tuple(names) == LESSONS and pages.TEACHING.exists():
-        pages.write_teaching(LESSONS, times=times, made_on=cpu_kind())
+        pages.write_teaching(LESSONS, times=times, made_on=made_on)
     return 1 if failed else 0
 
 

@@ -30,7 +30,7 @@ import torch
 
 from ssfer_core.data.loading import load_data
 from ssfer_study.study import load_study
-from ssfer_study.stages.tables import evaluated, final_value, train_series
+from ssfer_study.stages.tables import evaluated, final_value, majority_baseline, train_series
 from ssfer_core.train import train
 
 BASE = ("data.val_size=1000", "eval_on=val")
@@ -161,16 +161,21 @@ SEED_KEYS = ("seed", "data.split_seed")
 """Overrides that name a draw, not a candidate: rows that differ only in them are one candidate's seeds."""
 
 
+def candidate(overrides: list[str]) -> tuple[str, str, int]:
+    """A run's (method, candidate, seed) from its overrides: the candidate is the overrides but the
+    method, the seed's and the evaluation spacing."""
+    sets = dict(o.split("=", 1) for o in overrides if "=" in o)
+    key = " ".join(f"{k}={v}" for k, v in sets.items() if k not in (*SEED_KEYS, "method", "eval_every"))
+    return sets.get("method", "?"), key, int(sets.get("seed", 0))
+
+
 def candidates(paths: list[str]) -> dict[str, dict[str, dict]]:
-    """The sweeps' rows by method and candidate (the overrides but the seed's and the budget's), each
-    a mapping seed -> row."""
+    """The sweeps' rows by method and candidate (:func:`candidate`), each a mapping seed -> row."""
     out: dict[str, dict[str, dict]] = {}
     for line in (ln for path in paths for ln in Path(path).read_text().splitlines() if ln.strip()):
         r = json.loads(line)
-        sets = dict(o.split("=", 1) for o in r.get("overrides", "").split() if "=" in o)
-        seed = int(sets.get("seed", 0))
-        key = " ".join(f"{k}={v}" for k, v in sets.items() if k not in (*SEED_KEYS, "method", "eval_every"))
-        out.setdefault(sets.get("method", "?"), {}).setdefault(key, {})[seed] = r
+        method, key, seed = candidate(r.get("overrides", "").split())
+        out.setdefault(method, {}).setdefault(key, {})[seed] = r
     return out
 
 
@@ -215,9 +220,8 @@ def planned(plan: str | None) -> dict[str, set[str]]:
     for line in Path(plan).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            sets = dict(o.split("=", 1) for o in line.split()[1:] if "=" in o)
-            out.setdefault(sets.get("method", "?"), set()).add(
-                " ".join(f"{k}={v}" for k, v in sets.items() if k not in (*SEED_KEYS, "method", "eval_every")))
+            method, key, _ = candidate(line.split()[1:])
+            out.setdefault(method, set()).add(key)
     return out
 
 
@@ -409,18 +413,23 @@ def run(plan: str, profile: str = "params.yaml", runs_dir: str = "runs/val_sweep
                      "steps": cfg.steps, "seconds": round(time.time() - t)}, out_file)
             continue
         ev = evaluated(m)
-        confusion = np.asarray(ev["last"]["confusion"])
         finished = m["curve"][-1]["step"] >= cfg.steps
         row = {"name": name, "val_acc": round(100 * ev["last"]["acc"], 1) if finished else None,
-               "majority": round(100 * confusion.sum(1).max() / confusion.sum(), 1),
+               "majority": round(100 * majority_baseline(ev["last"]["confusion"]), 1),
                "val_bal_acc": round(100 * ev["last"]["bal_acc"], 1) if finished else None,
                "pl_pass_rate_final": round(final_value(out.parent, name, "pl_pass_rate"), 3),
                "pl_pass_acc_final": round(final_value(out.parent, name, "pl_pass_acc"), 3),
                "seconds": round(time.time() - t), "overrides": " ".join(sets), "steps": cfg.steps,
-               "curve": [[c["step"], round(100 * c.get("ema_acc", c.get("raw_acc")), 1)] for c in m["curve"]]}
+               "curve": curve(m, digits=1)}
         if not finished:
             row["stopped_at"] = m["curve"][-1]["step"]
         _append(row, out_file)
+
+
+def curve(m: dict, digits: int | None = None) -> list[list]:
+    """A run's evaluations as [step, accuracy %] (the EMA model's, the live one's without EMA)."""
+    return [[c["step"], 100 * c.get("ema_acc", c.get("raw_acc")) if digits is None else
+             round(100 * c.get("ema_acc", c.get("raw_acc")), digits)] for c in m["curve"]]
 
 
 CHECK_UNTIL = 0.3
@@ -441,11 +450,8 @@ def _train_checked(cfg, out: Path, data) -> dict:
         if stop <= done:  # a resumed run past this check: its finished curve is read by the rule instead
             continue
         m = train(cfg, out, resume=True, progress=False, data=data, stop_after=stop)
-        ev = evaluated(m)
-        confusion = np.asarray(ev["last"]["confusion"])
-        majority = 100 * confusion.sum(1).max() / confusion.sum()
-        curve = [[c["step"], 100 * c.get("ema_acc", c.get("raw_acc"))] for c in m["curve"]]
-        if under_majority(curve, majority, cfg.steps):
+        majority = 100 * majority_baseline(evaluated(m)["last"]["confusion"])
+        if under_majority(curve(m), majority, cfg.steps):
             return m
     return train(cfg, out, resume=True, progress=False, data=data)
 
@@ -455,15 +461,7 @@ def out_of_the_running(out_file: str, sets: list[str]) -> str:
     ``out_file`` (another seed failed the stability rule), or ''."""
     if not Path(out_file).exists():
         return ""
-    mine = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in sets if "=" in o}
-    key = {k: v for k, v in mine.items() if k not in SEED_KEYS}
-    rows = {}
-    for line in Path(out_file).read_text().splitlines():
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        theirs = dict(o.split("=", 1) for o in r.get("overrides", "").split() if "=" in o)
-        if {k: v for k, v in theirs.items() if k not in SEED_KEYS} == key:
-            rows[int(theirs.get("seed", 0))] = r
+    method, key, _ = candidate(sets)
+    rows = candidates([out_file]).get(method, {}).get(key, {})
     ok, why = stable(rows) if rows else (True, "")
     return "" if ok else why
