@@ -146,6 +146,7 @@ def test_the_explorer_switches_feature_space_and_colouring_with_the_legend_outsi
     selects = [m for m in layout.select({"type": Select})]
     assert sorted(s.options for s in selects) == sorted([list(spaces), list(colourings)])
     plot = layout.children[1]
+    assert plot.title.text == "leaf · agnostic component, instance level (test)"  # the space, then what the faces are
     assert any(isinstance(r, Legend) for r in plot.right) and not any(isinstance(r, Legend) for r in plot.center)
     src = plot.renderers[0].data_source
     assert src.data["x"] == spaces["leaf · agnostic component, instance level"][:, 0].tolist()  # the start space

@@ -87,8 +87,8 @@ def space_name(study: Study, run: str, feature: str) -> str:
     return f"{study.runs[run].variant} · {SPACE_NAMES[feature]}"
 
 
-def explorer_spaces(study: Study, data: FERData, idx: np.ndarray, feats: dict, emb: dict, designs: dict,
-                    meta: pd.DataFrame, labels: np.ndarray) -> tuple[dict, dict, pd.DataFrame]:
+def explorer_spaces(study: Study, feats: dict, emb: dict, designs: dict, meta: pd.DataFrame,
+                    labels: np.ndarray) -> tuple[dict, dict, pd.DataFrame]:
     """The explorer's feature spaces (every seed-0 main run's backbone and feature, SIT-FER's
     projection into its text space, each LEAF design's relevant and agnostic components at both
     levels: a 2-D UMAP each), its colourings (expression, the dataset's factors, whether each run
@@ -103,13 +103,6 @@ def explorer_spaces(study: Study, data: FERData, idx: np.ndarray, feats: dict, e
         for comp in COMPONENTS:
             if comp in f:
                 spaces[space_name(study, run, comp)] = features.umap_embed(f[comp])
-        if "projected" not in f:
-            method, _ = features.load_run(study.run_dir(run), data)
-            if hasattr(method.model, "text_proj") and getattr(method.model, "text_width", None):
-                import torch
-
-                with torch.no_grad():
-                    f["projected"] = method.model.text_proj(torch.from_numpy(f["feature"])).numpy()
         if "projected" in f:
             spaces[space_name(study, run, "projected")] = features.umap_embed(f["projected"])
     colourings = {"expression": plots.categorical_colouring([names[i] for i in labels])}
@@ -207,7 +200,7 @@ def build(study: Study, max_points: int | None = None, dpi: int = 80) -> Analysi
 
     explorer = explorer_fig = None
     if emb:
-        spaces, colourings, hover = explorer_spaces(study, data, idx, feats, emb, designs, meta, labels)
+        spaces, colourings, hover = explorer_spaces(study, feats, emb, designs, meta, labels)
         thumbs = data.test_images[idx].permute(0, 2, 3, 1).numpy()
         best = max(knn, key=knn.get)
         title = f"{study.dataset.display} test set, {len(idx)} faces, seed-0 runs"

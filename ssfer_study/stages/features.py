@@ -34,10 +34,14 @@ def load_run(run_dir: str | Path, data: FERData, use_ema: bool = True):
 
 @torch.no_grad()
 def extract(model, images: torch.Tensor, batch: int = 512) -> dict[str, np.ndarray]:
-    """Every per-sample tensor the network returns, concatenated over ``images``."""
+    """Every per-sample tensor the network returns, concatenated over ``images``; for a network with
+    SIT-FER's projection into its text space, the projected feature too (``projected``)."""
     parts: dict[str, list] = {}
+    project = getattr(model, "text_proj", None) if getattr(model, "text_width", None) else None
     for i in range(0, images.shape[0], batch):
         out = model(normalize(test_view(images[i : i + batch])))
+        if project is not None:
+            out["projected"] = project(out["feature"])
         for k, v in out.items():
             if v.dim() and v.shape[0] == min(batch, images.shape[0] - i):
                 parts.setdefault(k, []).append(v.float().cpu())

@@ -266,12 +266,11 @@ def _thumb(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def categorical_colouring(values, names: dict | None = None, max_legend: int = 12) -> tuple[list[str], list[str]]:
+def categorical_colouring(values, max_legend: int = 12) -> tuple[list[str], list[str]]:
     """(colour, legend text) per point for a categorical factor: one colour a value; a factor with
     more values than ``max_legend`` (identities) shares one legend entry instead of one per value."""
     from bokeh.palettes import Category10, Category20
 
-    values = [names.get(v, v) if names else v for v in values]
     uniq = sorted(set(values), key=str)
     pal = Category10[10] if len(uniq) <= 10 else Category20[20]
     colour = {u: pal[k % len(pal)] for k, u in enumerate(uniq)}
@@ -312,7 +311,7 @@ def feature_explorer(spaces: dict[str, np.ndarray], colourings: dict[str, tuple[
     data |= {"x": data[f"x{s0}"], "y": data[f"y{s0}"], "colour": data[f"c{c0}"], "legend": data[f"l{c0}"]}
     src = ColumnDataSource(data)
     tips = " | ".join(f"{c} @{{{c}}}" for c in hover)
-    p = figure(title=title, width=760, height=620, tools=["pan", "wheel_zoom", "box_zoom", "reset"])
+    p = figure(title=f"{start} ({title})", width=760, height=620, tools=["pan", "wheel_zoom", "box_zoom", "reset"])
     p.add_tools(HoverTool(tooltips=f'<div><img src="@img" width="96" height="96"></div><div>{tips}</div>'))
     p.scatter("x", "y", source=src, color="colour", size=6, alpha=0.75, legend_field="legend")
     legend = p.legend[0]
@@ -322,14 +321,14 @@ def feature_explorer(spaces: dict[str, np.ndarray], colourings: dict[str, tuple[
     space = Select(title="feature space (run · feature)", value=start, options=list(spaces), width=420)
     colour = Select(title="colour by", value=first, options=list(colourings), width=260)
     cb = CustomJS(args={"src": src, "space": space, "colour": colour, "spaces": list(spaces),
-                        "colourings": list(colourings), "leg": p.right[-1], "plot": p}, code="""
+                        "colourings": list(colourings), "leg": p.right[-1], "plot": p, "faces": f" ({title})"},
+                  code="""
         const d = src.data, s = spaces.indexOf(space.value), c = colourings.indexOf(colour.value);
         d.x = d['x' + s]; d.y = d['y' + s]; d.colour = d['c' + c]; d.legend = d['l' + c];
-        leg.title = colour.value; plot.title.text = space.value;
+        leg.title = colour.value; plot.title.text = space.value + faces;
         src.change.emit();""")
     space.js_on_change("value", cb)
     colour.js_on_change("value", cb)
-    p.title.text = start
     return column(row(space, colour), p)
 
 
